@@ -1,0 +1,32 @@
+//! # cellos-core: the science of a cell-biology bench, without an operating system
+//!
+//! This crate is `#![no_std]` and never allocates. It holds what every other part of cellos agrees on:
+//! how plates are addressed, what the parameters of a cell line are, how cells grow and die, and what an
+//! assay reads. Time, randomness and buffers always come in as arguments, so the same inputs give
+//! bit-identical outputs on a lab computer and on a microcontroller.
+//!
+//! The layers, from the ground up:
+//!
+//! - [`plate`]: plate formats (6 to 1536 wells), well addresses (`A1`, `A01`, row- and column-major
+//!   indices), and the edge ring of each format.
+//! - [`params`]: the numbers that describe a cell line, a compound's potency on it, and the tBHP readout
+//!   sets, with the built-in table of the legacy platform. A missing pair is an error, never a default.
+//! - [`rng`]: the seeded generator type and the normal sampler every random draw goes through.
+//! - [`model`]: the growth law integrated in closed form (one 24 h call equals 24 one-hour calls), passage,
+//!   treatment, and [`model::Plate`], which advances every well of a plate at once.
+//! - [`readout`]: what the instruments read (cell count, viability, CellROX, segmentation quality) and the
+//!   pure Hill and four-parameter logistic functions behind them, with their inverses.
+//!
+//! Logging goes through one shim: enable the `log` feature on a host, `defmt` on a target, or neither.
+//! Enabling both is a compile error.
+#![no_std]
+#![deny(missing_docs)]
+
+#[macro_use]
+mod fmt;
+
+pub mod model;
+pub mod params;
+pub mod plate;
+pub mod readout;
+pub mod rng;
