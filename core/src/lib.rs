@@ -25,8 +25,10 @@
 #[macro_use]
 mod fmt;
 
+pub mod fit;
 pub mod model;
 pub mod params;
 pub mod plate;
 pub mod readout;
 pub mod rng;
+pub mod search;
