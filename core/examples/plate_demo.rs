@@ -12,6 +12,7 @@ use cellos_core::params::builtin;
 use cellos_core::plate::PlateFormat;
 use cellos_core::readout::{read_cellrox, read_segmentation, read_viability};
 use cellos_core::rng::seeded;
+use cellos_core::search::legacy_grid;
 
 const TBHP: CompoundId = CompoundId(6);
 
@@ -33,11 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seg = builtin::segmentation(&name).map_err(|e| format!("{name}: {e}"))?;
 
     let format = PlateFormat::W96;
-    let cols = usize::from(format.cols());
-    // Column 1 untreated, columns 2..12 log-spaced from 1 to 500 µM.
-    let doses: Vec<f64> = (0..cols)
-        .map(|c| if c == 0 { 0.0 } else { (500f64.ln() * (c - 1) as f64 / (cols - 2) as f64).exp() })
-        .collect();
+    // Column 1 untreated, columns 2..12 log-spaced from 1 to 500 µM: the legacy grid.
+    let doses = legacy_grid(0.0, 500.0);
 
     let mut rng = seeded(seed);
     let mut plate = Plate::<96>::new(format, line, GrowthConstants::LEGACY)?;

@@ -16,6 +16,12 @@
 //!   treatment, and [`model::Plate`], which advances every well of a plate at once.
 //! - [`readout`]: what the instruments read (cell count, viability, CellROX, segmentation quality) and the
 //!   pure Hill and four-parameter logistic functions behind them, with their inverses.
+//! - [`fit`]: bounded Levenberg–Marquardt least squares over fixed-size arrays, with standard errors:
+//!   the four-parameter logistic and the lentivirus transduction model.
+//! - [`search`]: the dose search as a state machine without I/O, with the legacy `grid` strategy and our
+//!   `adaptive` one, and the tBHP assay as the model predicts it.
+//! - [`banking`]: master and working cell bank expansion, day by day, with the daily work it causes.
+//! - [`titer`]: lentivirus titration (simulate, fit, recommend a volume) and screen sizing.
 //!
 //! Logging goes through one shim: enable the `log` feature on a host, `defmt` on a target, or neither.
 //! Enabling both is a compile error.
@@ -25,6 +31,7 @@
 #[macro_use]
 mod fmt;
 
+pub mod banking;
 pub mod fit;
 pub mod model;
 pub mod params;
@@ -32,3 +39,4 @@ pub mod plate;
 pub mod readout;
 pub mod rng;
 pub mod search;
+pub mod titer;

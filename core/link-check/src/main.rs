@@ -1,6 +1,6 @@
 //! Proof that `cellos-core` needs no `std`: a `#![no_std]`, `#![no_main]` Linux binary that links
 //! against the core alone (plus the C library for `write` and `exit`), runs the growth model and the
-//! readouts on a 96-well plate, checks the numbers, and prints them.
+//! readouts on a 96-well plate and an adaptive dose search, checks the numbers, and prints them.
 //!
 //! If any dependency of the core pulled in `std`, this would not link: `std` brings its own panic
 //! handler and entry point, which clash with the ones defined here.
@@ -18,6 +18,7 @@ use cellos_core::params::builtin;
 use cellos_core::plate::PlateFormat;
 use cellos_core::readout;
 use cellos_core::rng;
+use cellos_core::search::{Criteria, DoseSearch, SearchConfig, Step, Strategy, TbhpAssay};
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("the link check has an entry point for x86_64 Linux only");
@@ -117,6 +118,31 @@ fn run(out: &mut Stdout) -> Result<(), &'static str> {
             return Err("CellROX is not monotone in dose");
         }
         previous_signal = signal;
+    }
+    // The adaptive dose search, noise-free, must land on the optimum.
+    let assay = TbhpAssay::builtin("U2OS").map_err(|_| "no tBHP assay")?;
+    let optimum = assay.optimum(&Criteria::default(), 0.0, 500.0);
+    let mut search = DoseSearch::new(Strategy::Adaptive, SearchConfig::adaptive()).map_err(|_| "search")?;
+    let mut doses = [0.0; 16];
+    let mut readouts = [assay.mean(0.0); 16];
+    let result = loop {
+        match search.next(&mut doses).map_err(|_| "search step")? {
+            Step::Done(r) => break r,
+            Step::Batch(n) => {
+                for i in 0..n {
+                    readouts[i] = assay.mean(doses[i]);
+                }
+                search.observe(&readouts[..n]).map_err(|_| "observe")?;
+            }
+        }
+    };
+    let _ = writeln!(
+        out,
+        "adaptive search: {:.2} µM in {} wells (optimum {:.2} µM)",
+        result.dose_um, result.wells, optimum
+    );
+    if ((result.dose_um - optimum) / optimum).abs() > 0.01 {
+        return Err("adaptive search missed the noise-free optimum by more than 1 %");
     }
     let untreated = plate.culture(format.well(3, 0).map_err(|_| "well")?).ok_or("empty well")?;
     if !(untreated.cells() > 1.2e4 && untreated.cells() < 4e4) {
