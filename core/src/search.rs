@@ -22,6 +22,13 @@
 //!   budget is spent.
 //!
 //! Memory is bounded: at most [`MAX_WELLS`] observations are kept, in the search state itself.
+//!
+//! How good it can be: the binding constraint of the table's lines is segmentation, whose per-well
+//! noise is the treatment's biological CV plus the reading's. Near the optimum, mean segmentation falls by
+//! about 0.38 % per 1 % of dose, so even 48 wells all placed at the (unknown) optimum, with the quality
+//! curve known exactly and only viability noise left (HepG2: 0.07 ⊕ 0.03), give a 90th-percentile dose
+//! error of about 4.7 % for HepG2 and 3.9 % for U2OS and A549. `examples/dose_search_bench.rs` measures how
+//! close the adaptive strategy comes.
 
 use core::fmt;
 
@@ -735,6 +742,12 @@ impl DoseSearch {
                 break;
             }
             used = m;
+        }
+        // A fit in log space estimates the geometric mean, which lies s²/2 below the arithmetic mean the
+        // criteria are about (multiplicative noise of variance s² in log terms): shift the plateau up.
+        if viability.dof > 0 {
+            viability.theta[0] += 0.5 * viability.rss / viability.dof as f64;
+            theta = viability.theta;
         }
         let plateau = libm::exp(theta[0]);
         // Quality per unit viability on the same wells: the well's biological noise cancels.
