@@ -1060,6 +1060,12 @@ mod tests {
     }
 
     #[test]
+    fn state_fits_a_small_microcontroller() {
+        // The whole search, observations included, must fit comfortably in 64 KiB of RAM.
+        assert!(core::mem::size_of::<DoseSearch>() <= 8 * 1024, "{}", core::mem::size_of::<DoseSearch>());
+    }
+
+    #[test]
     fn protocol_misuse_is_refused() {
         let mut s = DoseSearch::new(Strategy::Adaptive, SearchConfig::adaptive()).unwrap();
         assert_eq!(s.observe(&[NO_OBSERVATION]), Err(SearchError::UnexpectedObservations));
