@@ -36,6 +36,7 @@ pub mod fit;
 pub mod model;
 pub mod params;
 pub mod plate;
+pub mod proto;
 pub mod readout;
 pub mod rng;
 pub mod search;
