@@ -841,6 +841,67 @@ pub mod cmd {
         fn value(&self, field: &str, i: usize) -> u32;
     }
 
+    /// A plain aspirate or dispense: positions, volumes and speed per channel, every other parameter at
+    /// the defaults of `PROTOCOLS.md`'s dispense vector (liquid-level detection off, no mixing).
+    #[derive(Copy, Clone, Debug, PartialEq)]
+    pub struct Pipette<'a> {
+        /// x per channel index, 0.1 mm.
+        pub x_01mm: &'a [u32],
+        /// y per channel index, 0.1 mm.
+        pub y_01mm: &'a [u32],
+        /// Volume per channel index, 0.1 µL.
+        pub volume_01ul: &'a [u32],
+        /// Minimum traverse height (`th`, `te`), 0.1 mm.
+        pub traverse_01mm: u32,
+        /// Flow rate (`as`, `ds`), 0.1 µL/s.
+        pub flow_01ul_s: u32,
+    }
+
+    impl FieldValues for Pipette<'_> {
+        fn value(&self, field: &str, i: usize) -> u32 {
+            let at = |v: &[u32]| v.get(i).copied().or_else(|| v.last().copied()).unwrap_or(0);
+            match field {
+                "xp" => at(self.x_01mm),
+                "yp" => at(self.y_01mm),
+                "av" | "dv" => at(self.volume_01ul),
+                "th" | "te" => self.traverse_01mm,
+                "as" | "ds" => self.flow_01ul_s,
+                "dm" | "ll" | "lv" => 1,
+                "zx" | "zl" => 1866,
+                "lp" => 2000,
+                "po" => 100,
+                "zu" => 32,
+                "zr" => 6180,
+                "ss" | "ta" => 50,
+                "ba" => 300,
+                "de" | "ms" => 10,
+                "sd" | "se" => 500,
+                "sz" => 300,
+                _ => 0,
+            }
+        }
+    }
+
+    /// `C0AS`: aspirate.
+    pub fn aspirate(
+        id: u16,
+        channels: usize,
+        mask: u16,
+        p: &Pipette<'_>,
+    ) -> Result<heapless::String<MAX_MESSAGE>, BuildError> {
+        pipetting("AS", &ASPIRATE_FIELDS, id, channels, mask, p)
+    }
+
+    /// `C0DS`: dispense.
+    pub fn dispense(
+        id: u16,
+        channels: usize,
+        mask: u16,
+        p: &Pipette<'_>,
+    ) -> Result<heapless::String<MAX_MESSAGE>, BuildError> {
+        pipetting("DS", &DISPENSE_FIELDS, id, channels, mask, p)
+    }
+
     /// Builds `C0AS` or `C0DS` from a field table and values, for the channels in `mask`.
     pub fn pipetting(
         code: &str,
@@ -1006,6 +1067,34 @@ mod tests {
         assert_eq!(m.tokens.len(), 36);
         assert_eq!(m.param("dv").unwrap().uints().next(), Some(Some(1072)));
         assert_eq!(m.param("th").unwrap().uint(), Some(2450));
+    }
+
+    #[test]
+    fn test_emit_dispense_typed() {
+        let p = cmd::Pipette {
+            x_01mm: &[2983],
+            y_01mm: &[1457],
+            volume_01ul: &[1072],
+            traverse_01mm: 2450,
+            flow_01ul_s: 1800,
+        };
+        assert_eq!(cmd::dispense(1, 8, 0b1, &p).unwrap(), DISPENSE);
+        let a = cmd::aspirate(
+            7,
+            8,
+            0b101,
+            &cmd::Pipette { x_01mm: &[100, 0, 300], y_01mm: &[2000, 0, 1820], volume_01ul: &[1000, 0, 500], ..p },
+        )
+        .unwrap();
+        let m = roundtrip(&a);
+        assert_eq!(m.tokens.len(), 44);
+        let tm: heapless::Vec<Option<u32>, 8> = m.param("tm").unwrap().uints().collect();
+        assert_eq!(&tm[..], &[Some(1), Some(0), Some(1), Some(0)]);
+        let av: heapless::Vec<Option<u32>, 8> = m.param("av").unwrap().uints().collect();
+        assert_eq!(&av[..], &[Some(1000), Some(0), Some(500), Some(500)]);
+        assert!(
+            a.starts_with("C0ASid0007at0 0 0 0&tm1 0 1 0&xp00100 00000 00300 00000&yp2000 0000 1820 0000&th2450te2450")
+        );
     }
 
     #[test]

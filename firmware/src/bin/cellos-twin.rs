@@ -1,0 +1,63 @@
+//! `cellos-twin`: serves the instrument twin on serial endpoints, one per instrument.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use cellos_firmware::HostTwin;
+use cellos_firmware::deck;
+use cellos_firmware::host::{TwinServer, load_deck, parse_faults};
+use cellos_firmware::star::Timing;
+use clap::Parser;
+
+/// Serve the cellos instrument twin (Hamilton STAR, Tecan EVO, plate reader) on serial lines.
+///
+/// Without --star/--evo/--reader, creates pty pairs and prints `star=PATH`, `evo=PATH`, `reader=PATH`
+/// and `ready` on standard output; open those paths as the instruments' serial ports. Runs until killed.
+/// The deck, its error replies and timing are described in docs/twin.md.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Seed of all simulated noise (a reading depends only on seed, plate, well, readout and time).
+    #[arg(long, default_value_t = 1, env = "CELLOS_TWIN_SEED")]
+    seed: u64,
+    /// Deck description (TOML); the built-in deck when absent.
+    #[arg(long)]
+    deck: Option<PathBuf>,
+    /// Fault injection, comma-separated: drop=N, corrupt=N, dup=N, delay=MS, stall=MS, only=CODE
+    /// (e.g. `drop=1,only=AS` drops the next aspirate reply).
+    #[arg(long, default_value = "")]
+    faults: String,
+    /// Serve the STAR on this serial device instead of a new pty.
+    #[arg(long)]
+    star: Option<PathBuf>,
+    /// Serve the EVO on this serial device instead of a new pty.
+    #[arg(long)]
+    evo: Option<PathBuf>,
+    /// Serve the reader and twin control on this serial device instead of a new pty.
+    #[arg(long)]
+    reader: Option<PathBuf>,
+    /// Answer every STAR command at once (no simulated durations).
+    #[arg(long)]
+    instant: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let faults = parse_faults(&args.faults)?;
+    let deck = match &args.deck {
+        Some(p) => load_deck(p)?,
+        None => deck::default_deck(),
+    };
+    let timing = if args.instant { Timing::INSTANT } else { Timing::DEFAULT };
+    let mut twin = HostTwin::with_deck(deck, args.seed, timing);
+    twin.star_faults.set(faults);
+    twin.evo_faults.set(faults);
+    let server = TwinServer::start(twin, args.star.as_deref(), args.evo.as_deref(), args.reader.as_deref())?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "star={}\nevo={}\nreader={}\nready", server.star, server.evo, server.reader)?;
+    out.flush()?;
+    drop(out);
+    server.join();
+    Ok(())
+}

@@ -1,0 +1,529 @@
+//! The STAR master as the twin plays it: 8 pipetting channels on the shared deck.
+//!
+//! Commands are executed when they arrive; their replies are released when the command's simulated
+//! duration has passed (see [`Timing`]). Movement commands (initialise, tips, aspirate, dispense) run one
+//! after another, each starting when the previous one ends; status queries (`C0QW`, `C0RT`, `C0RF`,
+//! `C0QM`, `C0RM`) and `C0TT` answer at once, even while a movement is under way. So a `C0RF` sent after a
+//! `C0DI` is answered first: replies complete out of order, matched by id, as on the instrument.
+//!
+//! The twin checks a whole command before it changes anything: an error reply means nothing happened.
+//! Error replies (ASSUMPTIONS where `PROTOCOLS.md` names only a trace are marked *):
+//!
+//! | condition | reply |
+//! |---|---|
+//! | unknown command | `er01/30` |
+//! | missing or malformed parameter | `er01/31` |
+//! | value out of range (tip type, list longer than 8) | `er01/32` |
+//! | command without id | `id0000er01/35` |
+//! | not initialised (before `C0VI`/`C0DI`) | `er03/00` * |
+//! | tip already fitted | `er99/00 Pn07/76` |
+//! | no tip on the channel, or no tip at the pick-up spot | `er99/00 Pn08/75` |
+//! | too little liquid in the well | `er99/00 Pn06/71` |
+//! | volume beyond the tip's capacity, or beyond a well's | `er99/00 Pn15/53` * |
+//! | dispense more than the tip holds | `er99/00 Pn15/32` * |
+//! | position not on the deck | `er99/00 Pn27/54` |
+
+use core::fmt::Write;
+
+use cellos_core::proto::star::{StarMessage, Value};
+use cellos_core::proto::wire::Counters;
+
+use crate::deck::{Deck, Liquid, Location, TroughContent};
+
+/// Pipetting channels of the twin.
+pub const CHANNELS: usize = 8;
+/// Replies waiting for their time.
+pub const MAX_PENDING: usize = 16;
+/// Longest reply.
+pub const MAX_REPLY: usize = 192;
+
+/// A reply text.
+pub type ReplyText = heapless::String<MAX_REPLY>;
+
+/// Simulated durations of commands, ms.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// `C0VI` pre-initialisation.
+    pub pre_initialise_ms: u32,
+    /// `C0DI` initialisation.
+    pub initialise_ms: u32,
+    /// `C0TP`, `C0TR`.
+    pub tip_ms: u32,
+    /// `C0AS`, `C0DS`.
+    pub pipette_ms: u32,
+}
+
+impl Timing {
+    /// Durations that keep tests quick but still order replies like the instrument.
+    pub const DEFAULT: Timing = Timing { pre_initialise_ms: 300, initialise_ms: 200, tip_ms: 20, pipette_ms: 30 };
+    /// Everything at once (a microcontroller without a clock).
+    pub const INSTANT: Timing = Timing { pre_initialise_ms: 0, initialise_ms: 0, tip_ms: 0, pipette_ms: 0 };
+}
+
+/// A tip on a channel.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Tip {
+    /// Capacity, µL.
+    pub capacity_ul: f64,
+    /// What it holds.
+    pub liquid: Liquid,
+    /// The trough content it last aspirated from (for the reader's bookkeeping).
+    pub source: Option<TroughContent>,
+}
+
+/// A reply waiting for its time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    /// When it may be sent, ms.
+    pub due_ms: u64,
+    /// Command code it answers (for fault filters).
+    pub code: [u8; 2],
+    /// The reply.
+    pub text: ReplyText,
+}
+
+/// The STAR side of the twin.
+#[derive(Clone, Debug)]
+pub struct Star {
+    /// Durations.
+    pub timing: Timing,
+    initialised: bool,
+    tip_types: [u32; 100],
+    /// Tip per channel.
+    pub channels: [Option<Tip>; CHANNELS],
+    busy_until_ms: u64,
+    pending: heapless::Vec<Pending, MAX_PENDING>,
+}
+
+/// The firmware version the twin reports (`C0RF`).
+pub const FIRMWARE_VERSION: &str = "1.0.0 CELLOS TWIN";
+
+enum Outcome {
+    /// A reply body after `er00/00` (data parameters), released after `duration_ms`.
+    Ok { data: heapless::String<96>, duration_ms: u32, movement: bool },
+    /// A master error.
+    Master(u8, u8),
+    /// Channel errors: (channel index, code, trace).
+    Channels(heapless::Vec<(usize, u8, u8), CHANNELS>),
+}
+
+/// The channels a command addresses: (channel index, x, y), 0.1 mm.
+type Positions = heapless::Vec<(usize, i32, i32), CHANNELS>;
+/// A master error: main code and trace.
+type MasterError = (u8, u8);
+
+fn channel_module(i: usize) -> [u8; 2] {
+    let n = i as u8 + 1;
+    [b'P', if n < 10 { b'0' + n } else { b'A' + n - 10 }]
+}
+
+fn uints(v: Option<Value<'_>>) -> Option<heapless::Vec<u32, 16>> {
+    let mut out = heapless::Vec::new();
+    for x in v?.uints() {
+        out.push(x?).ok()?;
+    }
+    Some(out)
+}
+
+impl Star {
+    /// A powered-on, uninitialised STAR.
+    pub fn new(timing: Timing) -> Star {
+        Star {
+            timing,
+            initialised: false,
+            tip_types: [0; 100],
+            channels: [None; CHANNELS],
+            busy_until_ms: 0,
+            pending: heapless::Vec::new(),
+        }
+    }
+
+    /// Forgets replies in flight and any movement under way, as after a power cycle. The tips stay
+    /// where they physically are.
+    pub fn reboot(&mut self) {
+        self.pending.clear();
+        self.busy_until_ms = 0;
+        self.initialised = false;
+    }
+
+    /// Replies waiting.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Executes one command line and queues its reply. A line that is not a STAR message at all (no
+    /// module and code) is counted as an error and answered with nothing.
+    pub fn command<const P: usize, const W: usize>(
+        &mut self,
+        line: &str,
+        now_ms: u64,
+        deck: &mut Deck<P, W>,
+        counters: &mut Counters,
+    ) {
+        counters.commands = counters.commands.wrapping_add(1);
+        let msg = match StarMessage::parse(line) {
+            Ok(m) => m,
+            Err(_) => {
+                let b = line.as_bytes();
+                counters.errors = counters.errors.wrapping_add(1);
+                if b.len() >= 4 && b[..4].iter().all(|c| c.is_ascii_alphanumeric()) {
+                    let id =
+                        line.get(6..10).filter(|_| line.get(4..6) == Some("id")).and_then(|s| s.parse::<u16>().ok());
+                    self.queue_error([b[0], b[1]], [b[2], b[3]], id.unwrap_or(0), 1, 31, now_ms);
+                }
+                return;
+            }
+        };
+        let Some(id) = msg.id else {
+            counters.errors = counters.errors.wrapping_add(1);
+            self.queue_error(msg.module, msg.code, 0, 1, 35, now_ms);
+            return;
+        };
+        let outcome = self.execute(&msg, deck, counters);
+        let (module, code) = (msg.module, msg.code);
+        let mut text = ReplyText::new();
+        let _ =
+            write!(text, "{}{}{}{}id{:04}", module[0] as char, module[1] as char, code[0] as char, code[1] as char, id);
+        let due = match outcome {
+            Outcome::Ok { data, duration_ms, movement } => {
+                let _ = write!(text, "er00/00{data}");
+                if movement {
+                    let start = self.busy_until_ms.max(now_ms);
+                    self.busy_until_ms = start + u64::from(duration_ms);
+                    self.busy_until_ms
+                } else {
+                    now_ms
+                }
+            }
+            Outcome::Master(c, t) => {
+                counters.errors = counters.errors.wrapping_add(1);
+                let _ = write!(text, "er{c:02}/{t:02}");
+                now_ms
+            }
+            Outcome::Channels(errs) => {
+                counters.errors = counters.errors.wrapping_add(1);
+                let _ = write!(text, "er99/00");
+                for (ch, c, t) in errs {
+                    let m = channel_module(ch);
+                    let _ = write!(text, " {}{}{c:02}/{t:02}", m[0] as char, m[1] as char);
+                }
+                self.busy_until_ms.max(now_ms)
+            }
+        };
+        self.queue(Pending { due_ms: due, code, text });
+    }
+
+    fn queue_error(&mut self, module: [u8; 2], code: [u8; 2], id: u16, c: u8, t: u8, now_ms: u64) {
+        let mut text = ReplyText::new();
+        let _ = write!(
+            text,
+            "{}{}{}{}id{:04}er{c:02}/{t:02}",
+            module[0] as char, module[1] as char, code[0] as char, code[1] as char, id
+        );
+        self.queue(Pending { due_ms: now_ms, code, text });
+    }
+
+    fn queue(&mut self, p: Pending) {
+        // With a full queue the oldest reply is lost, as a real instrument's buffer would overrun.
+        if self.pending.is_full() {
+            self.pending.remove(0);
+        }
+        let _ = self.pending.push(p);
+    }
+
+    /// Takes the next reply that is due at `now_ms`, earliest first.
+    pub fn next_due(&mut self, now_ms: u64) -> Option<Pending> {
+        let i = self.pending.iter().enumerate().filter(|(_, p)| p.due_ms <= now_ms).min_by_key(|(_, p)| p.due_ms)?.0;
+        Some(self.pending.remove(i))
+    }
+
+    /// When the next reply falls due, if any is waiting.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.pending.iter().map(|p| p.due_ms).min()
+    }
+
+    fn execute<const P: usize, const W: usize>(
+        &mut self,
+        m: &StarMessage<'_>,
+        deck: &mut Deck<P, W>,
+        counters: &mut Counters,
+    ) -> Outcome {
+        let ok = |data: &str, duration_ms: u32, movement: bool| {
+            let mut d = heapless::String::new();
+            let _ = d.push_str(data);
+            Outcome::Ok { data: d, duration_ms, movement }
+        };
+        if m.module != *b"C0" {
+            return Outcome::Master(1, 30);
+        }
+        match &m.code {
+            b"RF" => ok(
+                &{
+                    let mut s = heapless::String::<64>::new();
+                    let _ = write!(s, "rf{FIRMWARE_VERSION}");
+                    s
+                },
+                0,
+                false,
+            ),
+            b"QW" => ok(if self.initialised { "qw1" } else { "qw0" }, 0, false),
+            b"QM" | b"RM" => ok("", 0, false),
+            b"RT" => {
+                let mut s = heapless::String::<96>::new();
+                let _ = s.push_str("rt");
+                for (i, c) in self.channels.iter().enumerate() {
+                    if i > 0 {
+                        let _ = s.push(' ');
+                    }
+                    let _ = s.push(if c.is_some() { '1' } else { '0' });
+                }
+                ok(&s, 0, false)
+            }
+            b"VI" => {
+                self.initialised = true;
+                ok("", self.timing.pre_initialise_ms, true)
+            }
+            b"DI" => {
+                self.initialised = true;
+                ok("", self.timing.initialise_ms, true)
+            }
+            b"TT" => self.define_tip(m),
+            b"TP" | b"TR" | b"AS" | b"DS" if !self.initialised => Outcome::Master(3, 0),
+            b"TP" => self.pick_up(m, deck, counters),
+            b"TR" => self.discard(m, deck, counters),
+            b"AS" => self.aspirate(m, deck, counters),
+            b"DS" => self.dispense(m, deck, counters),
+            _ => Outcome::Master(1, 30),
+        }
+    }
+
+    fn define_tip(&mut self, m: &StarMessage<'_>) -> Outcome {
+        let (Some(tt), Some(tv)) = (m.param("tt").and_then(|v| v.uint()), m.param("tv").and_then(|v| v.uint())) else {
+            return Outcome::Master(1, 31);
+        };
+        if tt >= 100 || tv == 0 {
+            return Outcome::Master(1, 32);
+        }
+        self.tip_types[tt as usize] = tv;
+        Outcome::Ok { data: heapless::String::new(), duration_ms: 0, movement: false }
+    }
+
+    /// The channels of a command (`tm`) and their positions (`xp`, `yp`); a master error code and trace
+    /// when they are missing or out of range.
+    fn channel_positions(m: &StarMessage<'_>) -> Result<Positions, MasterError> {
+        let (Some(tm), Some(xp), Some(yp)) = (uints(m.param("tm")), uints(m.param("xp")), uints(m.param("yp"))) else {
+            return Err((1, 31));
+        };
+        if tm.len() > CHANNELS || xp.len() > CHANNELS || yp.len() > CHANNELS {
+            return Err((1, 32));
+        }
+        let mut out = heapless::Vec::new();
+        for (i, &used) in tm.iter().enumerate() {
+            if used > 1 {
+                return Err((1, 32));
+            }
+            if used == 1 {
+                let (Some(&x), Some(&y)) = (xp.get(i), yp.get(i)) else { return Err((1, 31)) };
+                let _ = out.push((i, x as i32, y as i32));
+            }
+        }
+        Ok(out)
+    }
+
+    fn fail(errs: heapless::Vec<(usize, u8, u8), CHANNELS>) -> Option<Outcome> {
+        (!errs.is_empty()).then_some(Outcome::Channels(errs))
+    }
+
+    fn pick_up<const P: usize, const W: usize>(
+        &mut self,
+        m: &StarMessage<'_>,
+        deck: &mut Deck<P, W>,
+        c: &mut Counters,
+    ) -> Outcome {
+        let chans = match Self::channel_positions(m) {
+            Ok(v) => v,
+            Err((code, trace)) => return Outcome::Master(code, trace),
+        };
+        let Some(tt) = m.param("tt").and_then(|v| v.uint()) else { return Outcome::Master(1, 31) };
+        if tt >= 100 || self.tip_types[tt as usize] == 0 {
+            return Outcome::Master(1, 32);
+        }
+        let mut errs = heapless::Vec::new();
+        for &(ch, x, y) in &chans {
+            let e = if self.channels[ch].is_some() {
+                Some((7, 76))
+            } else {
+                match deck.locate(x, y) {
+                    Some(Location::Tip { rack, index }) if deck.tip_racks[rack].has_tip(index) => None,
+                    Some(Location::Tip { .. }) => Some((8, 75)),
+                    _ => Some((27, 54)),
+                }
+            };
+            if let Some((code, trace)) = e {
+                let _ = errs.push((ch, code, trace));
+            }
+        }
+        if let Some(o) = Self::fail(errs) {
+            return o;
+        }
+        for &(ch, x, y) in &chans {
+            if let Some(Location::Tip { rack, index }) = deck.locate(x, y) {
+                deck.tip_racks[rack].set_tip(index, false);
+                let capacity = f64::from(deck.tip_racks[rack].tip_volume_01ul.min(self.tip_types[tt as usize])) / 10.0;
+                self.channels[ch] = Some(Tip { capacity_ul: capacity, liquid: Liquid::default(), source: None });
+                c.tip_pickups = c.tip_pickups.wrapping_add(1);
+            }
+        }
+        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.tip_ms, movement: true }
+    }
+
+    fn discard<const P: usize, const W: usize>(
+        &mut self,
+        m: &StarMessage<'_>,
+        deck: &mut Deck<P, W>,
+        c: &mut Counters,
+    ) -> Outcome {
+        let chans = match Self::channel_positions(m) {
+            Ok(v) => v,
+            Err((code, trace)) => return Outcome::Master(code, trace),
+        };
+        let mut errs = heapless::Vec::new();
+        for &(ch, x, y) in &chans {
+            let e = if self.channels[ch].is_none() {
+                Some((8, 75))
+            } else {
+                match deck.locate(x, y) {
+                    Some(Location::Waste) => None,
+                    Some(Location::Tip { rack, index }) if !deck.tip_racks[rack].has_tip(index) => None,
+                    _ => Some((27, 54)),
+                }
+            };
+            if let Some((code, trace)) = e {
+                let _ = errs.push((ch, code, trace));
+            }
+        }
+        if let Some(o) = Self::fail(errs) {
+            return o;
+        }
+        for &(ch, x, y) in &chans {
+            if let Some(Location::Tip { rack, index }) = deck.locate(x, y) {
+                deck.tip_racks[rack].set_tip(index, true);
+            }
+            self.channels[ch] = None;
+            c.tip_drops = c.tip_drops.wrapping_add(1);
+        }
+        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.tip_ms, movement: true }
+    }
+
+    fn volumes(m: &StarMessage<'_>, name: &str, chans: &[(usize, i32, i32)]) -> Result<[f64; CHANNELS], MasterError> {
+        let Some(v) = uints(m.param(name)) else { return Err((1, 31)) };
+        let mut out = [0.0; CHANNELS];
+        for &(ch, _, _) in chans {
+            out[ch] = f64::from(*v.get(ch).ok_or((1, 31))?) / 10.0;
+        }
+        Ok(out)
+    }
+
+    fn aspirate<const P: usize, const W: usize>(
+        &mut self,
+        m: &StarMessage<'_>,
+        deck: &mut Deck<P, W>,
+        c: &mut Counters,
+    ) -> Outcome {
+        let chans = match Self::channel_positions(m) {
+            Ok(v) => v,
+            Err((code, trace)) => return Outcome::Master(code, trace),
+        };
+        let vol = match Self::volumes(m, "av", &chans) {
+            Ok(v) => v,
+            Err((code, trace)) => return Outcome::Master(code, trace),
+        };
+        // Several channels may draw from one trough or well: check against what is left after the others.
+        let mut drawn: heapless::Vec<(Location, f64), CHANNELS> = heapless::Vec::new();
+        let mut errs = heapless::Vec::new();
+        for &(ch, x, y) in &chans {
+            let e = match (&self.channels[ch], deck.locate(x, y)) {
+                (None, _) => Some((8, 75)),
+                (Some(_), None) | (Some(_), Some(Location::Tip { .. } | Location::Waste)) => Some((27, 54)),
+                (Some(tip), Some(at)) => {
+                    let already: f64 = drawn.iter().filter(|(l, _)| *l == at).map(|(_, v)| v).sum();
+                    let available = deck.liquid(at).map_or(0.0, |l| l.volume_ul) - already;
+                    if tip.liquid.volume_ul + vol[ch] > tip.capacity_ul + 1e-9 {
+                        Some((15, 53))
+                    } else if vol[ch] > available + 1e-9 {
+                        Some((6, 71))
+                    } else {
+                        let _ = drawn.push((at, vol[ch]));
+                        None
+                    }
+                }
+            };
+            if let Some((code, trace)) = e {
+                let _ = errs.push((ch, code, trace));
+            }
+        }
+        if let Some(o) = Self::fail(errs) {
+            return o;
+        }
+        for &(ch, x, y) in &chans {
+            if let (Some(at), Some(tip)) = (deck.locate(x, y), self.channels[ch].as_mut()) {
+                let part = deck.take(at, vol[ch]);
+                tip.liquid.add(part);
+                if let Some(content) = deck.trough_content(at) {
+                    tip.source = Some(content);
+                }
+                c.aspirates = c.aspirates.wrapping_add(1);
+            }
+        }
+        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.pipette_ms, movement: true }
+    }
+
+    fn dispense<const P: usize, const W: usize>(
+        &mut self,
+        m: &StarMessage<'_>,
+        deck: &mut Deck<P, W>,
+        c: &mut Counters,
+    ) -> Outcome {
+        let chans = match Self::channel_positions(m) {
+            Ok(v) => v,
+            Err((code, trace)) => return Outcome::Master(code, trace),
+        };
+        let vol = match Self::volumes(m, "dv", &chans) {
+            Ok(v) => v,
+            Err((code, trace)) => return Outcome::Master(code, trace),
+        };
+        let mut added: heapless::Vec<(Location, f64), CHANNELS> = heapless::Vec::new();
+        let mut errs = heapless::Vec::new();
+        for &(ch, x, y) in &chans {
+            let e = match (&self.channels[ch], deck.locate(x, y)) {
+                (None, _) => Some((8, 75)),
+                (Some(_), None) | (Some(_), Some(Location::Tip { .. } | Location::Waste)) => Some((27, 54)),
+                (Some(tip), Some(at)) => {
+                    let already: f64 = added.iter().filter(|(l, _)| *l == at).map(|(_, v)| v).sum();
+                    if vol[ch] > tip.liquid.volume_ul + 1e-9 {
+                        Some((15, 32))
+                    } else if vol[ch] > deck.room_ul(at).unwrap_or(0.0) - already + 1e-9 {
+                        Some((15, 53))
+                    } else {
+                        let _ = added.push((at, vol[ch]));
+                        None
+                    }
+                }
+            };
+            if let Some((code, trace)) = e {
+                let _ = errs.push((ch, code, trace));
+            }
+        }
+        if let Some(o) = Self::fail(errs) {
+            return o;
+        }
+        for &(ch, x, y) in &chans {
+            if let (Some(at), Some(tip)) = (deck.locate(x, y), self.channels[ch].as_mut()) {
+                let part = tip.liquid.take(vol[ch]);
+                deck.put(at, part, tip.source);
+                c.dispenses = c.dispenses.wrapping_add(1);
+            }
+        }
+        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.pipette_ms, movement: true }
+    }
+}

@@ -1,0 +1,321 @@
+//! The twin: one deck shared by the STAR, the EVO and the plate reader, and the byte-level ports that
+//! serve each of them from an `embedded-io` stream.
+//!
+//! Time comes in as an argument (`now_ms`), as everywhere in cellos: the host passes a monotonic clock,
+//! a microcontroller a tick counter (or 0, with [`crate::star::Timing::INSTANT`]).
+
+use cellos_core::proto::frame::{Accumulator, Feed, Framing};
+use cellos_core::proto::wire::{self, Counters, Refusal, Request, Response, VERSION};
+use embedded_io::{Read, ReadReady, Write};
+
+use crate::deck::{Deck, default_deck};
+use crate::evo::Evo;
+use crate::faults::{Action, Injector, corrupt_evo, corrupt_star};
+use crate::reader;
+use crate::star::{Star, Timing};
+
+/// The whole twin: deck, instruments, counters, fault injectors and the noise seed.
+#[derive(Clone, Debug)]
+pub struct Twin<const P: usize, const W: usize> {
+    /// The shared deck.
+    pub deck: Deck<P, W>,
+    /// The STAR.
+    pub star: Star,
+    /// The EVO.
+    pub evo: Evo,
+    /// Execution counters.
+    pub counters: Counters,
+    /// Faults on STAR replies.
+    pub star_faults: Injector,
+    /// Faults on EVO replies.
+    pub evo_faults: Injector,
+    /// Seed of all reader noise.
+    pub seed: u64,
+}
+
+impl<const P: usize, const W: usize> Twin<P, W> {
+    /// A twin on the built-in deck.
+    pub fn new(seed: u64, timing: Timing) -> Self {
+        Self::with_deck(default_deck(), seed, timing)
+    }
+
+    /// A twin on a given deck.
+    pub fn with_deck(deck: Deck<P, W>, seed: u64, timing: Timing) -> Self {
+        Twin {
+            deck,
+            star: Star::new(timing),
+            evo: Evo::new(),
+            counters: Counters::default(),
+            star_faults: Injector::default(),
+            evo_faults: Injector::default(),
+            seed,
+        }
+    }
+
+    /// Answers one `wire` request.
+    pub fn request(&mut self, req: Request) -> Response {
+        let refused = Response::Refused;
+        match req {
+            Request::Hello => Response::Hello { version: VERSION, plates: self.deck.plates.len() as u8 },
+            Request::Incubate { plate, hours } => {
+                reader::incubate(&mut self.deck, plate, hours).map_or_else(refused, |()| Response::Done)
+            }
+            Request::Read { plate, well, readout } => {
+                reader::read(&self.deck, self.seed, plate, well, readout).map_or_else(refused, Response::Value)
+            }
+            Request::WellState { plate, well } => {
+                reader::well_contents(&self.deck, plate, well).map_or_else(refused, Response::Well)
+            }
+            Request::SetFaults(f) => {
+                self.star_faults.set(f);
+                self.evo_faults.set(f);
+                Response::Done
+            }
+            Request::Counters => Response::Counters(self.counters),
+            Request::Reboot => {
+                self.star.reboot();
+                self.evo.reboot();
+                Response::Done
+            }
+        }
+    }
+
+    /// Answers one `wire` frame (without its delimiter, decoded in place) into `out`; returns the
+    /// length of the response frame.
+    pub fn wire_frame(&mut self, frame: &mut [u8], out: &mut [u8]) -> usize {
+        let response = match wire::decode::<Request>(frame) {
+            Ok(req) => self.request(req),
+            Err(_) => Response::Refused(Refusal::BadFrame),
+        };
+        wire::encode(&response, out).unwrap_or(0)
+    }
+}
+
+/// Bytes read per poll.
+const CHUNK: usize = 64;
+
+/// Serves the STAR on a byte stream: commands end with CR or LF, replies with CR LF.
+pub struct StarPort {
+    acc: Accumulator<{ cellos_core::proto::star::MAX_MESSAGE }>,
+}
+
+impl Default for StarPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StarPort {
+    /// A port with nothing buffered.
+    pub fn new() -> Self {
+        StarPort { acc: Accumulator::new(Framing::Lines) }
+    }
+
+    /// Feeds received bytes: executes every complete command.
+    pub fn receive<const P: usize, const W: usize>(&mut self, twin: &mut Twin<P, W>, mut input: &[u8], now_ms: u64) {
+        loop {
+            match self.acc.feed(input) {
+                Feed::Consumed => return,
+                Feed::Frame { frame, remaining } => {
+                    twin.star_faults.on_command(now_ms);
+                    let delay = twin.star_faults.delay_ms();
+                    let line = core::str::from_utf8(frame).unwrap_or("");
+                    twin.star.command(line, now_ms + delay, &mut twin.deck, &mut twin.counters);
+                    input = remaining;
+                }
+                Feed::Overflow { remaining } => input = remaining,
+            }
+        }
+    }
+
+    /// Writes every reply due at `now_ms`, with faults applied.
+    pub fn transmit<const P: usize, const W: usize, IO: Write>(
+        &mut self,
+        twin: &mut Twin<P, W>,
+        io: &mut IO,
+        now_ms: u64,
+    ) -> Result<(), IO::Error> {
+        if twin.star_faults.stalled(now_ms) {
+            return Ok(());
+        }
+        while let Some(p) = twin.star.next_due(now_ms) {
+            let mut bytes: heapless::Vec<u8, { crate::star::MAX_REPLY + 2 }> = heapless::Vec::new();
+            let _ = bytes.extend_from_slice(p.text.as_bytes());
+            let _ = bytes.extend_from_slice(b"\r\n");
+            let action = twin.star_faults.action(p.code);
+            if action != Action::Send {
+                twin.counters.faults_applied = twin.counters.faults_applied.wrapping_add(1);
+            }
+            match action {
+                Action::Drop => continue,
+                Action::Corrupt => corrupt_star(&mut bytes),
+                _ => {}
+            }
+            io.write_all(&bytes)?;
+            if action == Action::Duplicate {
+                io.write_all(&bytes)?;
+            }
+        }
+        io.flush()
+    }
+
+    /// One round of service: read what is ready, execute, write what is due.
+    pub fn poll<const P: usize, const W: usize, IO: Read + ReadReady + Write>(
+        &mut self,
+        twin: &mut Twin<P, W>,
+        io: &mut IO,
+        now_ms: u64,
+    ) -> Result<(), IO::Error> {
+        if io.read_ready()? {
+            let mut buf = [0u8; CHUNK];
+            let n = io.read(&mut buf)?;
+            self.receive(twin, &buf[..n], now_ms);
+        }
+        self.transmit(twin, io, now_ms)
+    }
+}
+
+/// Serves the EVO on a byte stream of STX…NUL frames; every command is answered at once.
+pub struct EvoPort {
+    acc: Accumulator<128>,
+    held: heapless::Deque<(u64, heapless::Vec<u8, 96>), 4>,
+}
+
+impl Default for EvoPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EvoPort {
+    /// A port with nothing buffered.
+    pub fn new() -> Self {
+        EvoPort { acc: Accumulator::new(Framing::StxNul), held: heapless::Deque::new() }
+    }
+
+    /// Feeds received bytes; replies are held until `transmit`.
+    pub fn receive<const P: usize, const W: usize>(&mut self, twin: &mut Twin<P, W>, mut input: &[u8], now_ms: u64) {
+        loop {
+            match self.acc.feed(input) {
+                Feed::Consumed => return,
+                Feed::Frame { frame, remaining } => {
+                    twin.evo_faults.on_command(now_ms);
+                    let reply = twin.evo.frame(frame, &mut twin.deck, &mut twin.counters);
+                    let due = now_ms + twin.evo_faults.delay_ms();
+                    if self.held.is_full() {
+                        self.held.pop_front();
+                    }
+                    let _ = self.held.push_back((due, reply));
+                    input = remaining;
+                }
+                Feed::Overflow { remaining } => input = remaining,
+            }
+        }
+    }
+
+    /// Writes the replies due at `now_ms`, with faults applied.
+    pub fn transmit<const P: usize, const W: usize, IO: Write>(
+        &mut self,
+        twin: &mut Twin<P, W>,
+        io: &mut IO,
+        now_ms: u64,
+    ) -> Result<(), IO::Error> {
+        if twin.evo_faults.stalled(now_ms) {
+            return Ok(());
+        }
+        while self.held.front().is_some_and(|(due, _)| *due <= now_ms) {
+            let Some((_, mut frame)) = self.held.pop_front() else { break };
+            let code = [frame.get(1).copied().unwrap_or(0), frame.get(2).copied().unwrap_or(0)];
+            let action = twin.evo_faults.action(code);
+            if action != Action::Send {
+                twin.counters.faults_applied = twin.counters.faults_applied.wrapping_add(1);
+            }
+            match action {
+                Action::Drop => continue,
+                Action::Corrupt => corrupt_evo(&mut frame),
+                _ => {}
+            }
+            io.write_all(&frame)?;
+            if action == Action::Duplicate {
+                io.write_all(&frame)?;
+            }
+        }
+        io.flush()
+    }
+
+    /// One round of service.
+    pub fn poll<const P: usize, const W: usize, IO: Read + ReadReady + Write>(
+        &mut self,
+        twin: &mut Twin<P, W>,
+        io: &mut IO,
+        now_ms: u64,
+    ) -> Result<(), IO::Error> {
+        if io.read_ready()? {
+            let mut buf = [0u8; CHUNK];
+            let n = io.read(&mut buf)?;
+            self.receive(twin, &buf[..n], now_ms);
+        }
+        self.transmit(twin, io, now_ms)
+    }
+}
+
+/// Serves the reader and twin control on a `wire` byte stream.
+pub struct WirePort {
+    acc: Accumulator<{ wire::MAX_FRAME }>,
+}
+
+impl Default for WirePort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WirePort {
+    /// A port with nothing buffered.
+    pub fn new() -> Self {
+        WirePort { acc: Accumulator::new(Framing::Nul) }
+    }
+
+    /// Feeds received bytes and writes a response to every complete request.
+    pub fn receive<const P: usize, const W: usize, IO: Write>(
+        &mut self,
+        twin: &mut Twin<P, W>,
+        mut input: &[u8],
+        io: &mut IO,
+    ) -> Result<(), IO::Error> {
+        loop {
+            match self.acc.feed(input) {
+                Feed::Consumed => return io.flush(),
+                Feed::Frame { frame, remaining } => {
+                    let mut copy = [0u8; wire::MAX_FRAME];
+                    let n = frame.len().min(copy.len());
+                    copy[..n].copy_from_slice(&frame[..n]);
+                    let mut out = [0u8; wire::MAX_FRAME];
+                    let len = twin.wire_frame(&mut copy[..n], &mut out);
+                    io.write_all(&out[..len])?;
+                    input = remaining;
+                }
+                Feed::Overflow { remaining } => {
+                    let mut out = [0u8; wire::MAX_FRAME];
+                    let len = wire::encode(&Response::Refused(Refusal::BadFrame), &mut out).unwrap_or(0);
+                    io.write_all(&out[..len])?;
+                    input = remaining;
+                }
+            }
+        }
+    }
+
+    /// One round of service.
+    pub fn poll<const P: usize, const W: usize, IO: Read + ReadReady + Write>(
+        &mut self,
+        twin: &mut Twin<P, W>,
+        io: &mut IO,
+    ) -> Result<(), IO::Error> {
+        if io.read_ready()? {
+            let mut buf = [0u8; CHUNK];
+            let n = io.read(&mut buf)?;
+            self.receive(twin, &buf[..n], io)?;
+        }
+        Ok(())
+    }
+}
