@@ -33,7 +33,7 @@ use crate::deck::{Deck, Liquid, Location, TroughContent};
 /// Pipetting channels of the twin.
 pub const CHANNELS: usize = 8;
 /// Replies waiting for their time.
-pub const MAX_PENDING: usize = 16;
+pub const MAX_PENDING: usize = 64;
 /// Longest reply.
 pub const MAX_REPLY: usize = 192;
 

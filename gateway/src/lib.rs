@@ -1,5 +1,19 @@
 //! # cellos-gateway: the lab gateway
 //!
-//! Drives the liquid handlers over serial (STAR and EVO drivers behind one transport trait), checks every
-//! operation against a safety envelope, reads and runs worklists, and runs autonomous campaigns whose
-//! progress is committed to the campaign database step by step.
+//! Drives the liquid handlers over serial and runs what they do:
+//!
+//! - [`transport`]: message links (a serial implementation with per-protocol framing; room for USB).
+//! - [`star`], [`evo`]: the STAR driver (many commands in flight, replies matched by id, per-command time
+//!   limits, typed errors) and the EVO driver (one command outstanding, explicit set-command cache).
+//! - [`wire`]: the client of our own link (plate reader, incubator, twin control).
+//!
+//! `anyhow` appears only in the binary; the library returns [`error::GatewayError`].
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod evo;
+pub mod star;
+pub mod transport;
+pub mod wire;
+
+pub use error::GatewayError;

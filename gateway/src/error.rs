@@ -1,0 +1,171 @@
+//! The gateway's one error type. Every message says what happened and, where there is one, what to do.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An error reported by an instrument in its reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstrumentError {
+    /// The command it answered (e.g. `C0AS`, `C5PPR`).
+    pub command: String,
+    /// The module reporting (`C0`, `P1`, `C5`, …).
+    pub module: String,
+    /// Main error code (STAR) or EVO error code.
+    pub code: u8,
+    /// Trace code (STAR; 0 for EVO).
+    pub trace: u8,
+    /// What the instrument's documentation says it means.
+    pub meaning: String,
+}
+
+impl std::fmt::Display for InstrumentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} answered error {:02}/{:02} from {}: {}",
+            self.command, self.code, self.trace, self.module, self.meaning
+        )
+    }
+}
+
+/// A safety-envelope rule that refused an operation before anything was sent.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The volume exceeds the tip's capacity.
+    TipCapacity,
+    /// The volume would overfill the well or trough.
+    WellCapacity,
+    /// The position is not on the deck (no such labware or well).
+    OffDeck,
+    /// The channel has no tip.
+    NoTip,
+    /// The channel already has a tip.
+    TipAlreadyFitted,
+    /// The source does not hold that much liquid, by the deck model's count.
+    NotEnoughLiquid,
+    /// The tip does not hold that much liquid.
+    TipEmpty,
+    /// No tip at that spot of the rack, by the deck model's count.
+    NoTipAtSpot,
+    /// The volume is not positive and finite, or below the instrument's minimum.
+    BadVolume,
+    /// No such channel.
+    NoChannel,
+}
+
+impl Rule {
+    /// The rule's name as the error says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::TipCapacity => "tip capacity",
+            Rule::WellCapacity => "well capacity",
+            Rule::OffDeck => "position on the deck",
+            Rule::NoTip => "tip present",
+            Rule::TipAlreadyFitted => "no tip fitted",
+            Rule::NotEnoughLiquid => "liquid available",
+            Rule::TipEmpty => "liquid in the tip",
+            Rule::NoTipAtSpot => "tip at the pick-up spot",
+            Rule::BadVolume => "valid volume",
+            Rule::NoChannel => "channel exists",
+        }
+    }
+}
+
+/// Everything that can go wrong in the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A serial device could not be opened.
+    #[error("cannot open {path}: {source} (check the path, permissions, and that no other program holds it)")]
+    Open {
+        /// The device.
+        path: String,
+        /// Why.
+        source: tokio_serial::Error,
+    },
+    /// Reading from or writing to a link failed.
+    #[error("link failure: {0}")]
+    Link(String),
+    /// The line closed (the instrument or the twin went away).
+    #[error("the instrument link closed")]
+    Closed,
+    /// No reply within the command's time limit.
+    #[error("{command}: no reply within {after:?}; the command may or may not have been executed")]
+    Timeout {
+        /// The command (module and code, with id).
+        command: String,
+        /// The limit that passed.
+        after: Duration,
+    },
+    /// The instrument answered with an error.
+    #[error("{0}")]
+    Instrument(InstrumentError),
+    /// A reply could not be understood.
+    #[error("malformed reply to {command}: {detail}")]
+    Malformed {
+        /// The command.
+        command: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The safety envelope refused an operation; nothing was sent.
+    #[error("refused by the safety envelope ({}): {detail}; nothing was sent", rule.name())]
+    Refused {
+        /// The rule.
+        rule: Rule,
+        /// The operation and the numbers that broke the rule.
+        detail: String,
+    },
+    /// A liquid operation failed or timed out; the run stopped without retrying it.
+    #[error("{op} failed: {cause}. Known now: {known}. Not known: {unknown}. The run stopped; nothing was retried.")]
+    OperationFailed {
+        /// The operation.
+        op: String,
+        /// What happened.
+        cause: Box<GatewayError>,
+        /// What the instrument reported when asked afterwards.
+        known: String,
+        /// What could not be established.
+        unknown: String,
+    },
+    /// A worklist or transfer list is invalid.
+    #[error("{file}:{line}: {message}")]
+    Worklist {
+        /// The file (or `-`).
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A decoder input is invalid.
+    #[error("{location}: {message}")]
+    Decode {
+        /// `line N` or `byte N`.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A configuration or deck file is invalid.
+    #[error("{path}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The instrument twin could not be started.
+    #[error("cannot start the instrument twin: {0}")]
+    Twin(String),
+    /// The operation is not supported by this instrument.
+    #[error("{0} is not supported by this instrument")]
+    Unsupported(String),
+}

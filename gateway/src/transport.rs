@@ -1,0 +1,184 @@
+//! Message links: how the drivers reach an instrument.
+//!
+//! A link is split into a sending half ([`LinkTx`]) and a receiving half ([`LinkRx`]) that carry whole
+//! messages, so a driver can have one task reading replies while others send. The serial link frames
+//! messages per protocol ([`Protocol`]): STAR text ends with CR on the way out and is split at CR, LF or
+//! CR LF on the way in (our ASSUMPTION for byte streams, see `docs/wire.md`); EVO frames are
+//! self-delimiting (`0x02` … `0x00`); our `wire` frames end with `0x00`. A USB bulk transport (one transfer,
+//! one message) would implement the same two traits without touching the drivers.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+use cellos_core::proto::frame::{Accumulator, Feed, Framing};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio_serial::{SerialPortBuilderExt, SerialStream};
+
+use crate::error::GatewayError;
+
+/// Sends whole messages.
+pub trait LinkTx: Send + 'static {
+    /// Sends one message (the link adds the protocol's terminator where it has one).
+    fn send(&mut self, message: &[u8]) -> impl Future<Output = Result<(), GatewayError>> + Send;
+}
+
+/// Receives whole messages.
+pub trait LinkRx: Send + 'static {
+    /// The next message (without its terminator), waiting as long as it takes; `Ok(None)` when the
+    /// line closed.
+    fn recv(&mut self) -> impl Future<Output = Result<Option<Vec<u8>>, GatewayError>> + Send;
+}
+
+/// Which protocol a link carries, and so how it is framed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Hamilton STAR text.
+    Star,
+    /// Tecan EVO frames.
+    Evo,
+    /// Our `wire` link.
+    Wire,
+}
+
+impl Protocol {
+    fn framing(self) -> Framing {
+        match self {
+            Protocol::Star => Framing::Lines,
+            Protocol::Evo => Framing::StxNul,
+            Protocol::Wire => Framing::Nul,
+        }
+    }
+}
+
+/// Parity of a serial line.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parity {
+    /// No parity bit.
+    #[default]
+    None,
+    /// Even parity.
+    Even,
+    /// Odd parity.
+    Odd,
+}
+
+/// Settings of a serial line.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialConfig {
+    /// Device path (`/dev/ttyUSB0`, a pty, …).
+    pub path: String,
+    /// Baud rate.
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// Parity.
+    #[serde(default)]
+    pub parity: Parity,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+impl SerialConfig {
+    /// A line at 115,200 baud, 8N1.
+    pub fn new(path: impl Into<String>) -> SerialConfig {
+        SerialConfig { path: path.into(), baud: default_baud(), parity: Parity::None }
+    }
+}
+
+/// The sending half of a serial link.
+pub struct SerialTx {
+    half: WriteHalf<SerialStream>,
+    protocol: Protocol,
+}
+
+/// The receiving half of a serial link.
+pub struct SerialRx {
+    half: ReadHalf<SerialStream>,
+    frames: Framer,
+    path: String,
+}
+
+/// Turns received bytes into whole messages, queued in order.
+pub struct Framer {
+    acc: Box<Accumulator<4096>>,
+    queue: VecDeque<Vec<u8>>,
+}
+
+impl Framer {
+    /// A framer for a protocol.
+    pub fn new(protocol: Protocol) -> Framer {
+        Framer { acc: Box::new(Accumulator::new(protocol.framing())), queue: VecDeque::new() }
+    }
+
+    /// Feeds bytes; complete messages are queued.
+    pub fn push(&mut self, mut input: &[u8]) {
+        loop {
+            match self.acc.feed(input) {
+                Feed::Consumed => return,
+                Feed::Overflow { remaining } => input = remaining,
+                Feed::Frame { frame, remaining } => {
+                    self.queue.push_back(frame.to_vec());
+                    input = remaining;
+                }
+            }
+        }
+    }
+
+    /// The oldest complete message.
+    pub fn pop(&mut self) -> Option<Vec<u8>> {
+        self.queue.pop_front()
+    }
+}
+
+/// Opens a serial line for a protocol.
+pub fn open_serial(config: &SerialConfig, protocol: Protocol) -> Result<(SerialTx, SerialRx), GatewayError> {
+    let parity = match config.parity {
+        Parity::None => tokio_serial::Parity::None,
+        Parity::Even => tokio_serial::Parity::Even,
+        Parity::Odd => tokio_serial::Parity::Odd,
+    };
+    let stream = tokio_serial::new(&config.path, config.baud)
+        .parity(parity)
+        .timeout(Duration::from_millis(100))
+        .open_native_async()
+        .map_err(|source| GatewayError::Open { path: config.path.clone(), source })?;
+    Ok(split(stream, protocol, config.path.clone()))
+}
+
+/// Splits an open stream into framed halves.
+pub fn split(stream: SerialStream, protocol: Protocol, path: String) -> (SerialTx, SerialRx) {
+    let (r, w) = tokio::io::split(stream);
+    (SerialTx { half: w, protocol }, SerialRx { half: r, frames: Framer::new(protocol), path })
+}
+
+impl LinkTx for SerialTx {
+    async fn send(&mut self, message: &[u8]) -> Result<(), GatewayError> {
+        let io = |e| GatewayError::Link(format!("write: {e}"));
+        self.half.write_all(message).await.map_err(io)?;
+        if self.protocol == Protocol::Star {
+            self.half.write_all(b"\r").await.map_err(io)?;
+        }
+        self.half.flush().await.map_err(io)
+    }
+}
+
+impl LinkRx for SerialRx {
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, GatewayError> {
+        let mut buf = [0u8; 512];
+        loop {
+            if let Some(frame) = self.frames.pop() {
+                return Ok(Some(frame));
+            }
+            match self.half.read(&mut buf).await {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.frames.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => return Err(GatewayError::Link(format!("{}: read: {e}", self.path))),
+            }
+        }
+    }
+}
