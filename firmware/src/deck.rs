@@ -326,6 +326,34 @@ impl<const P: usize, const W: usize> Deck<P, W> {
         None
     }
 
+    /// Whether a rectangle `(x0, y0, x1, y1)` (0.1 mm, inclusive) is free of every labware and the waste,
+    /// ignoring plate `except`.
+    pub fn is_free(&self, rect: (i32, i32, i32, i32), except: Option<usize>) -> bool {
+        let overlaps = |r: (i32, i32, i32, i32)| rect.0 <= r.2 && r.0 <= rect.2 && rect.1 <= r.3 && r.1 <= rect.3;
+        let grid = |x: i32, y: i32, pitch: i32, f: PlateFormat| {
+            let (cols, rows) = (i32::from(f.cols()), i32::from(f.rows()));
+            (x - pitch / 2, y - (rows - 1) * pitch - pitch / 2, x + (cols - 1) * pitch + pitch / 2, y + pitch / 2)
+        };
+        let racks = self.tip_racks.iter().map(|r| grid(r.x_01mm, r.y_01mm, r.pitch_01mm, r.format));
+        let plates = self
+            .plates
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != except)
+            .map(|(_, p)| grid(p.x_01mm, p.y_01mm, p.pitch_01mm, p.format));
+        let troughs =
+            self.troughs.iter().map(|t| (t.x_01mm, t.y_01mm, t.x_01mm + t.width_01mm, t.y_01mm + t.depth_01mm));
+        let (wx, wy, ww, wd) = self.waste;
+        !racks.chain(plates).chain(troughs).chain(core::iter::once((wx, wy, wx + ww, wy + wd))).any(overlaps)
+    }
+
+    /// The footprint of plate `p` if its A1 were at `(x, y)`.
+    pub fn plate_footprint(&self, p: usize, x: i32, y: i32) -> Option<(i32, i32, i32, i32)> {
+        let plate = self.plates.get(p)?;
+        let (cols, rows, pitch) = (i32::from(plate.format.cols()), i32::from(plate.format.rows()), plate.pitch_01mm);
+        Some((x - pitch / 2, y - (rows - 1) * pitch - pitch / 2, x + (cols - 1) * pitch + pitch / 2, y + pitch / 2))
+    }
+
     /// The centre of tip position `index` of rack `rack`.
     pub fn tip_position(&self, rack: usize, index: usize) -> Option<(i32, i32)> {
         let r = self.tip_racks.get(rack)?;

@@ -22,6 +22,9 @@
 //! | volume beyond the tip's capacity, or beyond a well's | `er99/00 Pn15/53` * |
 //! | dispense more than the tip holds | `er99/00 Pn15/32` * |
 //! | position not on the deck | `er99/00 Pn27/54` |
+//! | iSWAP: no plate at the get position, or none held at put | `er21/00` |
+//! | iSWAP: already holding a plate | `er22/00` |
+//! | iSWAP: put position not free | `er24/00` |
 
 use core::fmt::Write;
 
@@ -93,6 +96,8 @@ pub struct Star {
     pub channels: [Option<Tip>; CHANNELS],
     busy_until_ms: u64,
     pending: heapless::Vec<Pending, MAX_PENDING>,
+    /// The plate the iSWAP holds (deck plate index).
+    pub held_plate: Option<usize>,
 }
 
 /// The firmware version the twin reports (`C0RF`).
@@ -135,6 +140,7 @@ impl Star {
             channels: [None; CHANNELS],
             busy_until_ms: 0,
             pending: heapless::Vec::new(),
+            held_plate: None,
         }
     }
 
@@ -288,13 +294,57 @@ impl Star {
                 ok("", self.timing.initialise_ms, true)
             }
             b"TT" => self.define_tip(m),
-            b"TP" | b"TR" | b"AS" | b"DS" if !self.initialised => Outcome::Master(3, 0),
+            b"TP" | b"TR" | b"AS" | b"DS" | b"PP" | b"PR" if !self.initialised => Outcome::Master(3, 0),
+            b"PP" => self.get_plate(m, deck),
+            b"PR" => self.put_plate(m, deck),
             b"TP" => self.pick_up(m, deck, counters),
             b"TR" => self.discard(m, deck, counters),
             b"AS" => self.aspirate(m, deck, counters),
             b"DS" => self.dispense(m, deck, counters),
             _ => Outcome::Master(1, 30),
         }
+    }
+
+    fn plate_position(m: &StarMessage<'_>) -> Result<(i32, i32), MasterError> {
+        match (m.param("xs").and_then(|v| v.uint()), m.param("yj").and_then(|v| v.uint())) {
+            (Some(x), Some(y)) => Ok((x as i32, y as i32)),
+            _ => Err((1, 31)),
+        }
+    }
+
+    /// `C0PP`: the iSWAP grips the plate whose A1 is at (`xs`, `yj`).
+    fn get_plate<const P: usize, const W: usize>(&mut self, m: &StarMessage<'_>, deck: &Deck<P, W>) -> Outcome {
+        let (x, y) = match Self::plate_position(m) {
+            Ok(p) => p,
+            Err((code, trace)) => return Outcome::Master(code, trace),
+        };
+        if self.held_plate.is_some() {
+            return Outcome::Master(22, 0);
+        }
+        match deck.locate(x, y) {
+            Some(Location::Well { plate, index: 0 }) => {
+                self.held_plate = Some(plate);
+                Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.tip_ms, movement: true }
+            }
+            _ => Outcome::Master(21, 0),
+        }
+    }
+
+    /// `C0PR`: the iSWAP puts the plate it holds with its A1 at (`xs`, `yj`), which must be free deck.
+    fn put_plate<const P: usize, const W: usize>(&mut self, m: &StarMessage<'_>, deck: &mut Deck<P, W>) -> Outcome {
+        let (x, y) = match Self::plate_position(m) {
+            Ok(p) => p,
+            Err((code, trace)) => return Outcome::Master(code, trace),
+        };
+        let Some(p) = self.held_plate else { return Outcome::Master(21, 0) };
+        let free = deck.plate_footprint(p, x, y).is_some_and(|r| deck.is_free(r, Some(p)));
+        if !free {
+            return Outcome::Master(24, 0);
+        }
+        deck.plates[p].x_01mm = x;
+        deck.plates[p].y_01mm = y;
+        self.held_plate = None;
+        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.tip_ms, movement: true }
     }
 
     fn define_tip(&mut self, m: &StarMessage<'_>) -> Outcome {

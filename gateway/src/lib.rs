@@ -6,12 +6,16 @@
 //! - [`star`], [`evo`]: the STAR driver (many commands in flight, replies matched by id, per-command time
 //!   limits, typed errors) and the EVO driver (one command outstanding, explicit set-command cache).
 //! - [`wire`]: the client of our own link (plate reader, incubator, twin control).
+//! - [`liquid`]: one interface over both instruments, the deck model and the safety envelope that checks
+//!   every operation before it is sent, and the journal hook; [`handlers`] implements it for each.
 //!
 //! `anyhow` appears only in the binary; the library returns [`error::GatewayError`].
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod evo;
+pub mod handlers;
+pub mod liquid;
 pub mod star;
 pub mod transport;
 pub mod wire;

@@ -1,0 +1,276 @@
+//! The STAR and EVO as [`LiquidHandler`]s.
+
+use cellos_core::proto::evo::EvoCommand;
+use cellos_core::proto::star::cmd::{self, Pipette, TipMove, TipType};
+use cellos_core::proto::star::{MAX_MESSAGE, StarWriter};
+
+use crate::GatewayError;
+use crate::evo::EvoDriver;
+use crate::liquid::{ChannelAt, ChannelVolume, LiquidHandler};
+use crate::star::StarDriver;
+use crate::transport::{LinkRx, LinkTx};
+
+/// Z heights and traverse height the handlers use, 0.1 mm.
+pub mod heights {
+    /// Minimum traverse height.
+    pub const TRAVERSE: u32 = 2450;
+    /// Tip pick-up: begin of the z move.
+    pub const TIP_BEGIN: u32 = 2244;
+    /// Tip pick-up: end of the z move.
+    pub const TIP_END: u32 = 2164;
+}
+
+/// Flow rate of aspirations and dispenses, 0.1 µL/s (100 µL/s).
+pub const FLOW_01UL_S: u32 = 1000;
+
+fn to_01(v: f64) -> u32 {
+    (v * 10.0).round().max(0.0) as u32
+}
+
+fn mask_of(channels: impl Iterator<Item = usize>) -> u16 {
+    channels.fold(0u16, |m, c| m | (1 << c))
+}
+
+/// Per-channel arrays (indexed by channel) from a list of channel positions.
+fn spread<T: Copy + Default>(n: usize, items: impl Iterator<Item = (usize, T)>) -> Vec<T> {
+    let mut v = vec![T::default(); n];
+    for (c, x) in items {
+        if c < n {
+            v[c] = x;
+        }
+    }
+    v
+}
+
+fn coord(v: i32) -> u32 {
+    v.max(0) as u32
+}
+
+/// The STAR as a liquid handler.
+pub struct StarHandler<Tx: LinkTx> {
+    driver: StarDriver<Tx>,
+    tip_types: Vec<f64>,
+}
+
+impl<Tx: LinkTx> StarHandler<Tx> {
+    /// A handler over a driver.
+    pub fn new(driver: StarDriver<Tx>) -> Self {
+        StarHandler { driver, tip_types: Vec::new() }
+    }
+
+    /// The driver (for queries).
+    pub fn driver(&self) -> &StarDriver<Tx> {
+        &self.driver
+    }
+
+    fn tip_type(&self, capacity_ul: f64) -> u8 {
+        self.tip_types.iter().position(|c| (c - capacity_ul).abs() < 0.05).map_or(1, |i| i as u8 + 1)
+    }
+
+    fn tip_move(
+        &self,
+        tips: &[ChannelAt],
+        tip_type: u8,
+        z: (u32, u32),
+        f: fn(u16, usize, &TipMove<'_>) -> Result<heapless::String<MAX_MESSAGE>, cellos_core::proto::star::BuildError>,
+    ) -> impl Fn(u16) -> Result<heapless::String<MAX_MESSAGE>, cellos_core::proto::star::BuildError> {
+        let n = self.driver.channels();
+        let mask = mask_of(tips.iter().map(|t| t.channel));
+        let xs = spread(n, tips.iter().map(|t| (t.channel, coord(t.x_01mm))));
+        let ys = spread(n, tips.iter().map(|t| (t.channel, coord(t.y_01mm))));
+        move |id| {
+            let m = TipMove {
+                mask,
+                x_01mm: &xs,
+                y_01mm: &ys,
+                tip_type,
+                begin_z_01mm: z.0,
+                end_z_01mm: z.1,
+                traverse_01mm: heights::TRAVERSE,
+                method: 0,
+            };
+            f(id, n, &m)
+        }
+    }
+
+    fn pipette(
+        &self,
+        ops: &[ChannelVolume],
+        f: fn(
+            u16,
+            usize,
+            u16,
+            &Pipette<'_>,
+        ) -> Result<heapless::String<MAX_MESSAGE>, cellos_core::proto::star::BuildError>,
+    ) -> impl Fn(u16) -> Result<heapless::String<MAX_MESSAGE>, cellos_core::proto::star::BuildError> {
+        let n = self.driver.channels();
+        let mask = mask_of(ops.iter().map(|o| o.at.channel));
+        let xs = spread(n, ops.iter().map(|o| (o.at.channel, coord(o.at.x_01mm))));
+        let ys = spread(n, ops.iter().map(|o| (o.at.channel, coord(o.at.y_01mm))));
+        let vs = spread(n, ops.iter().map(|o| (o.at.channel, to_01(o.volume_ul))));
+        move |id| {
+            let p = Pipette {
+                x_01mm: &xs,
+                y_01mm: &ys,
+                volume_01ul: &vs,
+                traverse_01mm: heights::TRAVERSE,
+                flow_01ul_s: FLOW_01UL_S,
+            };
+            f(id, n, mask, &p)
+        }
+    }
+}
+
+impl<Tx: LinkTx> LiquidHandler for StarHandler<Tx> {
+    fn channels(&self) -> usize {
+        self.driver.channels()
+    }
+
+    async fn initialise(&mut self, tip_capacities_ul: &[f64]) -> Result<(), GatewayError> {
+        self.driver.request(|id| cmd::bare("C0", "VI", id)).await?;
+        self.driver.request(|id| cmd::bare("C0", "DI", id)).await?;
+        self.tip_types = tip_capacities_ul.to_vec();
+        for (i, c) in tip_capacities_ul.iter().enumerate() {
+            let t = TipType {
+                index: i as u8 + 1,
+                filter: true,
+                length_01mm: 519,
+                max_volume_01ul: to_01(*c),
+                size: 2,
+                pickup_method: 0,
+            };
+            self.driver.request(|id| cmd::define_tip(id, &t)).await?;
+        }
+        Ok(())
+    }
+
+    async fn pick_up_tips(&mut self, tips: &[ChannelAt], capacity_ul: f64) -> Result<(), GatewayError> {
+        let build =
+            self.tip_move(tips, self.tip_type(capacity_ul), (heights::TIP_BEGIN, heights::TIP_END), cmd::pick_up_tips);
+        self.driver.request(build).await.map(|_| ())
+    }
+
+    async fn aspirate(&mut self, ops: &[ChannelVolume]) -> Result<(), GatewayError> {
+        let build = self.pipette(ops, cmd::aspirate);
+        self.driver.request(build).await.map(|_| ())
+    }
+
+    async fn dispense(&mut self, ops: &[ChannelVolume]) -> Result<(), GatewayError> {
+        let build = self.pipette(ops, cmd::dispense);
+        self.driver.request(build).await.map(|_| ())
+    }
+
+    async fn drop_tips(&mut self, tips: &[ChannelAt]) -> Result<(), GatewayError> {
+        let build = self.tip_move(tips, 1, (heights::TIP_BEGIN, heights::TIP_END), cmd::discard_tips);
+        self.driver.request(build).await.map(|_| ())
+    }
+
+    async fn move_plate(&mut self, from: (i32, i32), to: (i32, i32)) -> Result<(), GatewayError> {
+        // iSWAP get (C0PP) at the plate's A1, then put (C0PR) at the target.
+        for (code, (x, y)) in [("PP", from), ("PR", to)] {
+            self.driver
+                .request(|id| {
+                    Ok(StarWriter::new("C0", code, Some(id), self.driver.channels())?
+                        .uint("xs", 5, coord(x))?
+                        .uint("yj", 4, coord(y))?
+                        .uint("th", 4, heights::TRAVERSE)?
+                        .finish())
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn tip_presence(&mut self) -> Result<Option<Vec<bool>>, GatewayError> {
+        self.driver.tip_presence().await.map(Some)
+    }
+}
+
+/// The EVO LiHa as a liquid handler. Tip `k` is positioned by moving the arm so that it sits over its
+/// target (`y + k · spacing` for the arm), one tip at a time.
+pub struct EvoHandler<Tx: LinkTx, Rx: LinkRx> {
+    driver: EvoDriver<Tx, Rx>,
+    spacing_01mm: i32,
+}
+
+impl<Tx: LinkTx, Rx: LinkRx> EvoHandler<Tx, Rx> {
+    /// A handler over a driver (tip spacing 9 mm).
+    pub fn new(driver: EvoDriver<Tx, Rx>) -> Self {
+        EvoHandler { driver, spacing_01mm: 90 }
+    }
+
+    /// The driver.
+    pub fn driver(&self) -> &EvoDriver<Tx, Rx> {
+        &self.driver
+    }
+
+    async fn over(&self, at: &ChannelAt) -> Result<(), GatewayError> {
+        let y = at.y_01mm + at.channel as i32 * self.spacing_01mm;
+        let cmd = EvoCommand::new(b"C5", b"PAA", &[Some(at.x_01mm), Some(y), Some(self.spacing_01mm)])
+            .map_err(|e| GatewayError::Malformed { command: "C5PAA".into(), detail: e.to_string() })?;
+        self.driver.command(&cmd).await.map(|_| ())
+    }
+
+    async fn simple(&self, command: &[u8; 3], params: &[Option<i32>]) -> Result<(), GatewayError> {
+        let cmd = EvoCommand::new(b"C5", command, params).map_err(|e| GatewayError::Malformed {
+            command: String::from_utf8_lossy(command).into(),
+            detail: e.to_string(),
+        })?;
+        self.driver.command(&cmd).await.map(|_| ())
+    }
+
+    async fn plunger(&self, ops: &[ChannelVolume], sign: i32) -> Result<(), GatewayError> {
+        for op in ops {
+            self.over(&op.at).await?;
+            let mut p = vec![Some(0); op.at.channel + 1];
+            p[op.at.channel] = Some(sign * to_01(op.volume_ul) as i32);
+            self.simple(b"PPR", &p).await?;
+        }
+        Ok(())
+    }
+}
+
+impl<Tx: LinkTx, Rx: LinkRx> LiquidHandler for EvoHandler<Tx, Rx> {
+    fn channels(&self) -> usize {
+        cellos_firmware::evo::TIPS
+    }
+
+    async fn initialise(&mut self, _tip_capacities_ul: &[f64]) -> Result<(), GatewayError> {
+        self.simple(b"PIA", &[]).await?;
+        let shz = EvoCommand::new(b"C5", b"SHZ", &[Some(heights::TRAVERSE as i32); 8])
+            .map_err(|e| GatewayError::Malformed { command: "C5SHZ".into(), detail: e.to_string() })?;
+        self.driver.set_cached(&shz).await.map(|_| ())
+    }
+
+    async fn pick_up_tips(&mut self, tips: &[ChannelAt], _capacity_ul: f64) -> Result<(), GatewayError> {
+        for t in tips {
+            self.over(t).await?;
+            self.simple(b"AGT", &[Some(1 << t.channel), Some(1000), Some(100), Some(0)]).await?;
+        }
+        Ok(())
+    }
+
+    async fn aspirate(&mut self, ops: &[ChannelVolume]) -> Result<(), GatewayError> {
+        self.plunger(ops, 1).await
+    }
+
+    async fn dispense(&mut self, ops: &[ChannelVolume]) -> Result<(), GatewayError> {
+        self.plunger(ops, -1).await
+    }
+
+    async fn drop_tips(&mut self, tips: &[ChannelAt]) -> Result<(), GatewayError> {
+        for t in tips {
+            self.over(t).await?;
+            self.simple(b"AST", &[Some(1 << t.channel), Some(0)]).await?;
+        }
+        Ok(())
+    }
+
+    async fn move_plate(&mut self, _from: (i32, i32), _to: (i32, i32)) -> Result<(), GatewayError> {
+        Err(GatewayError::Unsupported("moving plates with the EVO RoMa".into()))
+    }
+
+    async fn tip_presence(&mut self) -> Result<Option<Vec<bool>>, GatewayError> {
+        Ok(None)
+    }
+}
