@@ -8,6 +8,7 @@
 //! - [`wire`]: the client of our own link (plate reader, incubator, twin control).
 //! - [`liquid`]: one interface over both instruments, the deck model and the safety envelope that checks
 //!   every operation before it is sent, and the journal hook; [`handlers`] implements it for each.
+//! - [`worklist`]: Tecan `.gwl` and Hamilton CSV worklists: parse, validate, emit, convert, execute.
 //!
 //! `anyhow` appears only in the binary; the library returns [`error::GatewayError`].
 #![deny(missing_docs)]
@@ -19,5 +20,6 @@ pub mod liquid;
 pub mod star;
 pub mod transport;
 pub mod wire;
+pub mod worklist;
 
 pub use error::GatewayError;

@@ -1,0 +1,266 @@
+//! Worklists: Tecan `.gwl` ([`gwl`]), Hamilton CSV in two layouts ([`hamilton`]), conversion between
+//! them through a transfer list, and execution through the liquid-handling layer.
+//!
+//! Execution goes through [`Workcell`], so every step passes the safety envelope first; it stops at the
+//! first refused or failed step and says which one (by line for a `.gwl`, by row for a CSV). Tips: a
+//! channel without a tip gets the next full spot of the deck's racks; a `.gwl` `W;` drops the tips in use,
+//! and a transfer list uses a fresh tip per transfer.
+
+pub mod gwl;
+pub mod hamilton;
+
+use cellos_core::plate::PlateFormat;
+
+use crate::GatewayError;
+use crate::liquid::{DeckModel, LiquidHandler, Op, Place, Workcell};
+use gwl::{Pipetting, Record, Volume};
+use hamilton::Transfer;
+
+/// The layout of a labware, by name: its format, or `None` for a trough.
+fn labware_format(deck: &DeckModel, name: &str) -> Result<Option<PlateFormat>, String> {
+    if let Some(p) = deck.plates.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        return Ok(Some(p.format));
+    }
+    if let Some(r) = deck.tip_racks.iter().find(|r| r.name.eq_ignore_ascii_case(name)) {
+        return Ok(Some(r.format));
+    }
+    if deck.troughs.iter().any(|t| t.name.eq_ignore_ascii_case(name)) {
+        return Ok(None);
+    }
+    Err(format!("no labware `{name}` on the deck"))
+}
+
+/// The place a `.gwl` position addresses (column-major) on a labware.
+pub fn place_of(deck: &DeckModel, label: &str, position: u32) -> Result<Place, String> {
+    match labware_format(deck, label)? {
+        None => Ok(Place::named(label)),
+        Some(f) => {
+            let index = u16::try_from(position).map_err(|_| format!("position {position} on {label}"))?;
+            let well = f.from_col_major(index).map_err(|e| format!("position {position} on {label}: {e}"))?;
+            Ok(Place::well(label, &well.to_string()))
+        }
+    }
+}
+
+/// The `.gwl` position (column-major) of a well on a labware (1 for a trough).
+pub fn position_of(deck: &DeckModel, label: &str, well: &str) -> Result<u32, String> {
+    match labware_format(deck, label)? {
+        None => Ok(1),
+        Some(f) => {
+            let w = f.parse_well(well).map_err(|e| format!("{label}:{well}: {e}"))?;
+            Ok(u32::from(f.col_major(w)))
+        }
+    }
+}
+
+fn pipetting(label: &str, position: u32, volume_ul: f64, tip_mask: Option<u8>) -> Pipetting {
+    Pipetting {
+        rack_label: label.to_string(),
+        rack_id: String::new(),
+        rack_type: String::new(),
+        position,
+        tube_id: String::new(),
+        volume: Volume::ul(volume_ul),
+        liquid_class: String::new(),
+        tip_type: String::new(),
+        tip_mask,
+        forced_rack_type: String::new(),
+    }
+}
+
+/// A `.gwl` for transfers: `A`, `D`, then `W;` (a fresh tip per transfer), tip 1.
+pub fn transfers_to_gwl(deck: &DeckModel, transfers: &[Transfer]) -> Result<Vec<Record>, String> {
+    let mut out = Vec::with_capacity(transfers.len() * 3);
+    for (i, t) in transfers.iter().enumerate() {
+        let at = |e: String| format!("transfer {}: {e}", i + 1);
+        let src = position_of(deck, &t.source, &t.source_well).map_err(at)?;
+        let dst = position_of(deck, &t.target, &t.target_well).map_err(at)?;
+        out.push(Record::Aspirate(pipetting(&t.source, src, t.volume_ul, Some(1))));
+        out.push(Record::Dispense(pipetting(&t.target, dst, t.volume_ul, Some(1))));
+        out.push(Record::ReplaceTip);
+    }
+    Ok(out)
+}
+
+fn well_text(p: &Place) -> String {
+    p.well.clone().unwrap_or_default()
+}
+
+/// The transfers of a `.gwl`: each `A` paired with the next `D`, and `R` expanded; other records carry
+/// no transfer.
+pub fn gwl_to_transfers(deck: &DeckModel, records: &[Record]) -> Result<Vec<Transfer>, String> {
+    let mut out = Vec::new();
+    let mut pending: Option<(Place, f64)> = None;
+    for (i, r) in records.iter().enumerate() {
+        let at = |e: String| format!("record {}: {e}", i + 1);
+        match r {
+            Record::Aspirate(p) => {
+                if pending.is_some() {
+                    return Err(at("two aspirates in a row; cellos converts one aspirate per dispense".into()));
+                }
+                pending = Some((place_of(deck, &p.rack_label, p.position).map_err(at)?, p.volume.value_ul));
+            }
+            Record::Dispense(p) => {
+                let (src, v) = pending.take().ok_or_else(|| at("dispense without an aspirate".into()))?;
+                let dst = place_of(deck, &p.rack_label, p.position).map_err(at)?;
+                out.push(Transfer {
+                    source: src.labware.clone(),
+                    source_well: well_text(&src),
+                    target: dst.labware.clone(),
+                    target_well: well_text(&dst),
+                    volume_ul: v,
+                });
+            }
+            Record::Reagent(d) => {
+                let sources: Vec<u32> = (d.src_range.0..=d.src_range.1).collect();
+                for (k, w) in gwl::distribution_targets(d).into_iter().enumerate() {
+                    let src = place_of(deck, &d.src.0, sources[k % sources.len()]).map_err(at)?;
+                    let dst = place_of(deck, &d.dst.0, w).map_err(at)?;
+                    out.push(Transfer {
+                        source: src.labware.clone(),
+                        source_well: well_text(&src),
+                        target: dst.labware.clone(),
+                        target_well: well_text(&dst),
+                        volume_ul: d.volume.value_ul,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    if pending.is_some() {
+        return Err("the worklist ends with an aspirate and no dispense".into());
+    }
+    Ok(out)
+}
+
+/// The next full tip spot of the deck model.
+fn next_tip(deck: &DeckModel) -> Option<Place> {
+    for r in &deck.tip_racks {
+        for i in 0..usize::from(r.format.wells()) {
+            if r.has_tip(i) {
+                let w = r.format.from_row_major(i as u16 + 1).ok()?;
+                return Some(Place::well(&r.name, &w.to_string()));
+            }
+        }
+    }
+    None
+}
+
+async fn ensure_tip<H: LiquidHandler>(w: &mut Workcell<H>, channel: usize) -> Result<(), GatewayError> {
+    if w.envelope.tips.get(channel).is_some_and(Option::is_some) {
+        return Ok(());
+    }
+    let at = next_tip(&w.envelope.deck).ok_or(GatewayError::Refused {
+        rule: crate::error::Rule::NoTipAtSpot,
+        detail: "no full tip spot left on the deck".into(),
+    })?;
+    w.run(&Op::PickUpTip { channel, at }).await
+}
+
+async fn drop_all<H: LiquidHandler>(w: &mut Workcell<H>) -> Result<(), GatewayError> {
+    for c in 0..w.envelope.tips.len() {
+        if w.envelope.tips[c].is_some() {
+            w.run(&Op::DropTip { channel: c, to: Place::named("WASTE") }).await?;
+        }
+    }
+    Ok(())
+}
+
+fn at_step(file: &str, line: usize, e: GatewayError) -> GatewayError {
+    match e {
+        e @ GatewayError::Worklist { .. } => e,
+        other => GatewayError::Worklist { file: file.to_string(), line, message: format!("stopped here: {other}") },
+    }
+}
+
+/// Runs transfers (a fresh tip each) and drops the last tip. `progress(done, total)` after each one.
+/// Rows count from 2 (the header is line 1) in errors.
+pub async fn run_transfers<H: LiquidHandler>(
+    w: &mut Workcell<H>,
+    file: &str,
+    transfers: &[Transfer],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(), GatewayError> {
+    for (i, t) in transfers.iter().enumerate() {
+        let line = i + 2;
+        let src =
+            if t.source_well.is_empty() { Place::named(&t.source) } else { Place::well(&t.source, &t.source_well) };
+        let dst =
+            if t.target_well.is_empty() { Place::named(&t.target) } else { Place::well(&t.target, &t.target_well) };
+        let step = async {
+            ensure_tip(w, 0).await?;
+            w.run(&Op::Aspirate { channel: 0, from: src, volume_ul: t.volume_ul }).await?;
+            w.run(&Op::Dispense { channel: 0, to: dst, volume_ul: t.volume_ul }).await?;
+            w.run(&Op::DropTip { channel: 0, to: Place::named("WASTE") }).await
+        };
+        step.await.map_err(|e| at_step(file, line, e))?;
+        progress(i + 1, transfers.len());
+    }
+    Ok(())
+}
+
+/// Runs a `.gwl`: `A`/`D` with the channel of the tip mask's lowest tip, `W;` drops the tips in use,
+/// `R` is expanded, wash/flush/break/DiTi/comment records change nothing on a disposable-tip deck. Tips
+/// left at the end are dropped.
+pub async fn run_gwl<H: LiquidHandler>(
+    w: &mut Workcell<H>,
+    file: &str,
+    records: &[Record],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(), GatewayError> {
+    let channel = |m: Option<u8>| m.map_or(0, |m| m.trailing_zeros() as usize);
+    for (i, r) in records.iter().enumerate() {
+        let line = i + 1;
+        let step = async {
+            match r {
+                Record::Aspirate(p) | Record::Dispense(p) => {
+                    let c = channel(p.tip_mask);
+                    let place = place_of(&w.envelope.deck, &p.rack_label, p.position)
+                        .map_err(|message| GatewayError::Worklist { file: file.to_string(), line, message })?;
+                    ensure_tip(w, c).await?;
+                    let op = if matches!(r, Record::Aspirate(_)) {
+                        Op::Aspirate { channel: c, from: place, volume_ul: p.volume.value_ul }
+                    } else {
+                        Op::Dispense { channel: c, to: place, volume_ul: p.volume.value_ul }
+                    };
+                    w.run(&op).await
+                }
+                Record::ReplaceTip => drop_all(w).await,
+                Record::Reagent(d) => {
+                    let deck = &w.envelope.deck;
+                    let expanded = gwl_to_transfers(deck, std::slice::from_ref(r))
+                        .map_err(|message| GatewayError::Worklist { file: file.to_string(), line, message })?;
+                    for t in &expanded {
+                        let src = if t.source_well.is_empty() {
+                            Place::named(&t.source)
+                        } else {
+                            Place::well(&t.source, &t.source_well)
+                        };
+                        ensure_tip(w, 0).await?;
+                        w.run(&Op::Aspirate { channel: 0, from: src, volume_ul: t.volume_ul }).await?;
+                        w.run(&Op::Dispense {
+                            channel: 0,
+                            to: Place::well(&t.target, &t.target_well),
+                            volume_ul: t.volume_ul,
+                        })
+                        .await?;
+                        if d.diti_reuses <= 1 {
+                            drop_all(w).await?;
+                        }
+                    }
+                    Ok(())
+                }
+                Record::Wash(_)
+                | Record::Decontaminate
+                | Record::Flush
+                | Record::Break
+                | Record::SetDiTi(_)
+                | Record::Comment(_) => Ok(()),
+            }
+        };
+        step.await.map_err(|e| at_step(file, line, e))?;
+        progress(i + 1, records.len());
+    }
+    drop_all(w).await.map_err(|e| at_step(file, records.len(), e))
+}
