@@ -13,12 +13,15 @@
 //! `anyhow` appears only in the binary; the library returns [`error::GatewayError`].
 #![deny(missing_docs)]
 
+pub mod cli;
+pub mod decode;
 pub mod error;
 pub mod evo;
 pub mod handlers;
 pub mod liquid;
 pub mod star;
 pub mod transport;
+pub mod twin;
 pub mod wire;
 pub mod worklist;
 

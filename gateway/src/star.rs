@@ -56,6 +56,11 @@ impl Timeouts {
         self.per_code.get(code).copied().unwrap_or(self.default)
     }
 
+    /// The limit of commands without an entry of their own.
+    pub fn default_limit(&self) -> Duration {
+        self.default
+    }
+
     /// Overrides one command code's limit.
     pub fn with(mut self, code: &str, limit: Duration) -> Self {
         self.per_code.insert(code.to_string(), limit);

@@ -42,8 +42,17 @@ struct Args {
     instant: bool,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
     let faults = parse_faults(&args.faults)?;
     let deck = match &args.deck {
         Some(p) => load_deck(p)?,

@@ -1,0 +1,413 @@
+//! The `cellos-gateway` command line: argument types (clap) and one function per command. `main` only
+//! parses and dispatches, as in espflash.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::GatewayError;
+use crate::evo::{EVO_TIMEOUT, EvoDriver};
+use crate::handlers::{EvoHandler, StarHandler};
+use crate::liquid::{DeckModel, LiquidHandler, Workcell};
+use crate::star::{StarDriver, Timeouts};
+use crate::transport::{Protocol, SerialConfig, open_serial};
+use crate::twin::{TwinOptions, TwinProcess};
+use crate::worklist::{self, gwl, hamilton};
+
+/// cellos lab gateway: drives Hamilton STAR and Tecan EVO liquid handlers, runs worklists, and inspects
+/// instrument traces.
+#[derive(Parser, Debug)]
+#[command(name = "cellos-gateway", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log level (error, warn, info, debug, trace), or a tracing filter.
+    #[arg(long, global = true, env = "CELLOS_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Decode STAR or EVO traces and Tecan worklists: one JSON object per message, or (--roundtrip) the
+    /// messages re-emitted, which must equal the input.
+    Decode(DecodeArgs),
+    /// Run or convert worklists.
+    #[command(subcommand)]
+    Worklist(WorklistCommand),
+    /// Ask an instrument who it is: initialisation, firmware version, channels.
+    Probe(ProbeArgs),
+    /// Serve the instrument twin on pty pairs (used by --twin).
+    #[command(hide = true)]
+    Twin(TwinArgs),
+}
+
+/// Which format `decode` reads.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DecodeKind {
+    /// Hamilton STAR: one message per line (CR, LF or CR LF).
+    Star,
+    /// Tecan EVO: raw frames as sent on the wire (0x02 … 0x00).
+    Evo,
+    /// Tecan worklist (.gwl).
+    Gwl,
+}
+
+/// `decode` arguments.
+#[derive(Args, Debug)]
+pub struct DecodeArgs {
+    /// Input format.
+    pub kind: DecodeKind,
+    /// Input file; `-` or nothing for standard input.
+    pub input: Option<PathBuf>,
+    /// Print only the re-emitted messages (STAR and GWL one per line, EVO as raw frames).
+    #[arg(long)]
+    pub roundtrip: bool,
+}
+
+/// Which instrument.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Instrument {
+    /// Hamilton STAR.
+    Star,
+    /// Tecan EVO.
+    Evo,
+}
+
+/// How to reach an instrument.
+#[derive(Args, Debug, Clone)]
+pub struct Connection {
+    /// Which instrument.
+    #[arg(long, value_enum)]
+    pub instrument: Instrument,
+    /// Serial device of the instrument.
+    #[arg(long, conflicts_with = "twin", required_unless_present = "twin")]
+    pub port: Option<PathBuf>,
+    /// Start the instrument twin and use it instead of hardware.
+    #[arg(long)]
+    pub twin: bool,
+    /// Deck description (TOML, docs/twin.md); the built-in deck when absent. Also given to the twin.
+    #[arg(long)]
+    pub deck: Option<PathBuf>,
+    /// Time-limit overrides, `CODE=SECONDS,…` (STAR codes like AS; `default=` for the rest).
+    #[arg(long, default_value = "")]
+    pub timeouts: String,
+    /// Baud rate of the serial line.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Noise seed of the twin (with --twin).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Worklist commands.
+#[derive(Subcommand, Debug)]
+pub enum WorklistCommand {
+    /// Execute a worklist (.gwl, transfer list CSV, or legacy Hamilton CSV) through the safety
+    /// envelope, stopping at the first refused or failed step.
+    Run {
+        /// The worklist.
+        file: PathBuf,
+        /// The instrument to run it on.
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Convert between a transfer list CSV, the legacy Hamilton CSV layout and a .gwl.
+    Convert {
+        /// The worklist to read.
+        input: PathBuf,
+        /// The format to write.
+        #[arg(long, value_enum)]
+        to: WorklistFormat,
+        /// Where to write; standard output when absent.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Deck description, for well positions (.gwl counts them column-major per labware).
+        #[arg(long)]
+        deck: Option<PathBuf>,
+    },
+}
+
+/// Worklist formats.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorklistFormat {
+    /// Tecan .gwl.
+    Gwl,
+    /// Transfer list CSV (Source Plate Name, Source Well, …).
+    Transfer,
+    /// The legacy cell_OS Hamilton CSV layout.
+    Hamilton,
+}
+
+/// `probe` arguments.
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// Serial device of the instrument.
+    #[arg(long)]
+    pub port: PathBuf,
+    /// Which instrument.
+    #[arg(long, value_enum, default_value = "star")]
+    pub instrument: Instrument,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `twin` arguments.
+#[derive(Args, Debug)]
+pub struct TwinArgs {
+    /// Noise seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Deck description.
+    #[arg(long)]
+    pub deck: Option<PathBuf>,
+    /// Fault specification.
+    #[arg(long, default_value = "")]
+    pub faults: String,
+    /// No simulated durations.
+    #[arg(long)]
+    pub instant: bool,
+}
+
+fn read_input(path: Option<&Path>) -> Result<(String, Vec<u8>), GatewayError> {
+    match path {
+        None => read_stdin(),
+        Some(p) if p == Path::new("-") => read_stdin(),
+        Some(p) => Ok((
+            p.display().to_string(),
+            std::fs::read(p).map_err(|source| GatewayError::Io { path: p.into(), source })?,
+        )),
+    }
+}
+
+fn read_stdin() -> Result<(String, Vec<u8>), GatewayError> {
+    let mut v = Vec::new();
+    std::io::stdin().read_to_end(&mut v).map_err(|source| GatewayError::Io { path: "-".into(), source })?;
+    Ok(("-".into(), v))
+}
+
+fn write_out(bytes: &[u8]) -> Result<(), GatewayError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(|source| GatewayError::Io { path: "-".into(), source })
+}
+
+/// `decode`.
+pub fn decode(args: &DecodeArgs) -> Result<(), GatewayError> {
+    let (name, input) = read_input(args.input.as_deref())?;
+    match args.kind {
+        DecodeKind::Star => {
+            let text = String::from_utf8(input).map_err(|e| GatewayError::Decode {
+                location: format!("byte {}", e.utf8_error().valid_up_to()),
+                message: "not text".into(),
+            })?;
+            let lines = crate::decode::star(&text, args.roundtrip)?;
+            write_out(lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
+        }
+        DecodeKind::Evo => {
+            let (json, bytes) = crate::decode::evo(&input, args.roundtrip)?;
+            if args.roundtrip {
+                write_out(&bytes)
+            } else {
+                write_out(json.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
+            }
+        }
+        DecodeKind::Gwl => {
+            let out = crate::decode::gwl(&name, &input, args.roundtrip)?;
+            if args.roundtrip {
+                let bytes =
+                    gwl::to_latin1(&out[0]).map_err(|m| GatewayError::Decode { location: name.clone(), message: m })?;
+                write_out(&bytes)
+            } else {
+                write_out(out.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
+            }
+        }
+    }
+}
+
+/// The deck model from a file, or the built-in deck.
+pub fn deck(path: Option<&Path>) -> Result<DeckModel, GatewayError> {
+    match path {
+        None => Ok(cellos_firmware::deck::default_deck()),
+        Some(p) => cellos_firmware::host::load_deck(p)
+            .map_err(|e| GatewayError::Config { path: p.into(), message: e.to_string() }),
+    }
+}
+
+/// A worklist read from a file: its transfers (CSV) or records (.gwl).
+enum Loaded {
+    Gwl(Vec<gwl::Record>),
+    Transfers(Vec<hamilton::Transfer>),
+}
+
+fn load_worklist(path: &Path) -> Result<Loaded, GatewayError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| GatewayError::Io { path: path.into(), source })?;
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gwl")) {
+        return Ok(Loaded::Gwl(gwl::parse(&name, &gwl::latin1(&bytes))?));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| GatewayError::Worklist {
+        file: name.clone(),
+        line: 1,
+        message: "a CSV worklist must be UTF-8 text".into(),
+    })?;
+    match hamilton::layout(&name, &text)? {
+        hamilton::Layout::Transfer => Ok(Loaded::Transfers(hamilton::parse_transfers(&name, &text)?)),
+        hamilton::Layout::Legacy => {
+            Ok(Loaded::Transfers(hamilton::legacy_transfers(&name, &hamilton::parse_legacy(&name, &text)?)?))
+        }
+    }
+}
+
+/// `worklist convert`.
+pub fn convert(
+    input: &Path,
+    to: WorklistFormat,
+    output: Option<&Path>,
+    deck_file: Option<&Path>,
+) -> Result<(), GatewayError> {
+    let deck = deck(deck_file)?;
+    let name = input.display().to_string();
+    let fail = |message: String| GatewayError::Worklist { file: name.clone(), line: 0, message };
+    let transfers = match load_worklist(input)? {
+        Loaded::Transfers(t) => t,
+        Loaded::Gwl(records) => worklist::gwl_to_transfers(&deck, &records).map_err(fail)?,
+    };
+    let bytes = match to {
+        WorklistFormat::Transfer => hamilton::emit_transfers(&transfers).into_bytes(),
+        WorklistFormat::Hamilton => hamilton::emit_legacy(&transfers).into_bytes(),
+        WorklistFormat::Gwl => {
+            let records = worklist::transfers_to_gwl(&deck, &transfers).map_err(fail)?;
+            gwl::to_latin1(&gwl::emit(&records).map_err(fail)?).map_err(fail)?
+        }
+    };
+    match output {
+        None => write_out(&bytes),
+        Some(p) => {
+            // Write beside the target and rename, so that a failure leaves nothing half-written.
+            let tmp = p.with_extension("part");
+            std::fs::write(&tmp, &bytes)
+                .and_then(|()| std::fs::rename(&tmp, p))
+                .map_err(|source| GatewayError::Io { path: p.into(), source })
+        }
+    }
+}
+
+/// Where to reach an instrument: its device, or a twin started now (kept alive by the returned handle).
+pub fn connect(c: &Connection) -> Result<(String, Option<TwinProcess>), GatewayError> {
+    if c.twin {
+        let exe = std::env::current_exe().map_err(|e| GatewayError::Twin(e.to_string()))?;
+        let twin = TwinProcess::spawn(
+            &exe,
+            &TwinOptions { seed: c.seed, deck: c.deck.clone(), faults: String::new(), instant: false },
+        )?;
+        let path = match c.instrument {
+            Instrument::Star => twin.star.clone(),
+            Instrument::Evo => twin.evo.clone(),
+        };
+        return Ok((path, Some(twin)));
+    }
+    let port = c.port.as_ref().ok_or_else(|| GatewayError::Twin("give --port PATH or --twin".into()))?;
+    Ok((port.display().to_string(), None))
+}
+
+async fn run_on<H: LiquidHandler>(mut w: Workcell<H>, file: &Path, loaded: Loaded) -> Result<(), GatewayError> {
+    w.initialise().await?;
+    let name = file.display().to_string();
+    let total = match &loaded {
+        Loaded::Gwl(r) => r.len(),
+        Loaded::Transfers(t) => t.len(),
+    };
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} steps [{bar:30}] {elapsed_precise}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = match &loaded {
+        Loaded::Gwl(records) => worklist::run_gwl(&mut w, &name, records, |d, _| bar.set_position(d as u64)).await,
+        Loaded::Transfers(t) => worklist::run_transfers(&mut w, &name, t, |d, _| bar.set_position(d as u64)).await,
+    };
+    bar.finish_and_clear();
+    result?;
+    eprintln!("{name}: {total} steps done, {} instrument operations", w.operations_sent());
+    Ok(())
+}
+
+/// `worklist run`.
+pub async fn run_worklist(file: &Path, c: &Connection) -> Result<(), GatewayError> {
+    let loaded = load_worklist(file)?;
+    let deck = deck(c.deck.as_deref())?;
+    let timeouts = Timeouts::default()
+        .parse_overrides(&c.timeouts)
+        .map_err(|m| GatewayError::Config { path: "--timeouts".into(), message: m })?;
+    let (path, _twin) = connect(c)?;
+    let serial = SerialConfig { path, baud: c.baud, ..SerialConfig::new("") };
+    match c.instrument {
+        Instrument::Star => {
+            let (tx, rx) = open_serial(&serial, Protocol::Star)?;
+            run_on(Workcell::new(StarHandler::new(StarDriver::new(tx, rx, timeouts, 8)), deck), file, loaded).await
+        }
+        Instrument::Evo => {
+            let (tx, rx) = open_serial(&serial, Protocol::Evo)?;
+            let limit = if c.timeouts.contains("default=") { timeouts.default_limit() } else { EVO_TIMEOUT };
+            run_on(Workcell::new(EvoHandler::new(EvoDriver::new(tx, rx, limit)), deck), file, loaded).await
+        }
+    }
+}
+
+/// `probe`.
+pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
+    let serial = SerialConfig::new(args.port.display().to_string());
+    let report = match args.instrument {
+        Instrument::Star => {
+            let (tx, rx) = open_serial(&serial, Protocol::Star)?;
+            let d = StarDriver::new(tx, rx, Timeouts::uniform(Duration::from_secs(5)), 8);
+            let qw = d.query("QW", 2).await?;
+            let rf = d.query("RF", 2).await?;
+            let tips = d.tip_presence().await?;
+            let initialised = qw.message().param("qw").and_then(|v| v.flag()).unwrap_or(false);
+            let firmware = rf.message().param("rf").map(|v| v.raw().to_string()).unwrap_or_default();
+            json!({"instrument": "STAR", "initialised": initialised, "firmware": firmware, "channels": tips.len(),
+                   "tips": tips, "round_trip_ms": rf.elapsed.as_secs_f64() * 1e3})
+        }
+        Instrument::Evo => {
+            let (tx, rx) = open_serial(&serial, Protocol::Evo)?;
+            let d = EvoDriver::new(tx, rx, Duration::from_secs(5));
+            let cmd = |c: &[u8; 3], p: &[Option<i32>]| {
+                cellos_core::proto::evo::EvoCommand::new(b"C5", c, p)
+                    .map_err(|e| GatewayError::Malformed { command: "probe".into(), detail: e.to_string() })
+            };
+            let tips = d.command(&cmd(b"RNT", &[Some(1)])?).await?;
+            let initialised = match d.command(&cmd(b"RPX", &[Some(0)])?).await {
+                Ok(_) => true,
+                Err(GatewayError::Instrument(e)) if e.code == 7 => false,
+                Err(e) => return Err(e),
+            };
+            json!({"instrument": "EVO", "initialised": initialised, "tips": tips.fields.first().copied().flatten()})
+        }
+    };
+    let text = if args.json {
+        format!("{report}\n")
+    } else {
+        let mut s = String::new();
+        for (k, v) in report.as_object().into_iter().flatten() {
+            s += &format!("{k:>14}: {v}\n");
+        }
+        s
+    };
+    write_out(text.as_bytes())
+}
+
+/// `twin`.
+pub fn twin(args: &TwinArgs) -> Result<(), GatewayError> {
+    crate::twin::serve(&TwinOptions {
+        seed: args.seed,
+        deck: args.deck.clone(),
+        faults: args.faults.clone(),
+        instant: args.instant,
+    })
+}

@@ -1,0 +1,136 @@
+//! The instrument twin as a separate process.
+//!
+//! `cellos-gateway` starts the twin by running its own binary with the hidden `twin` subcommand, which
+//! serves `cellos-firmware`'s twin on three pty pairs and prints their paths. A separate process, so that
+//! the twin's state (the liquid in its wells, its counters) survives the gateway: a crashed campaign
+//! resumes against the same twin.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use cellos_firmware::HostTwin;
+use cellos_firmware::deck::default_deck;
+use cellos_firmware::host::{TwinServer, load_deck, parse_faults};
+use cellos_firmware::star::Timing;
+
+use crate::GatewayError;
+
+/// How to start a twin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TwinOptions {
+    /// Seed of the twin's noise.
+    pub seed: u64,
+    /// Deck file (the built-in deck when `None`).
+    pub deck: Option<PathBuf>,
+    /// Fault specification (see `cellos-twin --help`).
+    pub faults: String,
+    /// Answer every STAR command at once.
+    pub instant: bool,
+}
+
+impl TwinOptions {
+    fn args(&self) -> Vec<String> {
+        let mut a = vec!["twin".to_string(), "--seed".into(), self.seed.to_string()];
+        if let Some(d) = &self.deck {
+            a.push("--deck".into());
+            a.push(d.display().to_string());
+        }
+        if !self.faults.is_empty() {
+            a.push("--faults".into());
+            a.push(self.faults.clone());
+        }
+        if self.instant {
+            a.push("--instant".into());
+        }
+        a
+    }
+}
+
+/// A running twin process and the paths of its lines. Dropping it stops the twin, unless it was
+/// [`TwinProcess::detach`]ed.
+pub struct TwinProcess {
+    child: Option<Child>,
+    /// STAR line.
+    pub star: String,
+    /// EVO line.
+    pub evo: String,
+    /// Reader line.
+    pub reader: String,
+}
+
+impl TwinProcess {
+    /// Starts `exe twin …` (`exe` is a `cellos-gateway` binary) and waits for its paths.
+    pub fn spawn(exe: &Path, options: &TwinOptions) -> Result<TwinProcess, GatewayError> {
+        let mut child = Command::new(exe)
+            .args(options.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| GatewayError::Twin(format!("running {}: {e}", exe.display())))?;
+        let stdout = child.stdout.take().ok_or_else(|| GatewayError::Twin("no standard output".into()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut star, mut evo, mut reader) = (None, None, None);
+        for line in lines.by_ref() {
+            let line = line.map_err(|e| GatewayError::Twin(e.to_string()))?;
+            match line.split_once('=') {
+                Some(("star", p)) => star = Some(p.to_string()),
+                Some(("evo", p)) => evo = Some(p.to_string()),
+                Some(("reader", p)) => reader = Some(p.to_string()),
+                _ if line == "ready" => break,
+                _ => {}
+            }
+        }
+        // Keep draining the twin's output so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        match (star, evo, reader) {
+            (Some(star), Some(evo), Some(reader)) => Ok(TwinProcess { child: Some(child), star, evo, reader }),
+            _ => {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                Err(GatewayError::Twin(format!("the twin exited before it was ready ({status})")))
+            }
+        }
+    }
+
+    /// The twin's process id.
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Lets the twin outlive this handle (for a campaign that may be resumed by another process).
+    pub fn detach(mut self) {
+        self.child = None;
+    }
+}
+
+impl Drop for TwinProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Serves a twin in this process until killed, printing its paths (the hidden `twin` subcommand).
+pub fn serve(options: &TwinOptions) -> Result<(), GatewayError> {
+    let deck = match &options.deck {
+        Some(p) => load_deck(p).map_err(|e| GatewayError::Twin(e.to_string()))?,
+        None => default_deck(),
+    };
+    let faults = parse_faults(&options.faults).map_err(|e| GatewayError::Twin(e.to_string()))?;
+    let mut twin =
+        HostTwin::with_deck(deck, options.seed, if options.instant { Timing::INSTANT } else { Timing::DEFAULT });
+    twin.star_faults.set(faults);
+    twin.evo_faults.set(faults);
+    let server = TwinServer::start(twin, None, None, None).map_err(|e| GatewayError::Twin(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| GatewayError::Twin(e.to_string());
+    writeln!(out, "star={}\nevo={}\nreader={}\nready", server.star, server.evo, server.reader).map_err(io)?;
+    out.flush().map_err(io)?;
+    drop(out);
+    server.join();
+    Ok(())
+}
