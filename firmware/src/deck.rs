@@ -302,6 +302,16 @@ pub struct Deck<const P: usize, const W: usize> {
 }
 
 impl<const P: usize, const W: usize> Deck<P, W> {
+    /// A deck with nothing on it.
+    pub const fn empty() -> Self {
+        Deck {
+            tip_racks: heapless::Vec::new(),
+            plates: heapless::Vec::new(),
+            troughs: heapless::Vec::new(),
+            waste: (0, 0, 0, 0),
+        }
+    }
+
     /// What is at `(x, y)`, if anything.
     pub fn locate(&self, x: i32, y: i32) -> Option<Location> {
         for (rack, r) in self.tip_racks.iter().enumerate() {
@@ -453,12 +463,8 @@ pub fn compound_index(name: &str) -> Option<u8> {
 /// The built-in deck of the twin (see `docs/twin.md`): two 300 µL tip racks, one 96-well plate (and a
 /// second when `P` ≥ 2), a U2OS cell suspension, medium and a 1 mM tBHP stock, and a waste.
 pub fn default_deck<const P: usize, const W: usize>() -> Deck<P, W> {
-    let mut deck = Deck {
-        tip_racks: heapless::Vec::new(),
-        plates: heapless::Vec::new(),
-        troughs: heapless::Vec::new(),
-        waste: (100, 100, 800, 2000),
-    };
+    let mut deck = Deck::empty();
+    deck.waste = (100, 100, 800, 2000);
     let _ = deck.tip_racks.push(TipRack::full("TIPS_1", 1179, 2418, PlateFormat::W96, 3600));
     let _ = deck.tip_racks.push(TipRack::full("TIPS_2", 1179, 1418, PlateFormat::W96, 3600));
     for (i, (x, y)) in [(2983, 1457), (2983, 2457)].into_iter().enumerate() {

@@ -38,7 +38,7 @@ pub struct EvoTip {
 }
 
 /// The EVO side of the twin.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Evo {
     liha_initialised: bool,
     roma_initialised: bool,
@@ -60,10 +60,25 @@ fn reply(module: &[u8; 2], error: u8, data: &[i32]) -> Frame {
     heapless::Vec::from_slice(&buf[..n]).unwrap_or_default()
 }
 
+impl Default for Evo {
+    fn default() -> Self {
+        Evo::new()
+    }
+}
+
 impl Evo {
     /// A powered-on, uninitialised EVO.
-    pub fn new() -> Evo {
-        Evo { spacing_01mm: 90, ..Evo::default() }
+    pub const fn new() -> Evo {
+        Evo {
+            liha_initialised: false,
+            roma_initialised: false,
+            x_01mm: 0,
+            y_01mm: 0,
+            spacing_01mm: 90,
+            z_01mm: [0; TIPS],
+            travel_heights: [0; TIPS],
+            tips: [None; TIPS],
+        }
     }
 
     /// Forgets initialisation, as after a power cycle; tips stay mounted.

@@ -31,6 +31,11 @@ pub struct Injector {
 }
 
 impl Injector {
+    /// No faults.
+    pub const fn new() -> Injector {
+        Injector { faults: Faults::NONE, stall_until_ms: 0, stall_armed: false }
+    }
+
     /// Replaces the settings.
     pub fn set(&mut self, faults: Faults) {
         self.faults = faults;

@@ -132,7 +132,7 @@ fn uints(v: Option<Value<'_>>) -> Option<heapless::Vec<u32, 16>> {
 
 impl Star {
     /// A powered-on, uninitialised STAR.
-    pub fn new(timing: Timing) -> Star {
+    pub const fn new(timing: Timing) -> Star {
         Star {
             timing,
             initialised: false,

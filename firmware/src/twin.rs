@@ -41,13 +41,19 @@ impl<const P: usize, const W: usize> Twin<P, W> {
 
     /// A twin on a given deck.
     pub fn with_deck(deck: Deck<P, W>, seed: u64, timing: Timing) -> Self {
+        Twin { deck, ..Self::empty(seed, timing) }
+    }
+
+    /// A twin with an empty deck, built at compile time: a microcontroller keeps it in a static and
+    /// fills the deck in place, without a stack-sized copy of the whole state.
+    pub const fn empty(seed: u64, timing: Timing) -> Self {
         Twin {
-            deck,
+            deck: Deck::empty(),
             star: Star::new(timing),
             evo: Evo::new(),
-            counters: Counters::default(),
-            star_faults: Injector::default(),
-            evo_faults: Injector::default(),
+            counters: Counters::ZERO,
+            star_faults: Injector::new(),
+            evo_faults: Injector::new(),
             seed,
         }
     }
@@ -107,7 +113,7 @@ impl Default for StarPort {
 
 impl StarPort {
     /// A port with nothing buffered.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         StarPort { acc: Accumulator::new(Framing::Lines) }
     }
 

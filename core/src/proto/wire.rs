@@ -118,6 +118,12 @@ pub struct Faults {
     pub only_code: Option<[u8; 2]>,
 }
 
+impl Faults {
+    /// No faults (the default), usable in constant contexts.
+    pub const NONE: Faults =
+        Faults { drop_next: 0, corrupt_next: 0, duplicate_next: 0, delay_ms: 0, stall_ms: 0, only_code: None };
+}
+
 /// Counts the twin keeps of what it executed.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -136,6 +142,19 @@ pub struct Counters {
     pub errors: u32,
     /// Replies dropped, corrupted or duplicated by fault injection.
     pub faults_applied: u32,
+}
+
+impl Counters {
+    /// All zero (the default), usable in constant contexts.
+    pub const ZERO: Counters = Counters {
+        commands: 0,
+        aspirates: 0,
+        dispenses: 0,
+        tip_pickups: 0,
+        tip_drops: 0,
+        errors: 0,
+        faults_applied: 0,
+    };
 }
 
 /// A request from the host.

@@ -9,6 +9,7 @@
 
 use core::cell::RefCell;
 
+use cellos_firmware::deck::default_deck;
 use cellos_firmware::star::Timing;
 use cellos_firmware::{SmallTwin, StarPort};
 use cortex_m as _;
@@ -38,12 +39,13 @@ impl embedded_io::Write for Uart {
     }
 }
 
-/// The twin's whole state, in a static so that its RAM shows in the image's `.bss` (`size`, README.md).
-static STATE: critical_section::Mutex<RefCell<Option<(SmallTwin, StarPort)>>> =
-    critical_section::Mutex::new(RefCell::new(None));
+/// The twin's whole state, in a static built at compile time, so that its RAM shows in the image (`size`,
+/// README.md) and it never passes through the stack.
+static STATE: critical_section::Mutex<RefCell<(SmallTwin, StarPort)>> =
+    critical_section::Mutex::new(RefCell::new((SmallTwin::empty(1, Timing::INSTANT), StarPort::new())));
 
 /// The state must leave room for the stack within the 64 KiB of RAM: at most 48 KiB.
-const _: () = assert!(core::mem::size_of::<Option<(SmallTwin, StarPort)>>() <= 48 * 1024);
+const _: () = assert!(core::mem::size_of::<(SmallTwin, StarPort)>() <= 48 * 1024);
 
 #[entry]
 fn main() -> ! {
@@ -54,10 +56,9 @@ fn main() -> ! {
         }
     };
     let mut uart = Uart(PL011::new(uart));
-    // No clock on this board model: every reply is due at once.
-    critical_section::with(|cs| {
-        STATE.borrow_ref_mut(cs).replace((SmallTwin::new(1, Timing::INSTANT), StarPort::new()))
-    });
+    // The deck is filled in place (the only part built at run time). No clock on this board model: every
+    // reply is due at once (`Timing::INSTANT` above).
+    critical_section::with(|cs| STATE.borrow_ref_mut(cs).0.deck = default_deck());
     defmt::info!("cellos STAR twin ready on UART0");
     loop {
         let byte = match uart.0.read() {
@@ -69,12 +70,12 @@ fn main() -> ! {
             }
         };
         critical_section::with(|cs| {
-            if let Some((twin, port)) = STATE.borrow_ref_mut(cs).as_mut() {
-                if let Some(b) = byte {
-                    port.receive(twin, &[b], 0);
-                }
-                let _ = port.transmit(twin, &mut uart, 0);
+            let mut state = STATE.borrow_ref_mut(cs);
+            let (twin, port) = &mut *state;
+            if let Some(b) = byte {
+                port.receive(twin, &[b], 0);
             }
+            let _ = port.transmit(twin, &mut uart, 0);
         });
     }
 }
