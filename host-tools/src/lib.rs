@@ -1,5 +1,17 @@
 //! # cellos-host: the host side of cellos
 //!
-//! The SQLite store (four databases and their migrations), importers and exporters for the legacy
-//! platform's data with field-by-field verification, the scheduler and the facility planner. The
-//! `cellos` administration tool is built on it, and the gateway keeps its records through it.
+//! - [`store`]: the four SQLite databases (WAL, foreign keys, `STRICT` tables, embedded migrations).
+//! - [`kinds`]: each kind of data the legacy platform kept — parameters, cell lines, results, campaigns,
+//!   and the legacy databases themselves — with its importer (one transaction, all or nothing,
+//!   idempotent), its exporter, and the source-side view that [`verify`] compares field by field.
+//! - [`admin`]: queries and administration behind the `cellos` tool.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod kinds;
+pub mod store;
+pub mod time;
+pub mod verify;
+pub mod yaml;
+
+pub use error::{Result, StoreError};

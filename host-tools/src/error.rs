@@ -1,0 +1,62 @@
+//! The host library's one error type. Messages say where (file, line and column, or row and field) and
+//! what to do.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the store and its tools.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A database could not be opened or configured.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// A database could not be brought to the current schema.
+    #[error("cannot migrate {path}: {message} (is it a cellos database, and not newer than this cellos?)")]
+    Migrate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// An SQL statement failed.
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// An input file is invalid; nothing was written.
+    #[error("{file}: {location}: {message} (nothing was imported)")]
+    Input {
+        /// The file.
+        file: String,
+        /// `line 3, column 5` or `row 12, field dose_uM`.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Something asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// An operation is not allowed in the current state (using a vial that is not available, say).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// An input error at a place in a file.
+    pub fn input(file: &str, location: impl Into<String>, message: impl Into<String>) -> StoreError {
+        StoreError::Input { file: file.to_string(), location: location.into(), message: message.into() }
+    }
+}
+
+/// Shorthand.
+pub type Result<T> = std::result::Result<T, StoreError>;

@@ -1,0 +1,274 @@
+//! Measurements: `phase0_all_plates.csv` ↔ `experimental_results.db`.
+//!
+//! The 12 legacy columns, each row stored with its provenance: the source file, its row number, the
+//! import. Rows are checked as they stream in (required fields, well names, numbers, non-negative doses,
+//! a (plate, well, time) measured once per file); an error names its row and field, and the
+//! transaction leaves the database as it was.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use cellos_core::plate::PlateFormat;
+use rusqlite::params;
+use serde_json::{Map, Value, json};
+
+use super::{Kind, Summary, begin, read, sha256};
+use crate::error::{Result, StoreError};
+use crate::store::Store;
+
+/// The legacy columns, in order.
+pub const COLUMNS: [&str; 12] = [
+    "plate_id",
+    "well_id",
+    "cell_line",
+    "compound",
+    "dose_uM",
+    "time_h",
+    "raw_signal",
+    "is_control",
+    "date",
+    "incubator_id",
+    "liquid_handler_id",
+    "viability_norm",
+];
+
+const NUMERIC: [bool; 12] = [false, false, false, false, true, true, true, false, false, false, false, true];
+const REQUIRED: [bool; 12] = [true, true, true, false, false, false, false, false, false, false, false, false];
+
+/// One checked row: text fields and numbers as they will be stored.
+#[derive(Clone, Debug, PartialEq)]
+enum Cell {
+    Null,
+    Text(String),
+    Real(f64),
+    Int(i64),
+}
+
+fn check_row(file: &str, row: usize, rec: &csv::StringRecord, order: &[usize; 12]) -> Result<[Cell; 12]> {
+    let at = |field: &str| format!("row {row} (line {}), field {field}", row + 1);
+    let mut out: [Cell; 12] = std::array::from_fn(|_| Cell::Null);
+    for (i, name) in COLUMNS.iter().enumerate() {
+        let raw = rec.get(order[i]).unwrap_or("").trim();
+        if raw.is_empty() {
+            if REQUIRED[i] {
+                return Err(StoreError::input(file, at(name), "required, but empty"));
+            }
+            continue;
+        }
+        out[i] = if NUMERIC[i] {
+            let x: f64 =
+                raw.parse().map_err(|_| StoreError::input(file, at(name), format!("`{raw}` is not a number")))?;
+            if !x.is_finite() {
+                return Err(StoreError::input(file, at(name), format!("`{raw}` is not a finite number")));
+            }
+            if *name == "dose_uM" && x < 0.0 {
+                return Err(StoreError::input(file, at(name), format!("a dose cannot be negative ({raw})")));
+            }
+            Cell::Real(x)
+        } else if *name == "is_control" {
+            match raw {
+                "0" | "false" | "False" => Cell::Int(0),
+                "1" | "true" | "True" => Cell::Int(1),
+                _ => return Err(StoreError::input(file, at(name), format!("`{raw}` is not 0 or 1"))),
+            }
+        } else {
+            if *name == "well_id" {
+                PlateFormat::W1536
+                    .parse_well(raw)
+                    .map_err(|e| StoreError::input(file, at(name), format!("`{raw}`: {e}")))?;
+            }
+            Cell::Text(raw.to_string())
+        };
+    }
+    Ok(out)
+}
+
+fn header_order(file: &str, header: &csv::StringRecord) -> Result<[usize; 12]> {
+    let names: Vec<&str> = header.iter().map(str::trim).collect();
+    if let Some(extra) = names.iter().find(|n| !COLUMNS.contains(n)) {
+        return Err(StoreError::input(
+            file,
+            "line 1",
+            format!("unknown column `{extra}` (expected {})", COLUMNS.join(", ")),
+        ));
+    }
+    let mut order = [0usize; 12];
+    for (i, c) in COLUMNS.iter().enumerate() {
+        order[i] = names
+            .iter()
+            .position(|n| n == c)
+            .ok_or_else(|| StoreError::input(file, "line 1", format!("missing column `{c}`")))?;
+    }
+    Ok(order)
+}
+
+fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().has_headers(true).from_reader(bytes)
+}
+
+/// Imports a measurements CSV. `progress(done, total_bytes)` as it goes.
+pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary> {
+    let file = path.display().to_string();
+    let provenance = crate::verify::source_name(path);
+    let bytes = read(path)?;
+    if std::str::from_utf8(&bytes).is_err() {
+        let at = std::str::from_utf8(&bytes).err().map_or(0, |e| e.valid_up_to());
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(StoreError::input(&file, format!("line {line}"), "not valid UTF-8 text"));
+    }
+    let mut summary = Summary::new(Kind::Results, path);
+    let total = bytes.len() as u64;
+    let tx = store.results.transaction()?;
+    let Some(import_id) = begin(&tx, Kind::Results, &file, &sha256(&bytes))? else {
+        summary.already_imported = true;
+        return Ok(summary);
+    };
+    let now = crate::time::now();
+    let mut r = reader(&bytes);
+    let header = r.headers().map_err(|e| StoreError::input(&file, "line 1", e.to_string()))?.clone();
+    let order = header_order(&file, &header)?;
+    let mut seen: HashMap<(String, String, u64), usize> = HashMap::new();
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, \
+             liquid_handler_id, viability_norm, source_file, source_row, import_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?;
+        let mut rec = csv::StringRecord::new();
+        let mut row = 0usize;
+        loop {
+            let more = r.read_record(&mut rec).map_err(|e| {
+                let line = e.position().map_or(row + 2, |p| p.line() as usize);
+                StoreError::input(&file, format!("line {line}"), e.to_string())
+            })?;
+            if !more {
+                break;
+            }
+            row += 1;
+            if rec.len() != 12 {
+                return Err(StoreError::input(
+                    &file,
+                    format!("row {row} (line {})", row + 1),
+                    format!("{} fields, expected 12", rec.len()),
+                ));
+            }
+            let cells = check_row(&file, row, &rec, &order)?;
+            let time_key = match &cells[5] {
+                Cell::Real(t) => t.to_bits(),
+                _ => u64::MAX,
+            };
+            let key = (rec[order[0]].trim().to_string(), rec[order[1]].trim().to_string(), time_key);
+            if let Some(first) = seen.insert(key, row) {
+                return Err(StoreError::input(
+                    &file,
+                    format!("row {row} (line {})", row + 1),
+                    format!(
+                        "plate {} well {} at this time was already measured at row {first}",
+                        rec[order[0]].trim(),
+                        rec[order[1]].trim()
+                    ),
+                ));
+            }
+            let v: Vec<rusqlite::types::Value> = cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Null => rusqlite::types::Value::Null,
+                    Cell::Text(s) => s.into(),
+                    Cell::Real(x) => x.into(),
+                    Cell::Int(i) => i.into(),
+                })
+                .collect();
+            insert.execute(params![
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], provenance, row as i64,
+                import_id, now
+            ])?;
+            if row % 20_000 == 0 {
+                progress(rec.position().map_or(0, |p| p.byte()), total);
+            }
+        }
+        summary.add("measurements", row as u64);
+    }
+    tx.commit()?;
+    progress(total, total);
+    Ok(summary)
+}
+
+fn cell_json(c: Cell) -> Value {
+    match c {
+        Cell::Null => Value::Null,
+        Cell::Text(s) => json!(s),
+        Cell::Real(x) => json!(x),
+        Cell::Int(i) => json!(i),
+    }
+}
+
+/// The source's rows as JSON objects (checked).
+pub fn source_value(path: &Path) -> Result<Value> {
+    let file = path.display().to_string();
+    let bytes = read(path)?;
+    let mut r = reader(&bytes);
+    let header = r.headers().map_err(|e| StoreError::input(&file, "line 1", e.to_string()))?.clone();
+    let order = header_order(&file, &header)?;
+    let mut rows = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| StoreError::input(&file, format!("line {}", i + 2), e.to_string()))?;
+        let cells = check_row(&file, i + 1, &rec, &order)?;
+        rows.push(Value::Object(COLUMNS.iter().zip(cells).map(|(k, c)| ((*k).to_string(), cell_json(c))).collect()));
+    }
+    Ok(Value::Array(rows))
+}
+
+/// The database's measurements (all, or those imported from `source`) as JSON objects.
+pub fn export_rows(store: &Store, source: Option<&str>) -> Result<Value> {
+    let mut st = store.results.prepare(
+        "SELECT plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, liquid_handler_id, \
+         viability_norm FROM measurements WHERE ?1 IS NULL OR source_file = ?1 ORDER BY id",
+    )?;
+    let rows = st.query_map([source], |r| {
+        let mut m = Map::new();
+        for (i, k) in COLUMNS.iter().enumerate() {
+            let v = match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Value::Null,
+                rusqlite::types::ValueRef::Integer(n) => json!(n),
+                rusqlite::types::ValueRef::Real(x) => json!(x),
+                rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                rusqlite::types::ValueRef::Blob(_) => Value::Null,
+            };
+            m.insert((*k).to_string(), v);
+        }
+        Ok(Value::Object(m))
+    })?;
+    Ok(Value::Array(rows.collect::<rusqlite::Result<_>>()?))
+}
+
+/// Every measurement.
+pub fn export_value(store: &Store) -> Result<Value> {
+    export_rows(store, None)
+}
+
+/// A number as the legacy files print it: `24.0` for a whole number, else the shortest exact form.
+pub fn py_float(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e16 { format!("{x:.1}") } else { format!("{x}") }
+}
+
+/// Rows as CSV text with the legacy header.
+pub fn to_csv(v: &Value) -> Result<String> {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    let io = |e: csv::Error| StoreError::Invalid(format!("writing CSV: {e}"));
+    w.write_record(COLUMNS).map_err(io)?;
+    for row in v.as_array().into_iter().flatten() {
+        let fields: Vec<String> = COLUMNS
+            .iter()
+            .map(|k| match &row[k] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                Value::Number(n) if n.is_i64() => n.to_string(),
+                Value::Number(n) => py_float(n.as_f64().unwrap_or(f64::NAN)),
+                other => other.to_string(),
+            })
+            .collect();
+        w.write_record(&fields).map_err(io)?;
+    }
+    String::from_utf8(w.into_inner().map_err(|e| StoreError::Invalid(e.to_string()))?)
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}

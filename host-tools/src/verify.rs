@@ -1,0 +1,125 @@
+//! Field-by-field comparison of a source with the database.
+//!
+//! Both sides are JSON values of one shape (see [`crate::kinds`]). Each is flattened to `path → leaf`
+//! (`cell_lines.HEK293T.doubling_time_h`, `[527].viability_norm`); every path is compared, not a sample
+//! and not counts. Numbers compare as numbers (`24` equals `24.0`); a `null` leaf counts as absent.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::kinds::{Kind, results};
+use crate::store::Store;
+
+/// One field that differs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Difference {
+    /// Where.
+    pub path: String,
+    /// The source's value (`None`: not in the source).
+    pub source: Option<Value>,
+    /// The database's value (`None`: not in the database).
+    pub database: Option<Value>,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: &Option<Value>| v.as_ref().map_or_else(|| "(absent)".to_string(), Value::to_string);
+        write!(f, "{}: source {}, database {}", self.path, show(&self.source), show(&self.database))
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// Fields compared.
+    pub fields: usize,
+    /// Those that differ.
+    pub differences: Vec<Difference>,
+}
+
+/// Flattens a value to leaves (nulls left out).
+pub fn flatten(v: &Value) -> BTreeMap<String, Value> {
+    fn walk(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    walk(x, if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, format!("{path}[{i}]"), out);
+                }
+            }
+            Value::Null => {}
+            leaf => {
+                out.insert(path, leaf.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// Compares two values field by field.
+pub fn compare(source: &Value, database: &Value) -> Report {
+    let (s, d) = (flatten(source), flatten(database));
+    let mut differences = Vec::new();
+    for (k, v) in &s {
+        match d.get(k) {
+            Some(w) if same(v, w) => {}
+            other => {
+                differences.push(Difference { path: k.clone(), source: Some(v.clone()), database: other.cloned() })
+            }
+        }
+    }
+    for (k, w) in &d {
+        if !s.contains_key(k) {
+            differences.push(Difference { path: k.clone(), source: None, database: Some(w.clone()) });
+        }
+    }
+    Report { fields: s.len().max(d.len()), differences }
+}
+
+/// The path as the results importer records it.
+pub fn source_name(path: &Path) -> String {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
+/// Verifies a source against the database.
+pub fn verify(store: &Store, kind: Kind, path: &Path) -> Result<Report> {
+    let source = kind.source_value(path)?;
+    let database = match kind {
+        Kind::Results => results::export_rows(store, Some(&source_name(path)))?,
+        other => other.export_value(store)?,
+    };
+    Ok(compare(&source, &database))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_field_compared() {
+        let a = json!({"x": {"a": 1, "b": [1.5, "t"]}, "n": null});
+        let b = json!({"x": {"a": 1.0, "b": [1.5, "u"], "c": true}});
+        let r = compare(&a, &b);
+        assert_eq!(r.fields, 4);
+        assert_eq!(r.differences.len(), 2);
+        assert_eq!(r.differences[0].to_string(), "x.b[1]: source \"t\", database \"u\"");
+        assert_eq!(r.differences[1].to_string(), "x.c: source (absent), database true");
+    }
+}
