@@ -415,7 +415,7 @@ pub fn import(store: &mut Store, dir: &Path, progress: &mut dyn FnMut(u64, u64))
                 )
             })?;
             done += 1;
-            if done % 5000 == 0 {
+            if done.is_multiple_of(5000) {
                 progress(done, total);
             }
         }

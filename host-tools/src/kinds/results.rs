@@ -182,7 +182,7 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
                 v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], provenance, row as i64,
                 import_id, now
             ])?;
-            if row % 20_000 == 0 {
+            if row.is_multiple_of(20_000) {
                 progress(rec.position().map_or(0, |p| p.byte()), total);
             }
         }
