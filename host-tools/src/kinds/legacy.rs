@@ -357,7 +357,7 @@ pub fn import(store: &mut Store, dir: &Path, progress: &mut dyn FnMut(u64, u64))
     // Read everything first: a bad legacy file stops the import before anything is written.
     let data: Vec<Vec<Vec<SqlValue>>> = TABLES.iter().map(|t| legacy_rows(dir, t)).collect::<Result<_>>()?;
     let total: u64 = data.iter().map(|d| d.len() as u64).sum();
-    let mut done = 0;
+    let mut done: u64 = 0;
     let now = crate::time::now();
     let source = dir.display().to_string();
     // All four transactions are prepared before any commits, so a failure in one leaves all unchanged.
