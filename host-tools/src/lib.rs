@@ -4,9 +4,11 @@
 //! - [`kinds`]: each kind of data the legacy platform kept — parameters, cell lines, results, campaigns,
 //!   and the legacy databases themselves — with its importer (one transaction, all or nothing,
 //!   idempotent), its exporter, and the source-side view that [`verify`] compares field by field.
-//! - [`admin`]: queries and administration behind the `cellos` tool.
+//! - [`admin`]: queries and administration behind the `cellos` tool; [`cli`] is the tool itself.
 #![deny(missing_docs)]
 
+pub mod admin;
+pub mod cli;
 pub mod error;
 pub mod kinds;
 pub mod store;

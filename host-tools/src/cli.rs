@@ -1,0 +1,400 @@
+//! The `cellos` command line: argument types and dispatch. `main` only parses and prints errors.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::admin;
+use crate::error::{Result, StoreError};
+use crate::kinds::Kind;
+use crate::store::{Store, data_dir};
+
+/// cellos: administer the lab's databases — import the legacy platform's data without loss, export and
+/// verify it field by field, query parameters, cell lines, inventory, campaigns and results.
+#[derive(Parser, Debug)]
+#[command(name = "cellos", version)]
+pub struct Cli {
+    /// Data directory holding the four databases (created if missing).
+    #[arg(long, global = true, env = "CELLOS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON (an array for lists, an object for show and summary commands) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Import a source (one transaction: all or nothing; importing it again adds nothing).
+    Import {
+        /// What the source holds.
+        kind: Kind,
+        /// The file (or folder, for campaigns and legacy).
+        source: PathBuf,
+    },
+    /// Write the database's content back in the source format.
+    Export {
+        /// What to export (not legacy).
+        kind: Kind,
+        /// The file (or folder, for campaigns) to write.
+        target: PathBuf,
+    },
+    /// Compare every field of a source with the database; exit 1 and list the differences if any.
+    Verify {
+        /// What the source holds.
+        kind: Kind,
+        /// The file or folder.
+        source: PathBuf,
+    },
+    /// Simulation parameters of cell lines.
+    #[command(subcommand)]
+    Params(ParamsCommand),
+    /// Cell lines.
+    #[command(subcommand)]
+    Lines(LinesCommand),
+    /// Vial inventory.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// Campaigns.
+    #[command(subcommand)]
+    Campaigns(CampaignsCommand),
+    /// Measurements.
+    #[command(subcommand)]
+    Results(ResultsCommand),
+    /// The databases themselves.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// `params` commands.
+#[derive(Subcommand, Debug)]
+pub enum ParamsCommand {
+    /// A line's current parameters (or a given version).
+    Show {
+        /// Cell line.
+        line: String,
+        /// Version.
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Set fields: closes the current version and opens a new one (`cellos params set U2OS doubling_time_h=25`).
+    Set {
+        /// Cell line.
+        line: String,
+        /// FIELD=VALUE pairs.
+        #[arg(required = true)]
+        assignments: Vec<String>,
+        /// Why (kept with the version).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Every version of a line's parameters.
+    History {
+        /// Cell line.
+        line: String,
+    },
+}
+
+/// `lines` commands.
+#[derive(Subcommand, Debug)]
+pub enum LinesCommand {
+    /// List cell lines.
+    List {
+        /// Only this cell type.
+        #[arg(long = "type")]
+        cell_type: Option<String>,
+        /// Only lines that need (true) or do not need (false) coating.
+        #[arg(long)]
+        coating: Option<bool>,
+        /// Only this cost tier.
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// One line with its characteristics and protocols.
+    Show {
+        /// Cell line.
+        id: String,
+    },
+}
+
+/// `inventory` commands.
+#[derive(Subcommand, Debug)]
+pub enum InventoryCommand {
+    /// Register a frozen vial.
+    Add {
+        /// Cell line.
+        line: String,
+        /// Vial id (unique).
+        vial: String,
+        /// Passage number.
+        #[arg(long)]
+        passage: Option<i64>,
+        /// Storage location.
+        #[arg(long)]
+        location: Option<String>,
+        /// Notes.
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// List vials.
+    List {
+        /// Only this line.
+        #[arg(long)]
+        line: Option<String>,
+        /// Only this status (available, used, discarded).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Use a vial (it must be available).
+    Use {
+        /// Vial id.
+        vial: String,
+        /// Why.
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Execution or campaign id.
+        #[arg(long)]
+        execution: Option<String>,
+    },
+    /// Usage history.
+    History {
+        /// Only this vial.
+        #[arg(long)]
+        vial: Option<String>,
+        /// Only this line.
+        #[arg(long)]
+        line: Option<String>,
+    },
+}
+
+/// `campaigns` commands.
+#[derive(Subcommand, Debug)]
+pub enum CampaignsCommand {
+    /// List campaigns.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        kind: Option<String>,
+    },
+    /// One campaign: iterations, experiments, duration, best result, stage outputs.
+    Show {
+        /// Campaign id.
+        id: String,
+    },
+}
+
+/// `results` commands.
+#[derive(Subcommand, Debug)]
+pub enum ResultsCommand {
+    /// Measurements, filtered.
+    Query(ResultsFilter),
+    /// Counts per line and compound.
+    Summary,
+    /// Fit IC50 and Hill slope of normalised viability for one line and compound.
+    Fit {
+        /// Cell line.
+        #[arg(long)]
+        line: String,
+        /// Compound.
+        #[arg(long)]
+        compound: String,
+    },
+}
+
+/// Filters of `results query`.
+#[derive(Args, Debug)]
+pub struct ResultsFilter {
+    /// Cell line.
+    #[arg(long)]
+    pub line: Option<String>,
+    /// Compound.
+    #[arg(long)]
+    pub compound: Option<String>,
+    /// Plate.
+    #[arg(long)]
+    pub plate: Option<String>,
+}
+
+/// `db` commands.
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Schema versions, row counts, file sizes.
+    Status,
+    /// Copy every database into DIR (online backup: consistent while others write).
+    Backup {
+        /// Target folder.
+        dir: PathBuf,
+    },
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Renders a value as a table (array of objects) or `key: value` lines (object).
+pub fn render(v: &Value) -> String {
+    match v {
+        Value::Array(rows) if rows.is_empty() => "(none)\n".into(),
+        Value::Array(rows) => {
+            let cols: Vec<String> = rows[0].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            let cells: Vec<Vec<String>> =
+                rows.iter().map(|r| cols.iter().map(|c| text_of(&r[c]).chars().take(48).collect()).collect()).collect();
+            let widths: Vec<usize> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.len()))
+                .collect();
+            let line = |fields: Vec<String>| {
+                fields
+                    .iter()
+                    .zip(&widths)
+                    .map(|(f, w)| format!("{f:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_string()
+                    + "\n"
+            };
+            let mut out = line(cols.clone());
+            out += &line(widths.iter().map(|w| "-".repeat(*w)).collect());
+            for r in cells {
+                out += &line(r);
+            }
+            out
+        }
+        Value::Object(m) => {
+            let w = m.keys().map(String::len).max().unwrap_or(0);
+            m.iter().map(|(k, v)| format!("{k:>w$}: {}\n", text_of(v))).collect()
+        }
+        other => format!("{}\n", text_of(other)),
+    }
+}
+
+fn emit(json: bool, v: &Value) -> Result<()> {
+    let text = if json { format!("{v}\n") } else { render(v) };
+    std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })
+}
+
+fn bar(total: u64) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(total);
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {percent}% {elapsed_precise}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
+/// Whether `cellos verify` found differences (the exit status).
+pub enum Outcome {
+    /// All went as asked.
+    Done,
+    /// `verify` found differences.
+    Differences,
+}
+
+/// Runs a command.
+pub fn run(cli: &Cli) -> Result<Outcome> {
+    let dir = data_dir(cli.data_dir.as_deref());
+    let mut store = Store::open(&dir)?;
+    let j = cli.json;
+    match &cli.command {
+        Command::Import { kind, source } => {
+            let big = std::fs::metadata(source).map(|m| m.len() > 4 << 20).unwrap_or(false);
+            let b = big.then(|| bar(100));
+            let summary = kind.import(&mut store, source, &mut |done, total| {
+                if let Some(b) = &b {
+                    b.set_position(done * 100 / total.max(1));
+                }
+            })?;
+            if let Some(b) = b {
+                b.finish_and_clear();
+            }
+            for w in &summary.warnings {
+                eprintln!("warning: {w}");
+            }
+            emit(j, &serde_json::to_value(&summary).unwrap_or(Value::Null))?;
+        }
+        Command::Export { kind, target } => {
+            kind.export(&store, target)?;
+            eprintln!("{} written to {}", kind.name(), target.display());
+        }
+        Command::Verify { kind, source } => {
+            let report = crate::verify::verify(&store, *kind, source)?;
+            if j {
+                emit(true, &serde_json::to_value(&report).unwrap_or(Value::Null))?;
+            } else {
+                for d in &report.differences {
+                    println!("{d}");
+                }
+                println!("{} fields compared, {} differ", report.fields, report.differences.len());
+            }
+            if !report.differences.is_empty() {
+                return Ok(Outcome::Differences);
+            }
+        }
+        Command::Params(ParamsCommand::Show { line, version }) => {
+            emit(j, &admin::params_show(&store, line, *version)?)?
+        }
+        Command::Params(ParamsCommand::History { line }) => emit(j, &admin::params_history(&store, line)?)?,
+        Command::Params(ParamsCommand::Set { line, assignments, note }) => {
+            let pairs = assignments
+                .iter()
+                .map(|a| {
+                    a.split_once('=')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .ok_or_else(|| StoreError::Invalid(format!("`{a}`: expected FIELD=VALUE")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            emit(j, &admin::params_set(&mut store, line, &pairs, note.as_deref())?)?;
+        }
+        Command::Lines(LinesCommand::List { cell_type, coating, tier }) => {
+            emit(j, &admin::lines_list(&store, cell_type.as_deref(), *coating, tier.as_deref())?)?
+        }
+        Command::Lines(LinesCommand::Show { id }) => emit(j, &admin::lines_show(&store, id)?)?,
+        Command::Inventory(InventoryCommand::Add { line, vial, passage, location, notes }) => {
+            emit(j, &admin::inventory_add(&store, line, vial, *passage, location.as_deref(), notes.as_deref())?)?;
+        }
+        Command::Inventory(InventoryCommand::List { line, status }) => {
+            emit(j, &admin::inventory_list(&store, line.as_deref(), status.as_deref())?)?
+        }
+        Command::Inventory(InventoryCommand::Use { vial, purpose, execution }) => {
+            emit(j, &admin::inventory_use(&mut store, vial, purpose.as_deref(), execution.as_deref())?)?;
+        }
+        Command::Inventory(InventoryCommand::History { vial, line }) => {
+            emit(j, &admin::inventory_history(&store, vial.as_deref(), line.as_deref())?)?
+        }
+        Command::Campaigns(CampaignsCommand::List { status, kind }) => {
+            emit(j, &admin::campaigns_list(&store, status.as_deref(), kind.as_deref())?)?
+        }
+        Command::Campaigns(CampaignsCommand::Show { id }) => emit(j, &admin::campaigns_show(&store, id)?)?,
+        Command::Results(ResultsCommand::Query(f)) => {
+            emit(j, &admin::results_query(&store, f.line.as_deref(), f.compound.as_deref(), f.plate.as_deref())?)?
+        }
+        Command::Results(ResultsCommand::Summary) => emit(j, &admin::results_summary(&store)?)?,
+        Command::Results(ResultsCommand::Fit { line, compound }) => {
+            emit(j, &admin::results_fit(&store, line, compound)?)?
+        }
+        Command::Db(DbCommand::Status) => emit(j, &admin::db_status(&store)?)?,
+        Command::Db(DbCommand::Backup { dir: to }) => {
+            let b = bar(100);
+            let out = admin::db_backup(&store, Path::new(to), &mut |_, done, total| {
+                b.set_position((done.max(0) as u64 * 100) / total.max(1) as u64)
+            })?;
+            b.finish_and_clear();
+            emit(j, &out)?;
+        }
+    }
+    Ok(Outcome::Done)
+}
