@@ -304,8 +304,9 @@ pub fn campaigns_show(store: &Store, id: &str) -> Result<Value> {
 pub fn results_query(store: &Store, line: Option<&str>, compound: Option<&str>, plate: Option<&str>) -> Result<Value> {
     Ok(Value::Array(rows_json(
         &store.results,
-        "SELECT plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, viability_norm, source_file, source_row \
-         FROM measurements WHERE (?1 IS NULL OR cell_line = ?1) AND (?2 IS NULL OR compound = ?2) AND (?3 IS NULL OR plate_id = ?3) ORDER BY id",
+        "SELECT m.plate_id, m.well_id, m.cell_line, m.compound, m.dose_uM, m.time_h, m.raw_signal, m.is_control, m.viability_norm, \
+         coalesce(i.source, m.campaign_id) AS source, m.source_row FROM measurements m LEFT JOIN imports i ON i.import_id = m.import_id \
+         WHERE (?1 IS NULL OR m.cell_line = ?1) AND (?2 IS NULL OR m.compound = ?2) AND (?3 IS NULL OR m.plate_id = ?3) ORDER BY m.id",
         &[&line, &compound, &plate],
     )?))
 }

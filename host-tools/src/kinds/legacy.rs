@@ -305,7 +305,7 @@ pub const TABLES: &[Table] = &[
             ("viability_norm", "viability_norm"),
             ("created_at", "created_at"),
         ],
-        fill: &[("source_file", Fill::Text("experimental_results.db")), ("import_id", Fill::ImportId)],
+        fill: &[("import_id", Fill::ImportId)],
         order: "id",
     },
 ];
@@ -463,7 +463,11 @@ pub fn export_value(store: &Store) -> Result<Value> {
     for t in TABLES {
         let cols: Vec<&str> = t.columns.iter().map(|(_, s)| *s).collect();
         let key = if t.fill.iter().any(|(_, f)| matches!(f, Fill::Position)) { "position" } else { t.columns[0].1 };
-        let filter = if t.table == "measurements" { " WHERE source_file = 'experimental_results.db'" } else { "" };
+        let filter = if t.table == "measurements" {
+            " WHERE import_id IN (SELECT import_id FROM imports WHERE kind = 'legacy')"
+        } else {
+            ""
+        };
         data.push((
             t,
             rows(store.conn(t.db), &format!("SELECT {} FROM {}{filter} ORDER BY {key}", cols.join(", "), t.table))?,

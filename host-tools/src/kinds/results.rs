@@ -1,7 +1,7 @@
 //! Measurements: `phase0_all_plates.csv` ↔ `experimental_results.db`.
 //!
-//! The 12 legacy columns, each row stored with its provenance: the source file, its row number, the
-//! import. Rows are checked as they stream in (required fields, well names, numbers, non-negative doses,
+//! The 12 legacy columns, each row stored with its provenance: its import (whose record names the source
+//! file, by its canonical path, and the time) and its row number in the file. Rows are checked as they stream in (required fields, well names, numbers, non-negative doses,
 //! a (plate, well, time) measured once per file); an error names its row and field, and the
 //! transaction leaves the database as it was.
 
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use cellos_core::plate::PlateFormat;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, Summary, begin, read, sha256};
@@ -35,18 +35,37 @@ pub const COLUMNS: [&str; 12] = [
 const NUMERIC: [bool; 12] = [false, false, false, false, true, true, true, false, false, false, false, true];
 const REQUIRED: [bool; 12] = [true, true, true, false, false, false, false, false, false, false, false, false];
 
-/// One checked row: text fields and numbers as they will be stored.
-#[derive(Clone, Debug, PartialEq)]
-enum Cell {
+/// One checked field: text borrowed from the record, or a number, as it will be stored.
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Cell<'a> {
     Null,
-    Text(String),
+    Text(&'a str),
     Real(f64),
     Int(i64),
 }
 
-fn check_row(file: &str, row: usize, rec: &csv::StringRecord, order: &[usize; 12]) -> Result<[Cell; 12]> {
+impl rusqlite::ToSql for Cell<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match *self {
+            Cell::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Cell::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Cell::Real(x) => ToSqlOutput::Borrowed(ValueRef::Real(x)),
+            Cell::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(i)),
+        })
+    }
+}
+
+/// Checks one record; also returns its well (for the duplicate check).
+fn check_row<'a>(
+    file: &str,
+    row: usize,
+    rec: &'a csv::StringRecord,
+    order: &[usize; 12],
+) -> Result<([Cell<'a>; 12], u16)> {
     let at = |field: &str| format!("row {row} (line {}), field {field}", row + 1);
-    let mut out: [Cell; 12] = std::array::from_fn(|_| Cell::Null);
+    let mut out: [Cell<'a>; 12] = [Cell::Null; 12];
+    let mut well = 0;
     for (i, name) in COLUMNS.iter().enumerate() {
         let raw = rec.get(order[i]).unwrap_or("").trim();
         if raw.is_empty() {
@@ -73,14 +92,15 @@ fn check_row(file: &str, row: usize, rec: &csv::StringRecord, order: &[usize; 12
             }
         } else {
             if *name == "well_id" {
-                PlateFormat::W1536
+                let w = PlateFormat::W1536
                     .parse_well(raw)
                     .map_err(|e| StoreError::input(file, at(name), format!("`{raw}`: {e}")))?;
+                well = PlateFormat::W1536.row_major(w);
             }
-            Cell::Text(raw.to_string())
+            Cell::Text(raw)
         };
     }
-    Ok(out)
+    Ok((out, well))
 }
 
 fn header_order(file: &str, header: &csv::StringRecord) -> Result<[usize; 12]> {
@@ -118,21 +138,61 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
     }
     let mut summary = Summary::new(Kind::Results, path);
     let total = bytes.len() as u64;
+    // The source's hash (for idempotence) is computed on another core while the rows load; whether the
+    // source was imported before is decided at the end, and such an import is rolled back.
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| sha256(&bytes));
+        let loaded = load_rows(store, &file, &provenance, &bytes, total, progress, &mut summary);
+        let sha = hasher.join().map_err(|_| StoreError::Invalid("hashing the source failed".into()))?;
+        let tx = loaded?;
+        let seen: Option<i64> = tx
+            .query_row(
+                "SELECT import_id FROM imports WHERE kind = ?1 AND sha256 = ?2",
+                params![Kind::Results.name(), sha],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if seen.is_some() {
+            summary.already_imported = true;
+            summary.rows.clear();
+            return Ok(summary);
+        }
+        tx.execute("UPDATE imports SET sha256 = ?1 WHERE import_id = (SELECT max(import_id) FROM imports)", [&sha])?;
+        tx.commit()?;
+        // A large import leaves a large write-ahead log: fold it into the database now.
+        store.results.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size = -2000")?;
+        progress(total, total);
+        Ok(summary)
+    })
+}
+
+/// Loads and checks every row inside a transaction it returns uncommitted.
+fn load_rows<'s>(
+    store: &'s mut Store,
+    file: &str,
+    provenance: &str,
+    bytes: &[u8],
+    total: u64,
+    progress: &mut dyn FnMut(u64, u64),
+    summary: &mut Summary,
+) -> Result<rusqlite::Transaction<'s>> {
+    // A bulk load keeps the indexes' pages in memory: 64 MiB of page cache while it runs.
+    store.results.execute_batch("PRAGMA cache_size = -65536")?;
     let tx = store.results.transaction()?;
-    let Some(import_id) = begin(&tx, Kind::Results, &file, &sha256(&bytes))? else {
-        summary.already_imported = true;
-        return Ok(summary);
-    };
-    let now = crate::time::now();
+    let pending = format!("pending-{}", crate::time::now());
+    let import_id = begin(&tx, Kind::Results, provenance, &pending)?
+        .ok_or_else(|| StoreError::Invalid("an import is already under way".into()))?;
     let mut r = reader(&bytes);
     let header = r.headers().map_err(|e| StoreError::input(&file, "line 1", e.to_string()))?.clone();
     let order = header_order(&file, &header)?;
-    let mut seen: HashMap<(String, String, u64), usize> = HashMap::new();
+    // Duplicate check without allocating per row: (plate number, well, time) → first row.
+    let mut plates: HashMap<String, u32> = HashMap::new();
+    let mut seen: HashMap<(u32, u16, u64), usize> = HashMap::with_capacity(bytes.len() / 64);
     {
         let mut insert = tx.prepare(
             "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, \
-             liquid_handler_id, viability_norm, source_file, source_row, import_id, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             liquid_handler_id, viability_norm, import_id, source_row) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
         let mut rec = csv::StringRecord::new();
         let mut row = 0usize;
@@ -152,13 +212,21 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
                     format!("{} fields, expected 12", rec.len()),
                 ));
             }
-            let cells = check_row(&file, row, &rec, &order)?;
-            let time_key = match &cells[5] {
+            let (cells, well) = check_row(&file, row, &rec, &order)?;
+            let time_key = match cells[5] {
                 Cell::Real(t) => t.to_bits(),
                 _ => u64::MAX,
             };
-            let key = (rec[order[0]].trim().to_string(), rec[order[1]].trim().to_string(), time_key);
-            if let Some(first) = seen.insert(key, row) {
+            let plate_name = rec[order[0]].trim();
+            let plate = match plates.get(plate_name) {
+                Some(p) => *p,
+                None => {
+                    let p = plates.len() as u32;
+                    plates.insert(plate_name.to_string(), p);
+                    p
+                }
+            };
+            if let Some(first) = seen.insert((plate, well, time_key), row) {
                 return Err(StoreError::input(
                     &file,
                     format!("row {row} (line {})", row + 1),
@@ -169,18 +237,9 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
                     ),
                 ));
             }
-            let v: Vec<rusqlite::types::Value> = cells
-                .into_iter()
-                .map(|c| match c {
-                    Cell::Null => rusqlite::types::Value::Null,
-                    Cell::Text(s) => s.into(),
-                    Cell::Real(x) => x.into(),
-                    Cell::Int(i) => i.into(),
-                })
-                .collect();
+            let v = &cells;
             insert.execute(params![
-                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], provenance, row as i64,
-                import_id, now
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], import_id, row as i64
             ])?;
             if row.is_multiple_of(20_000) {
                 progress(rec.position().map_or(0, |p| p.byte()), total);
@@ -188,12 +247,10 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
         }
         summary.add("measurements", row as u64);
     }
-    tx.commit()?;
-    progress(total, total);
-    Ok(summary)
+    Ok(tx)
 }
 
-fn cell_json(c: Cell) -> Value {
+fn cell_json(c: Cell<'_>) -> Value {
     match c {
         Cell::Null => Value::Null,
         Cell::Text(s) => json!(s),
@@ -212,7 +269,7 @@ pub fn source_value(path: &Path) -> Result<Value> {
     let mut rows = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| StoreError::input(&file, format!("line {}", i + 2), e.to_string()))?;
-        let cells = check_row(&file, i + 1, &rec, &order)?;
+        let (cells, _) = check_row(&file, i + 1, &rec, &order)?;
         rows.push(Value::Object(COLUMNS.iter().zip(cells).map(|(k, c)| ((*k).to_string(), cell_json(c))).collect()));
     }
     Ok(Value::Array(rows))
@@ -222,7 +279,7 @@ pub fn source_value(path: &Path) -> Result<Value> {
 pub fn export_rows(store: &Store, source: Option<&str>) -> Result<Value> {
     let mut st = store.results.prepare(
         "SELECT plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, liquid_handler_id, \
-         viability_norm FROM measurements WHERE ?1 IS NULL OR source_file = ?1 ORDER BY id",
+         viability_norm FROM measurements WHERE ?1 IS NULL OR import_id IN (SELECT import_id FROM imports WHERE source = ?1) ORDER BY id",
     )?;
     let rows = st.query_map([source], |r| {
         let mut m = Map::new();

@@ -1,4 +1,6 @@
--- Measurements: the 12 phase-0 columns, plus where each row came from.
+-- Measurements: the 12 phase-0 columns, plus where each row came from: its import (whose record holds
+-- the source file and the time) and its row in the source. Rows written by a campaign instead carry
+-- their campaign and their own time.
 CREATE TABLE imports (
     import_id   INTEGER PRIMARY KEY,
     kind        TEXT NOT NULL,
@@ -22,12 +24,13 @@ CREATE TABLE measurements (
     incubator_id      TEXT,
     liquid_handler_id TEXT,
     viability_norm    REAL,
-    source_file       TEXT,
-    source_row        INTEGER,
     import_id         INTEGER REFERENCES imports (import_id),
+    source_row        INTEGER,
     campaign_id       TEXT,
-    created_at        TEXT NOT NULL
+    created_at        TEXT,
+    CHECK (import_id IS NOT NULL OR campaign_id IS NOT NULL)
 ) STRICT;
 
-CREATE INDEX measurements_line_compound ON measurements (cell_line, compound);
-CREATE INDEX measurements_plate ON measurements (plate_id);
+-- Covering the dose-response query (`cellos results fit`): answered from the index alone.
+CREATE INDEX measurements_line_compound ON measurements (cell_line, compound, dose_uM, viability_norm);
+-- (no plate index: plate queries are rare, and each index slows every import)
