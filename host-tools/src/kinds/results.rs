@@ -182,9 +182,9 @@ fn load_rows<'s>(
     let pending = format!("pending-{}", crate::time::now());
     let import_id = begin(&tx, Kind::Results, provenance, &pending)?
         .ok_or_else(|| StoreError::Invalid("an import is already under way".into()))?;
-    let mut r = reader(&bytes);
-    let header = r.headers().map_err(|e| StoreError::input(&file, "line 1", e.to_string()))?.clone();
-    let order = header_order(&file, &header)?;
+    let mut r = reader(bytes);
+    let header = r.headers().map_err(|e| StoreError::input(file, "line 1", e.to_string()))?.clone();
+    let order = header_order(file, &header)?;
     // Duplicate check without allocating per row: (plate number, well, time) → first row.
     let mut plates: HashMap<String, u32> = HashMap::new();
     let mut seen: HashMap<(u32, u16, u64), usize> = HashMap::with_capacity(bytes.len() / 64);
@@ -199,7 +199,7 @@ fn load_rows<'s>(
         loop {
             let more = r.read_record(&mut rec).map_err(|e| {
                 let line = e.position().map_or(row + 2, |p| p.line() as usize);
-                StoreError::input(&file, format!("line {line}"), e.to_string())
+                StoreError::input(file, format!("line {line}"), e.to_string())
             })?;
             if !more {
                 break;
@@ -212,7 +212,7 @@ fn load_rows<'s>(
                     format!("{} fields, expected 12", rec.len()),
                 ));
             }
-            let (cells, well) = check_row(&file, row, &rec, &order)?;
+            let (cells, well) = check_row(file, row, &rec, &order)?;
             let time_key = match cells[5] {
                 Cell::Real(t) => t.to_bits(),
                 _ => u64::MAX,
