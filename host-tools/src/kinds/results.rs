@@ -207,7 +207,7 @@ fn load_rows<'s>(
             row += 1;
             if rec.len() != 12 {
                 return Err(StoreError::input(
-                    &file,
+                    file,
                     format!("row {row} (line {})", row + 1),
                     format!("{} fields, expected 12", rec.len()),
                 ));
@@ -228,7 +228,7 @@ fn load_rows<'s>(
             };
             if let Some(first) = seen.insert((plate, well, time_key), row) {
                 return Err(StoreError::input(
-                    &file,
+                    file,
                     format!("row {row} (line {})", row + 1),
                     format!(
                         "plate {} well {} at this time was already measured at row {first}",
