@@ -1,0 +1,57 @@
+//! `cellos` as a user runs it: JSON shapes, exit statuses, messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cellos");
+
+fn cellos(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).arg("--data-dir").arg(dir).args(args).output().unwrap()
+}
+
+fn fixture(p: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(p).display().to_string()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn commands_and_exit_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = json(&cellos(d, &["--json", "import", "params", &fixture("simulation_parameters.yaml")]));
+    assert_eq!(s["already_imported"], false);
+    json(&cellos(d, &["--json", "import", "cell-lines", &fixture("cell_lines.yaml")]));
+    let list = json(&cellos(d, &["--json", "lines", "list", "--coating", "true"]));
+    assert_eq!(list.as_array().unwrap().len(), 7);
+    let show = json(&cellos(d, &["--json", "params", "show", "HeLa"]));
+    assert_eq!((show["doubling_time_h"].as_f64(), show["version"].as_i64()), (Some(20.0), Some(1)));
+    let verify = cellos(d, &["verify", "params", &fixture("simulation_parameters.yaml")]);
+    assert!(verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("150 fields compared, 0 differ"));
+    json(&cellos(d, &["--json", "params", "set", "HeLa", "doubling_time_h=19.5", "--note", "new stock"]));
+    let verify = cellos(d, &["verify", "params", &fixture("simulation_parameters.yaml")]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("cell_lines.HeLa.doubling_time_h: source 20.0, database 19.5")
+    );
+    let history = json(&cellos(d, &["--json", "params", "history", "HeLa"]));
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert!(history[0]["valid_to"].is_string() && history[1]["valid_to"].is_null());
+    let bad = cellos(d, &["params", "set", "HeLa", "doubling_time_h=-1"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&bad.stderr).trim(), "error: doubling_time_h=-1: out of range");
+    json(&cellos(d, &["--json", "inventory", "add", "HeLa", "V1"]));
+    json(&cellos(d, &["--json", "inventory", "use", "V1"]));
+    let again = cellos(d, &["inventory", "use", "V1"]);
+    assert_eq!(String::from_utf8_lossy(&again.stderr).trim(), "error: vial `V1` is used, not available");
+    let status = json(&cellos(d, &["--json", "db", "status"]));
+    assert_eq!(status[0]["schema_version"], 1);
+    let table = cellos(d, &["lines", "list"]);
+    assert!(String::from_utf8_lossy(&table.stdout).starts_with("cell_line_id"));
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("import the legacy platform's data without loss"));
+}
