@@ -83,6 +83,15 @@ impl<const P: usize, const W: usize> Twin<P, W> {
                 self.evo.reboot();
                 Response::Done
             }
+            Request::TroughState { trough } => match self.deck.troughs.get(usize::from(trough)) {
+                Some(t) => Response::Well(cellos_core::proto::wire::WellContents {
+                    volume_ul: t.liquid.volume_ul,
+                    compound_um: t.liquid.concentration_um(),
+                    cells: t.liquid.cells,
+                    incubated_h: 0.0,
+                }),
+                None => Response::Refused(Refusal::NoSuchWell),
+            },
         }
     }
 

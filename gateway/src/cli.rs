@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::GatewayError;
+use crate::campaign;
 use crate::evo::{EVO_TIMEOUT, EvoDriver};
 use crate::handlers::{EvoHandler, StarHandler};
 use crate::liquid::{DeckModel, LiquidHandler, Workcell};
@@ -41,6 +42,9 @@ pub enum Command {
     Worklist(WorklistCommand),
     /// Ask an instrument who it is: initialisation, firmware version, channels.
     Probe(ProbeArgs),
+    /// Autonomous dose-finding campaigns: run, resume after a crash, show progress, or the demo.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
     /// Serve the instrument twin on pty pairs (used by --twin).
     #[command(hide = true)]
     Twin(TwinArgs),
@@ -410,4 +414,169 @@ pub fn twin(args: &TwinArgs) -> Result<(), GatewayError> {
         faults: args.faults.clone(),
         instant: args.instant,
     })
+}
+
+/// Campaign commands. Data goes to `--data-dir` (or `CELLOS_DATA_DIR`, default `./cellos-data`), the
+/// same four databases the `cellos` tool administers.
+#[derive(Subcommand, Debug)]
+pub enum CampaignCommand {
+    /// Start a campaign from a TOML file (`lines`, `dose_range_um`, `strategy`, `budget_wells`, `seed`,
+    /// optional `campaign_id`, `star_port`, `reader_port`). Without ports, a twin with the campaign deck
+    /// is started; it outlives a crashed gateway, so `resume` finds it again.
+    Run {
+        /// Campaign settings (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Where the databases live.
+        #[command(flatten)]
+        ports: Ports,
+    },
+    /// Finish an interrupted campaign: completed steps are skipped, the one in flight is checked on the
+    /// instrument, and the rest run.
+    Resume {
+        /// Campaign id.
+        id: String,
+        /// Where the databases live.
+        #[command(flatten)]
+        ports: Ports,
+    },
+    /// Print a campaign's progress as JSON.
+    Status {
+        /// Campaign id.
+        id: String,
+        /// Data directory.
+        #[arg(long, env = "CELLOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// The demo: U2OS, HepG2 and A549 against the built-in twin; prints each line's dose.
+    Demo {
+        /// Data directory.
+        #[arg(long, env = "CELLOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Twin noise seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// Where a campaign's data and instruments are.
+#[derive(Args, Debug, Clone)]
+pub struct Ports {
+    /// Data directory.
+    #[arg(long, env = "CELLOS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// STAR serial device (overrides the settings).
+    #[arg(long, requires = "reader")]
+    pub star: Option<String>,
+    /// Reader serial device (overrides the settings).
+    #[arg(long, requires = "star")]
+    pub reader: Option<String>,
+}
+
+fn data_dir(d: Option<&Path>) -> PathBuf {
+    cellos_host::store::data_dir(d)
+}
+
+/// Runs a campaign to its end over the given lines (or a fresh twin) and returns its results.
+async fn drive(
+    mut config: campaign::CampaignConfig,
+    dir: &Path,
+    ports: (Option<String>, Option<String>),
+    recorded_twin: Option<(String, String)>,
+) -> Result<(String, Vec<campaign::LineResult>), GatewayError> {
+    let deck_file = campaign::deck_path(dir);
+    std::fs::create_dir_all(dir).map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
+    std::fs::write(&deck_file, campaign::deck_toml(&config.lines))
+        .map_err(|e| GatewayError::Config { path: deck_file.clone(), message: e.to_string() })?;
+    let mut twin = None;
+    let (star, reader) =
+        match (ports.0.or(config.star_port.clone()), ports.1.or(config.reader_port.clone()), recorded_twin) {
+            (Some(s), Some(r), _) => (s, r),
+            (None, None, Some(recorded)) => recorded,
+            (None, None, None) => {
+                let exe = std::env::current_exe().map_err(|e| GatewayError::Twin(e.to_string()))?;
+                let t = TwinProcess::spawn(
+                    &exe,
+                    &TwinOptions {
+                        seed: config.seed,
+                        deck: Some(deck_file.clone()),
+                        faults: String::new(),
+                        instant: true,
+                    },
+                )?;
+                let paths = (t.star.clone(), t.reader.clone());
+                twin = Some(t);
+                paths
+            }
+            _ => {
+                return Err(GatewayError::Config {
+                    path: "campaign".into(),
+                    message: "give both star_port and reader_port, or neither".into(),
+                });
+            }
+        };
+    let twin_record = twin.as_ref().map(|t| json!({ "star": t.star, "reader": t.reader, "pid": t.id() }));
+    let open = |path: &str, p: Protocol| open_serial(&SerialConfig::new(path), p);
+    let (tx, rx) = open(&star, Protocol::Star)?;
+    let (wtx, wrx) = open(&reader, Protocol::Wire)?;
+    let workcell = Workcell::new(
+        StarHandler::new(StarDriver::new(tx, rx, Timeouts::default(), 8)),
+        campaign::deck_model(&config.lines)?,
+    );
+    let reader = crate::wire::WireClient::new(wtx, wrx, Duration::from_secs(5));
+    if config.campaign_id.is_none() {
+        config.campaign_id = Some(format!("tbhp_{}", cellos_host::time::now().replace([':', '-', '.'], "")));
+    }
+    let mut runner = campaign::Runner::new(workcell, reader, dir, config, twin_record)?;
+    eprintln!("campaign {} (data in {})", runner.id, dir.display());
+    let results = runner.run().await?;
+    // Finished: the twin, if we started it, goes with us.
+    drop(twin);
+    Ok((runner.id.clone(), results))
+}
+
+fn print_results(id: &str, results: &[campaign::LineResult], seconds: f64) {
+    println!("campaign {id}");
+    println!("{:<8} {:>10} {:>21} {:>13} {:>6}  status", "line", "dose µM", "90% interval µM", "true opt µM", "wells");
+    for r in results {
+        let err = 100.0 * (r.dose_um - r.optimum_um) / r.optimum_um;
+        println!(
+            "{:<8} {:>10.2} {:>9.2} – {:>9.2} {:>8.2} ({:+.1}%) {:>4}  {}",
+            r.line, r.dose_um, r.lo_um, r.hi_um, r.optimum_um, err, r.wells, r.status
+        );
+    }
+    println!("{seconds:.1} s");
+}
+
+/// `campaign …`.
+pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
+    let started = std::time::Instant::now();
+    match cmd {
+        CampaignCommand::Run { config, ports } => {
+            let text = std::fs::read_to_string(config)
+                .map_err(|e| GatewayError::Config { path: config.clone(), message: e.to_string() })?;
+            let cfg: campaign::CampaignConfig = toml::from_str(&text)
+                .map_err(|e| GatewayError::Config { path: config.clone(), message: e.to_string() })?;
+            let dir = data_dir(ports.data_dir.as_deref());
+            let (id, results) = drive(cfg, &dir, (ports.star.clone(), ports.reader.clone()), None).await?;
+            print_results(&id, &results, started.elapsed().as_secs_f64());
+        }
+        CampaignCommand::Resume { id, ports } => {
+            let dir = data_dir(ports.data_dir.as_deref());
+            let (cfg, twin) = campaign::stored_config(&dir, id)?;
+            let (id, results) = drive(cfg, &dir, (ports.star.clone(), ports.reader.clone()), twin).await?;
+            print_results(&id, &results, started.elapsed().as_secs_f64());
+        }
+        CampaignCommand::Status { id, data_dir: d } => {
+            let v = campaign::status(&data_dir(d.as_deref()), id)?;
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        CampaignCommand::Demo { data_dir: d, seed } => {
+            let dir = data_dir(d.as_deref());
+            let cfg = campaign::CampaignConfig { seed: *seed, ..campaign::CampaignConfig::demo() };
+            let (id, results) = drive(cfg, &dir, (None, None), None).await?;
+            print_results(&id, &results, started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,9 @@
 //! `anyhow` appears only in the binary; the library returns [`error::GatewayError`].
 #![deny(missing_docs)]
 
+pub mod campaign;
 pub mod cli;
+pub mod crash;
 pub mod decode;
 pub mod error;
 pub mod evo;

@@ -282,6 +282,7 @@ impl<Tx: LinkTx> StarDriver<Tx> {
             return Err(e);
         }
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        crate::crash::point("sent, before the reply");
         match tokio::time::timeout(limit, receiver).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(GatewayError::Closed),

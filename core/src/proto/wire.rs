@@ -191,6 +191,11 @@ pub enum Request {
     Counters,
     /// Forget commands in flight, as after a power cycle (deck contents are kept).
     Reboot,
+    /// The liquid in a trough (by deck index).
+    TroughState {
+        /// Trough index.
+        trough: u8,
+    },
 }
 
 /// The liquid in one well.

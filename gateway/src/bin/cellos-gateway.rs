@@ -16,6 +16,7 @@ fn run(args: &Cli) -> anyhow::Result<()> {
             runtime.block_on(cli::run_worklist(file, connection))?
         }
         Command::Probe(a) => runtime.block_on(cli::probe(a))?,
+        Command::Campaign(c) => runtime.block_on(cli::campaign(c))?,
         Command::Twin(a) => cli::twin(a)?,
     }
     Ok(())

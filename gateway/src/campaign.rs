@@ -1,0 +1,868 @@
+//! Autonomous dose-finding campaigns: the closed loop on the gateway, persisted step by step, resumable
+//! after a crash at any point.
+//!
+//! Per cell line, the core's [`DoseSearch`] proposes doses; each batch becomes one iteration on that
+//! line's assay plate:
+//!
+//! 1. **Layout.** Wells are taken in order from the plate's inner 60 (rows B–G, columns 2–11); the edge
+//!    ring stays empty (documented rule: edge wells grow differently). Every iteration has one control
+//!    well (no compound) before its dosed wells.
+//! 2. **Seeding.** 100 µL of the line's cell suspension (100 cells/µL) per well; 24 h in the incubator.
+//! 3. **Treatment.** Each well is brought to 200 µL: medium, then compound. The compound comes from the
+//!    1 mM stock, or from a 100 µM or 10 µM intermediate prepared on the dilution plate when the direct
+//!    volume would fall under the 0.5 µL minimum; the intermediate is made fresh in the iteration that
+//!    needs it. 24 h in the incubator.
+//! 4. **Reading.** Viability, CellROX and segmentation of every well, through the reader link. The dose
+//!    fed back is what the transfers put in the well (the deck model's concentration, which is what the
+//!    twin tracks too).
+//!
+//! **Persistence.** The journal (`campaigns.db`) records every liquid operation and incubation before it
+//! is sent and its outcome after. An iteration then commits its measurements (one transaction in
+//! `experimental_results.db`, keyed by campaign and iteration, so repeating it replaces rather than
+//! duplicates) and its iteration row (one transaction in `campaigns.db`). SQLite cannot make one
+//! transaction across two files in WAL mode; a crash between the two commits is repaired on resume.
+//!
+//! **Resume.** The deck model is rebuilt from the journal's completed entries. The interrupted iteration
+//! is planned again (the search replays its committed observations, so it proposes the same doses) and
+//! its steps run in order: completed ones are skipped; one left pending is reconciled with the instrument
+//! (tips from `C0RT`, well and trough volumes and the plate clock from the twin's control link) and
+//! counted as done if it happened, sent only if it certainly did not. The twin's noise depends only on
+//! (seed, plate, well, readout, time), so a resumed campaign reads what an uninterrupted one reads.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cellos_core::proto::wire::{Readout, Request, Response};
+use cellos_core::search::{DoseSearch, Observation, SearchConfig, Step, Strategy, TbhpAssay};
+use cellos_firmware::deck::Location;
+use cellos_host::store::{Db, Store};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::GatewayError;
+use crate::liquid::{DeckModel, LiquidHandler, Op, Place, Workcell};
+use crate::transport::{SerialRx, SerialTx};
+use crate::wire::WireClient;
+
+/// Cells per µL in the suspension troughs.
+pub const CELLS_PER_UL: f64 = 100.0;
+/// Cell suspension per well, µL.
+pub const SEED_UL: f64 = 100.0;
+/// Final well volume after treatment, µL.
+pub const FINAL_UL: f64 = 200.0;
+/// Stock concentration, µM.
+pub const STOCK_UM: f64 = 1000.0;
+/// Smallest volume pipetted, µL.
+pub const MIN_UL: f64 = 0.5;
+
+/// A campaign's settings (TOML).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignConfig {
+    /// Campaign id (generated when absent).
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    /// Cell lines, at most 3 (each gets a plate and a cell trough).
+    pub lines: Vec<String>,
+    /// Compound (the built-in tBHP readout sets are used).
+    #[serde(default = "tbhp")]
+    pub compound: String,
+    /// Dose range, µM.
+    #[serde(default = "range")]
+    pub dose_range_um: [f64; 2],
+    /// `adaptive` or `grid`.
+    #[serde(default = "adaptive")]
+    pub strategy: String,
+    /// Wells per line for the search.
+    #[serde(default = "budget")]
+    pub budget_wells: u16,
+    /// Twin noise seed.
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// STAR serial device (absent: the twin).
+    #[serde(default)]
+    pub star_port: Option<String>,
+    /// Reader serial device (absent: the twin).
+    #[serde(default)]
+    pub reader_port: Option<String>,
+}
+
+fn tbhp() -> String {
+    "tbhp".into()
+}
+fn range() -> [f64; 2] {
+    [0.0, 500.0]
+}
+fn adaptive() -> String {
+    "adaptive".into()
+}
+fn budget() -> u16 {
+    48
+}
+fn one() -> u64 {
+    1
+}
+
+impl CampaignConfig {
+    /// The demo's settings: U2OS, HepG2 and A549, adaptive, 48 wells each.
+    pub fn demo() -> CampaignConfig {
+        toml::from_str("lines = [\"U2OS\", \"HepG2\", \"A549\"]").unwrap_or_else(|_| unreachable!("a valid literal"))
+    }
+
+    fn check(&self) -> Result<(), GatewayError> {
+        let bad = |m: String| GatewayError::Config { path: "campaign".into(), message: m };
+        if self.lines.is_empty() || self.lines.len() > 3 {
+            return Err(bad("give 1 to 3 cell lines".into()));
+        }
+        for l in &self.lines {
+            TbhpAssay::builtin(l)
+                .map_err(|e| bad(format!("cell line {l}: {e} (lines with a tBHP set: U2OS, HepG2, A549)")))?;
+        }
+        if !self.compound.eq_ignore_ascii_case("tbhp") {
+            return Err(bad("only tBHP campaigns are modelled".into()));
+        }
+        if !matches!(self.strategy.as_str(), "adaptive" | "grid") {
+            return Err(bad("strategy is adaptive or grid".into()));
+        }
+        if self.budget_wells > 54 {
+            return Err(bad("at most 54 search wells per line (60 inner wells, a control per iteration)".into()));
+        }
+        Ok(())
+    }
+
+    fn search(&self) -> Result<DoseSearch, GatewayError> {
+        let (strategy, base) = if self.strategy == "grid" {
+            (Strategy::Grid, SearchConfig::legacy_grid())
+        } else {
+            (Strategy::Adaptive, SearchConfig::adaptive())
+        };
+        let cfg = SearchConfig {
+            lo_um: self.dose_range_um[0],
+            hi_um: self.dose_range_um[1],
+            budget_wells: self.budget_wells.max(base.budget_wells.min(self.budget_wells)),
+            ..base
+        };
+        DoseSearch::new(strategy, cfg)
+            .map_err(|e| GatewayError::Config { path: "campaign".into(), message: e.to_string() })
+    }
+}
+
+/// The deck of a campaign, as a TOML deck file (given to the twin, and parsed for the model): two tip
+/// racks, an assay plate per line, a dilution plate, a cell trough per line, medium, the 1 mM stock.
+pub fn deck_toml(lines: &[String]) -> String {
+    let mut t = String::new();
+    for (name, y) in [("TIPS_1", 2418), ("TIPS_2", 1418)] {
+        t += &format!("[[tip_rack]]\nname = \"{name}\"\nx = 1179\ny = {y}\ntip_volume_ul = 360\n\n");
+    }
+    let plates = [(2983, 1457), (2983, 2557), (4283, 1457), (4283, 2557)];
+    for (i, _) in lines.iter().enumerate() {
+        t += &format!(
+            "[[plate]]\nname = \"ASSAY_{}\"\nx = {}\ny = {}\nwell_capacity_ul = 300\n\n",
+            i + 1,
+            plates[i].0,
+            plates[i].1
+        );
+    }
+    t += &format!(
+        "[[plate]]\nname = \"DILUTION\"\nx = {}\ny = {}\nwell_capacity_ul = 300\n\n",
+        plates[3].0, plates[3].1
+    );
+    for (i, l) in lines.iter().enumerate() {
+        t += &format!(
+            "[[trough]]\nname = \"CELLS_{}\"\nx = {}\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 100000\nvolume_ul = 60000\ncontent = \"cells\"\nline = \"{l}\"\ncells_per_ul = {CELLS_PER_UL}\n\n",
+            i + 1,
+            6000 + 300 * i
+        );
+    }
+    t += "[[trough]]\nname = \"MEDIUM\"\nx = 6900\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 100000\nvolume_ul = 80000\ncontent = \"medium\"\n\n";
+    t += &format!(
+        "[[trough]]\nname = \"STOCK\"\nx = 7200\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 50000\nvolume_ul = 20000\ncontent = \"compound\"\ncompound = \"tbhp\"\nconcentration_um = {STOCK_UM}\n\n"
+    );
+    t += "[waste]\nx = 100\ny = 100\nwidth = 800\ndepth = 2000\n";
+    t
+}
+
+/// A step of an iteration, as the journal records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JournalOp {
+    /// Pick up a tip.
+    PickUp {
+        /// Channel.
+        channel: usize,
+        /// Spot.
+        at: String,
+    },
+    /// Aspirate.
+    Aspirate {
+        /// Channel.
+        channel: usize,
+        /// Source.
+        from: String,
+        /// µL.
+        volume_ul: f64,
+    },
+    /// Dispense.
+    Dispense {
+        /// Channel.
+        channel: usize,
+        /// Target.
+        to: String,
+        /// µL.
+        volume_ul: f64,
+    },
+    /// Drop a tip.
+    Drop {
+        /// Channel.
+        channel: usize,
+    },
+    /// Incubate a plate.
+    Incubate {
+        /// Deck plate index.
+        plate: u8,
+        /// Hours.
+        hours: f64,
+    },
+}
+
+impl JournalOp {
+    fn liquid(&self) -> Option<Op> {
+        Some(match self {
+            JournalOp::PickUp { channel, at } => Op::PickUpTip { channel: *channel, at: Place::parse(at) },
+            JournalOp::Aspirate { channel, from, volume_ul } => {
+                Op::Aspirate { channel: *channel, from: Place::parse(from), volume_ul: *volume_ul }
+            }
+            JournalOp::Dispense { channel, to, volume_ul } => {
+                Op::Dispense { channel: *channel, to: Place::parse(to), volume_ul: *volume_ul }
+            }
+            JournalOp::Drop { channel } => Op::DropTip { channel: *channel, to: Place::named("WASTE") },
+            JournalOp::Incubate { .. } => return None,
+        })
+    }
+}
+
+/// What the runner reports at the end of a line.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LineResult {
+    /// Cell line.
+    pub line: String,
+    /// Chosen dose, µM.
+    pub dose_um: f64,
+    /// 90 % interval, µM.
+    pub lo_um: f64,
+    /// 90 % interval, µM.
+    pub hi_um: f64,
+    /// Search wells used.
+    pub wells: u16,
+    /// Search status.
+    pub status: String,
+    /// The model's noise-free optimum, µM.
+    pub optimum_um: f64,
+}
+
+/// A campaign in progress.
+pub struct Runner<H: LiquidHandler> {
+    /// The instrument behind the safety envelope.
+    pub workcell: Workcell<H>,
+    reader: WireClient<SerialTx, SerialRx>,
+    store: Store,
+    /// The campaign.
+    pub id: String,
+    config: CampaignConfig,
+    /// Plate clocks the model expects (hours), by deck plate index.
+    clocks: Vec<f64>,
+    /// Journal entries of the campaign: (iteration, seq) → (state, op).
+    journal: std::collections::HashMap<(i64, i64), (String, JournalOp)>,
+    iteration: i64,
+    seq: i64,
+}
+
+fn sql(e: rusqlite::Error) -> GatewayError {
+    GatewayError::Twin(format!("database: {e}"))
+}
+
+fn host(e: cellos_host::StoreError) -> GatewayError {
+    GatewayError::Config { path: "data".into(), message: e.to_string() }
+}
+
+impl<H: LiquidHandler> Runner<H> {
+    /// Starts (or, with an existing id, resumes) a campaign over a workcell and a reader.
+    pub fn new(
+        workcell: Workcell<H>,
+        reader: WireClient<SerialTx, SerialRx>,
+        data_dir: &Path,
+        config: CampaignConfig,
+        twin: Option<Value>,
+    ) -> Result<Self, GatewayError> {
+        config.check()?;
+        let store = Store::open(data_dir).map_err(host)?;
+        let id = config
+            .campaign_id
+            .clone()
+            .unwrap_or_else(|| format!("tbhp_{}", cellos_host::time::now().replace([':', '-', '.'], "")));
+        let exists: bool = store
+            .campaigns
+            .query_row("SELECT count(*) FROM campaigns WHERE campaign_id = ?1", [&id], |r| r.get::<_, i64>(0))
+            .map_err(sql)?
+            > 0;
+        if !exists {
+            let cfg = json!({ "config": config, "twin": twin });
+            store
+                .campaigns
+                .execute(
+                    "INSERT INTO campaigns (campaign_id, campaign_type, goal, start_date, status, config, created_at) VALUES (?1, 'dose_finding', 'optimal_tbhp_dose', ?2, 'running', ?3, ?2)",
+                    params![id, cellos_host::time::now(), cfg.to_string()],
+                )
+                .map_err(sql)?;
+        }
+        let plates = workcell.envelope.deck.plates.len();
+        let mut r = Runner {
+            workcell,
+            reader,
+            store,
+            id,
+            config,
+            clocks: vec![0.0; plates],
+            journal: Default::default(),
+            iteration: 0,
+            seq: 0,
+        };
+        r.load_journal()?;
+        Ok(r)
+    }
+
+    fn load_journal(&mut self) -> Result<(), GatewayError> {
+        let mut st = self
+            .store
+            .campaigns
+            .prepare("SELECT iteration, seq, state, op FROM journal WHERE campaign_id = ?1 ORDER BY entry_id")
+            .map_err(sql)?;
+        let rows: Vec<(i64, i64, String, String)> = st
+            .query_map([&self.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql)?;
+        drop(st);
+        for (it, seq, state, op) in rows {
+            let op: JournalOp =
+                serde_json::from_str(&op).map_err(|e| GatewayError::Twin(format!("journal entry {it}/{seq}: {e}")))?;
+            // Rebuild the model from what certainly happened.
+            if state == "done" || state == "reconciled" {
+                self.apply(&op);
+            }
+            self.journal.insert((it, seq), (state, op));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &JournalOp) {
+        match op {
+            JournalOp::Incubate { plate, hours } => {
+                if let Some(c) = self.clocks.get_mut(usize::from(*plate)) {
+                    *c += hours;
+                }
+            }
+            other => {
+                if let Some(o) = other.liquid()
+                    && let Ok((loc, _)) = self.workcell.envelope.check(&o)
+                {
+                    self.workcell.envelope.apply(&o, loc);
+                }
+            }
+        }
+    }
+
+    fn committed_iterations(&self) -> Result<Vec<(i64, Value, Value)>, GatewayError> {
+        let mut st = self.store.campaigns.prepare("SELECT iteration_number, proposals, results FROM campaign_iterations WHERE campaign_id = ?1 ORDER BY iteration_number").map_err(sql)?;
+        let rows = st
+            .query_map([&self.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(sql)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|(n, p, r)| {
+                (n, serde_json::from_str(&p).unwrap_or(Value::Null), serde_json::from_str(&r).unwrap_or(Value::Null))
+            })
+            .collect())
+    }
+
+    /// Runs (or finishes) the campaign; returns each line's result.
+    pub async fn run(&mut self) -> Result<Vec<LineResult>, GatewayError> {
+        self.workcell.initialise().await?;
+        let committed = self.committed_iterations()?;
+        let lines = self.config.lines.clone();
+        let mut out = Vec::new();
+        for (li, line) in lines.iter().enumerate() {
+            let mut search = self.config.search()?;
+            let mut doses = [0.0; 64];
+            let mut wells_used = 0usize;
+            let result = loop {
+                match search.next(&mut doses).map_err(|e| GatewayError::Twin(e.to_string()))? {
+                    Step::Done(r) => break r,
+                    Step::Batch(n) => {
+                        self.iteration += 1;
+                        let batch = doses[..n].to_vec();
+                        let observations = match committed.iter().find(|(k, ..)| *k == self.iteration) {
+                            Some((_, _, results)) => {
+                                // Committed before: replay its observations, and its model effects.
+                                serde_json::from_value::<Vec<StoredObs>>(results["observations"].clone())
+                                    .map_err(|e| GatewayError::Twin(e.to_string()))?
+                                    .into_iter()
+                                    .map(StoredObs::into_obs)
+                                    .collect::<Vec<_>>()
+                            }
+                            None => self.run_iteration(li, line, &batch, wells_used).await?,
+                        };
+                        wells_used += n + 1;
+                        search.observe(&observations).map_err(|e| GatewayError::Twin(e.to_string()))?;
+                    }
+                }
+            };
+            let assay = TbhpAssay::builtin(line).map_err(|e| GatewayError::Twin(e.to_string()))?;
+            let optimum = assay.optimum(
+                &cellos_core::search::Criteria::default(),
+                self.config.dose_range_um[0],
+                self.config.dose_range_um[1],
+            );
+            let value = json!({ "value": result.dose_um, "lo": result.lo_um, "hi": result.hi_um, "wells": result.wells, "status": result.status.as_str() });
+            self.store
+                .campaigns
+                .execute(
+                    "INSERT INTO stage_outputs (campaign_id, cell_line_id, stage, key, value, created_at) VALUES (?1, ?2, 'tbhp_dose_finding', 'optimal_tbhp_dose_uM', ?3, ?4) \
+                     ON CONFLICT (campaign_id, cell_line_id, key) DO UPDATE SET value = excluded.value",
+                    params![self.id, line, value.to_string(), cellos_host::time::now()],
+                )
+                .map_err(sql)?;
+            out.push(LineResult {
+                line: line.clone(),
+                dose_um: result.dose_um,
+                lo_um: result.lo_um,
+                hi_um: result.hi_um,
+                wells: result.wells,
+                status: result.status.as_str().into(),
+                optimum_um: optimum,
+            });
+        }
+        self.store
+            .campaigns
+            .execute(
+                "UPDATE campaigns SET status = 'completed', end_date = ?2, results_summary = ?3 WHERE campaign_id = ?1",
+                params![self.id, cellos_host::time::now(), serde_json::to_string(&out).unwrap_or_default()],
+            )
+            .map_err(sql)?;
+        Ok(out)
+    }
+
+    /// One step of an iteration: skipped if the journal says it happened, reconciled if it was left
+    /// pending, sent otherwise.
+    async fn step(&mut self, planned: JournalOp) -> Result<(), GatewayError> {
+        self.seq += 1;
+        let key = (self.iteration, self.seq);
+        let recorded = self.journal.get(&key).cloned();
+        // A step the journal holds is the one that was (maybe) sent: its tip spot is the one then free.
+        let op = match &recorded {
+            Some((_, op)) if std::mem::discriminant(op) == std::mem::discriminant(&planned) => op.clone(),
+            Some((_, op)) => {
+                return Err(GatewayError::Twin(format!(
+                    "journal step {}/{} is {op:?}, the plan now says {planned:?}",
+                    key.0, key.1
+                )));
+            }
+            None => planned,
+        };
+        match recorded.map(|(s, _)| s) {
+            Some(s) if s == "done" || s == "reconciled" => return Ok(()),
+            Some(_) => {
+                if self.happened(&op).await? {
+                    self.apply(&op);
+                    self.mark(key, "reconciled", Some("found done on the instrument after a restart"))?;
+                    return Ok(());
+                }
+                self.mark(key, "pending", Some("not done on the instrument: sent again after a restart"))?;
+            }
+            None => {
+                self.store
+                    .campaigns
+                    .execute(
+                        "INSERT INTO journal (campaign_id, iteration, seq, op, state, sent_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+                        params![self.id, key.0, key.1, serde_json::to_string(&op).unwrap_or_default(), cellos_host::time::now()],
+                    )
+                    .map_err(sql)?;
+            }
+        }
+        crate::crash::point("journal written, before sending");
+        let result = match &op {
+            JournalOp::Incubate { plate, hours } => {
+                match self.reader.ask(&Request::Incubate { plate: *plate, hours: *hours }).await? {
+                    Response::Done => Ok(()),
+                    other => Err(GatewayError::Twin(format!("incubation refused: {other:?}"))),
+                }
+            }
+            other => {
+                let o = other.liquid().ok_or_else(|| GatewayError::Twin("not a liquid step".into()))?;
+                self.workcell.run(&o).await
+            }
+        };
+        crate::crash::point("reply received, before recording it");
+        match result {
+            Ok(()) => {
+                if let JournalOp::Incubate { .. } = op {
+                    self.apply(&op);
+                }
+                self.mark(key, "done", None)?;
+                self.journal.insert(key, ("done".into(), op));
+                Ok(())
+            }
+            Err(e) => {
+                let state = if matches!(e, GatewayError::Refused { .. }) { "failed" } else { "unknown" };
+                self.mark(key, state, Some(&e.to_string()))?;
+                Err(e)
+            }
+        }
+    }
+
+    fn mark(&self, key: (i64, i64), state: &str, detail: Option<&str>) -> Result<(), GatewayError> {
+        self.store
+            .campaigns
+            .execute(
+                "UPDATE journal SET state = ?4, detail = ?5, done_at = ?6 WHERE campaign_id = ?1 AND iteration = ?2 AND seq = ?3",
+                params![self.id, key.0, key.1, state, detail, cellos_host::time::now()],
+            )
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    /// Whether a step left pending happened: asks the instrument and the twin's control link, comparing
+    /// with what the model expects before the step.
+    async fn happened(&mut self, op: &JournalOp) -> Result<bool, GatewayError> {
+        let volume = |r: Response| match r {
+            Response::Well(w) => Ok(w.volume_ul),
+            other => Err(GatewayError::Twin(format!("state query refused: {other:?}"))),
+        };
+        Ok(match op {
+            JournalOp::PickUp { channel, .. } | JournalOp::Drop { channel } => {
+                let tips = self
+                    .workcell
+                    .handler()
+                    .tip_presence()
+                    .await?
+                    .ok_or_else(|| GatewayError::Unsupported("reconciling tips".into()))?;
+                let has = tips.get(*channel).copied().unwrap_or(false);
+                if matches!(op, JournalOp::PickUp { .. }) { has } else { !has }
+            }
+            JournalOp::Incubate { plate, .. } => {
+                let r = self.reader.ask(&Request::WellState { plate: *plate, well: 1 }).await?;
+                let clock = match r {
+                    Response::Well(w) => w.incubated_h,
+                    other => return Err(GatewayError::Twin(format!("{other:?}"))),
+                };
+                clock > self.clocks[usize::from(*plate)] + 1e-9
+            }
+            JournalOp::Aspirate { from, volume_ul, .. } | JournalOp::Dispense { to: from, volume_ul, .. } => {
+                let place = Place::parse(from);
+                let (loc, _, _) = self.workcell.envelope.locate(&place)?;
+                let expected = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.volume_ul);
+                let actual = match loc {
+                    Location::Well { plate, index } => volume(
+                        self.reader.ask(&Request::WellState { plate: plate as u8, well: index as u16 + 1 }).await?,
+                    )?,
+                    Location::Trough { trough } => {
+                        volume(self.reader.ask(&Request::TroughState { trough: trough as u8 }).await?)?
+                    }
+                    _ => expected,
+                };
+                let sign = if matches!(op, JournalOp::Aspirate { .. }) { -1.0 } else { 1.0 };
+                (actual - (expected + sign * volume_ul)).abs() < 1e-6
+            }
+        })
+    }
+
+    fn plate_index(&self, name: &str) -> u8 {
+        self.workcell.envelope.deck.plates.iter().position(|p| p.name == name).unwrap_or(0) as u8
+    }
+
+    /// Runs one iteration and commits it; returns its observations (dosed wells, in batch order).
+    async fn run_iteration(
+        &mut self,
+        li: usize,
+        line: &str,
+        doses: &[f64],
+        wells_used: usize,
+    ) -> Result<Vec<Observation>, GatewayError> {
+        let started = Instant::now();
+        self.seq = 0;
+        let plate = format!("ASSAY_{}", li + 1);
+        let pi = self.plate_index(&plate);
+        let inner: Vec<String> =
+            (1..7u8).flat_map(|r| (2..12u8).map(move |c| format!("{}{}", (b'A' + r) as char, c))).collect();
+        let wells: Vec<String> = inner
+            .get(wells_used..wells_used + doses.len() + 1)
+            .ok_or_else(|| GatewayError::Twin(format!("{plate} has no inner wells left")))?
+            .to_vec();
+        let cells = format!("CELLS_{}", li + 1);
+        // Seeding.
+        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+        for w in &wells {
+            self.step(JournalOp::Aspirate { channel: 0, from: cells.clone(), volume_ul: SEED_UL }).await?;
+            self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: SEED_UL }).await?;
+        }
+        self.step(JournalOp::Drop { channel: 0 }).await?;
+        self.step(JournalOp::Incubate { plate: pi, hours: 24.0 }).await?;
+        // Sources: the stock, or fresh intermediates for small volumes.
+        let mut sources: Vec<(String, f64)> = vec![("STOCK".into(), STOCK_UM)];
+        let needs = |c: f64| doses.iter().any(|&d| d > 0.0 && d * FINAL_UL / (c * 10.0) < MIN_UL);
+        let mut level = STOCK_UM;
+        while needs(level) && level > 1.0 {
+            // Three intermediates at most per iteration (100, 10, 1 µM): a fixed well per iteration and
+            // level, so a resumed iteration plans the same wells.
+            let slot = (self.iteration as usize - 1) * 3 + sources.len() - 1;
+            let well = format!("DILUTION:{}", dilution_well(slot)?);
+            let from = sources.last().map(|s| s.0.clone()).unwrap_or_default();
+            self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+            self.step(JournalOp::Aspirate { channel: 0, from: "MEDIUM".into(), volume_ul: 180.0 }).await?;
+            self.step(JournalOp::Dispense { channel: 0, to: well.clone(), volume_ul: 180.0 }).await?;
+            self.step(JournalOp::Aspirate { channel: 0, from, volume_ul: 20.0 }).await?;
+            self.step(JournalOp::Dispense { channel: 0, to: well.clone(), volume_ul: 20.0 }).await?;
+            self.step(JournalOp::Drop { channel: 0 }).await?;
+            level /= 10.0;
+            sources.push((well, level));
+        }
+        let plan: Vec<(Option<(String, f64)>, f64)> = std::iter::once((None, FINAL_UL - SEED_UL))
+            .chain(doses.iter().map(|&d| {
+                let src = sources
+                    .iter()
+                    .find(|(_, c)| d * FINAL_UL / c >= MIN_UL - 1e-12)
+                    .or(sources.last())
+                    .cloned()
+                    .unwrap_or(("STOCK".into(), STOCK_UM));
+                let v = ((d * FINAL_UL / src.1) * 10.0).round() / 10.0;
+                if d <= 0.0 { (None, FINAL_UL - SEED_UL) } else { (Some((src.0, v)), FINAL_UL - SEED_UL - v) }
+            }))
+            .collect();
+        // Medium first, one tip for all wells.
+        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+        for (w, (_, medium)) in wells.iter().zip(&plan) {
+            if *medium >= MIN_UL {
+                self.step(JournalOp::Aspirate { channel: 0, from: "MEDIUM".into(), volume_ul: *medium }).await?;
+                self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: *medium }).await?;
+            }
+        }
+        self.step(JournalOp::Drop { channel: 0 }).await?;
+        // Compound, a tip per source.
+        for (src, _) in &sources {
+            let wells_of: Vec<(&String, f64)> = wells
+                .iter()
+                .zip(&plan)
+                .filter_map(|(w, (s, _))| s.as_ref().filter(|(n, _)| n == src).map(|(_, v)| (w, *v)))
+                .collect();
+            if wells_of.is_empty() {
+                continue;
+            }
+            self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+            for (w, v) in wells_of {
+                self.step(JournalOp::Aspirate { channel: 0, from: src.clone(), volume_ul: v }).await?;
+                self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: v }).await?;
+            }
+            self.step(JournalOp::Drop { channel: 0 }).await?;
+        }
+        self.step(JournalOp::Incubate { plate: pi, hours: 24.0 }).await?;
+        // Reading.
+        let format = cellos_core::plate::PlateFormat::W96;
+        let mut rows = Vec::new();
+        for (k, w) in wells.iter().enumerate() {
+            let index = format.parse_well(w).map(|x| format.row_major(x)).unwrap_or(1);
+            let loc = Location::Well { plate: usize::from(pi), index: usize::from(index) - 1 };
+            let dose = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.concentration_um());
+            let read = |r: Readout| {
+                let reader = &self.reader;
+                async move {
+                    match reader.ask(&Request::Read { plate: pi, well: index, readout: r }).await? {
+                        Response::Value(v) => Ok(v),
+                        other => Err(GatewayError::Twin(format!("reading {w}: {other:?}"))),
+                    }
+                }
+            };
+            let viability = read(Readout::Viability).await?;
+            let cellrox = read(Readout::CellRox).await?;
+            let segmentation = read(Readout::Segmentation).await?;
+            crate::crash::point("reading");
+            rows.push((w.clone(), k == 0, Observation { dose_um: dose, viability, cellrox_au: cellrox, segmentation }));
+        }
+        self.commit(line, &plate, doses, &rows, started.elapsed().as_secs_f64())?;
+        Ok(rows.iter().filter(|(_, control, _)| !control).map(|(.., o)| *o).collect())
+    }
+
+    fn next_tip(&self) -> Result<String, GatewayError> {
+        for r in &self.workcell.envelope.deck.tip_racks {
+            for i in 0..usize::from(r.format.wells()) {
+                if r.has_tip(i) {
+                    let w = r.format.from_row_major(i as u16 + 1).map_err(|e| GatewayError::Twin(e.to_string()))?;
+                    return Ok(format!("{}:{w}", r.name));
+                }
+            }
+        }
+        Err(GatewayError::Refused { rule: crate::error::Rule::NoTipAtSpot, detail: "no tips left on the deck".into() })
+    }
+
+    fn commit(
+        &mut self,
+        line: &str,
+        plate: &str,
+        doses: &[f64],
+        rows: &[(String, bool, Observation)],
+        seconds: f64,
+    ) -> Result<(), GatewayError> {
+        let it = self.iteration;
+        let results = &mut self.store.results;
+        let tx = results.transaction().map_err(sql)?;
+        tx.execute("DELETE FROM measurements WHERE campaign_id = ?1 AND iteration = ?2", params![self.id, it])
+            .map_err(sql)?;
+        let now = cellos_host::time::now();
+        for (w, control, o) in rows {
+            tx.execute(
+                "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, liquid_handler_id, \
+                 viability_norm, segmentation, campaign_id, iteration, created_at) VALUES (?1, ?2, ?3, 'tbhp', ?4, 24, ?5, ?6, ?7, 'twin', 'star', ?8, ?9, ?10, ?11, ?7)",
+                params![format!("{}_{plate}", self.id), w, line, o.dose_um, o.cellrox_au, i64::from(*control), now, o.viability, o.segmentation, self.id, it],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        crate::crash::point("measurements committed, before the iteration");
+        let observations: Vec<StoredObs> =
+            rows.iter().filter(|(_, c, _)| !c).map(|(.., o)| StoredObs::from(*o)).collect();
+        let tx = self.store.campaigns.transaction().map_err(sql)?;
+        tx.execute(
+            "INSERT INTO campaign_iterations (campaign_id, iteration_number, timestamp, proposals, results, model_state, metrics) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                self.id,
+                it,
+                now,
+                json!({ "line": line, "doses_um": doses }).to_string(),
+                json!({ "observations": observations }).to_string(),
+                json!({ "journal_seq": self.seq }).to_string(),
+                json!({ "wells": rows.len(), "seconds": seconds }).to_string()
+            ],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(())
+    }
+}
+
+/// The dilution plate's `slot`-th well, row-major over all 96.
+fn dilution_well(slot: usize) -> Result<String, GatewayError> {
+    let format = cellos_core::plate::PlateFormat::W96;
+    u16::try_from(slot + 1)
+        .ok()
+        .filter(|&i| i <= format.wells())
+        .and_then(|i| format.from_row_major(i).ok())
+        .map(|w| w.to_string())
+        .ok_or_else(|| GatewayError::Twin("the dilution plate is full".into()))
+}
+
+/// An observation as the iteration row stores it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct StoredObs {
+    dose_um: f64,
+    viability: f64,
+    cellrox_au: f64,
+    segmentation: f64,
+}
+
+impl From<Observation> for StoredObs {
+    fn from(o: Observation) -> Self {
+        StoredObs { dose_um: o.dose_um, viability: o.viability, cellrox_au: o.cellrox_au, segmentation: o.segmentation }
+    }
+}
+
+impl StoredObs {
+    fn into_obs(self) -> Observation {
+        Observation {
+            dose_um: self.dose_um,
+            viability: self.viability,
+            cellrox_au: self.cellrox_au,
+            segmentation: self.segmentation,
+        }
+    }
+}
+
+/// The deck model of a campaign.
+pub fn deck_model(lines: &[String]) -> Result<DeckModel, GatewayError> {
+    cellos_firmware::host::parse_deck(&deck_toml(lines))
+        .map_err(|m| GatewayError::Config { path: "campaign deck".into(), message: m })
+}
+
+/// Where a campaign keeps its deck file for the twin.
+pub fn deck_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("campaign-deck.toml")
+}
+
+/// A stored campaign's settings and, if the gateway started a twin for it, the twin's lines.
+pub fn stored_config(data_dir: &Path, id: &str) -> Result<(CampaignConfig, Option<(String, String)>), GatewayError> {
+    let conn = cellos_host::store::open(data_dir, Db::Campaigns).map_err(host)?;
+    let (status, cfg): (String, Option<String>) = conn
+        .query_row("SELECT status, config FROM campaigns WHERE campaign_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(sql)?
+        .ok_or_else(|| GatewayError::Config { path: data_dir.into(), message: format!("no campaign `{id}`") })?;
+    if status == "completed" {
+        return Err(GatewayError::Config {
+            path: data_dir.into(),
+            message: format!("campaign `{id}` is already completed"),
+        });
+    }
+    let v: Value =
+        serde_json::from_str(cfg.as_deref().unwrap_or("null")).map_err(|e| GatewayError::Twin(e.to_string()))?;
+    let mut config: CampaignConfig = serde_json::from_value(v["config"].clone()).map_err(|e| GatewayError::Config {
+        path: data_dir.into(),
+        message: format!("campaign `{id}` was not started by the gateway: {e}"),
+    })?;
+    config.campaign_id = Some(id.to_string());
+    let twin = match (v["twin"]["star"].as_str(), v["twin"]["reader"].as_str()) {
+        (Some(s), Some(r)) => Some((s.to_string(), r.to_string())),
+        _ => None,
+    };
+    Ok((config, twin))
+}
+
+/// A campaign's progress, read from the databases (another process may be running it).
+pub fn status(data_dir: &Path, id: &str) -> Result<Value, GatewayError> {
+    let conn = cellos_host::store::open(data_dir, Db::Campaigns).map_err(host)?;
+    let row: Option<(String, Option<String>)> = conn
+        .query_row("SELECT status, results_summary FROM campaigns WHERE campaign_id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(sql)?;
+    let (state, summary) =
+        row.ok_or_else(|| GatewayError::Config { path: data_dir.into(), message: format!("no campaign `{id}`") })?;
+    let iterations: i64 = conn
+        .query_row("SELECT count(*) FROM campaign_iterations WHERE campaign_id = ?1", [id], |r| r.get(0))
+        .map_err(sql)?;
+    let journal: i64 =
+        conn.query_row("SELECT count(*) FROM journal WHERE campaign_id = ?1", [id], |r| r.get(0)).map_err(sql)?;
+    let pending: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM journal WHERE campaign_id = ?1 AND state NOT IN ('done', 'reconciled')",
+            [id],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    let mut st = conn
+        .prepare(
+            "SELECT cell_line_id, value FROM stage_outputs WHERE campaign_id = ?1 AND key = 'optimal_tbhp_dose_uM'",
+        )
+        .map_err(sql)?;
+    let outputs: Vec<Value> = st
+        .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(sql)?
+        .filter_map(Result::ok)
+        .map(|(l, v)| json!({ "line": l, "optimal_tbhp_dose_uM": serde_json::from_str::<Value>(&v).unwrap_or(Value::Null) }))
+        .collect();
+    Ok(
+        json!({ "campaign_id": id, "status": state, "iterations": iterations, "journal_entries": journal, "journal_not_done": pending,
+               "outputs": outputs, "summary": summary.and_then(|s| serde_json::from_str::<Value>(&s).ok()) }),
+    )
+}
