@@ -527,7 +527,7 @@ impl<H: LiquidHandler> Runner<H> {
         self.store
             .campaigns
             .execute(
-                "UPDATE journal SET state = ?4, detail = ?5, done_at = ?6 WHERE campaign_id = ?1 AND iteration = ?2 AND seq = ?3",
+                "UPDATE journal SET state = ?4, detail = coalesce(?5, detail), done_at = ?6 WHERE campaign_id = ?1 AND iteration = ?2 AND seq = ?3",
                 params![self.id, key.0, key.1, state, detail, cellos_host::time::now()],
             )
             .map_err(sql)?;

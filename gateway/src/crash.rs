@@ -3,18 +3,25 @@
 //! When `CELLOS_CRASH_AFTER=N` is set, the N-th call of [`point`] aborts the process on the spot (no
 //! destructors, no flushing: the effect of `kill -9`). The campaign runner calls it between writing a
 //! journal entry and sending, between sending and the reply, between the reply and recording it, between
-//! committing measurements and committing the iteration, and after each reading.
+//! committing measurements and committing the iteration, and after each reading. With
+//! `CELLOS_CRASH_AT=text` as well, only the points whose label contains `text` count.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static LIMIT: OnceLock<Option<u64>> = OnceLock::new();
+static LABEL: OnceLock<Option<String>> = OnceLock::new();
 static COUNT: AtomicU64 = AtomicU64::new(0);
 
 /// A crash point; `label` says where, for the message.
 pub fn point(label: &str) {
     let limit = *LIMIT.get_or_init(|| std::env::var("CELLOS_CRASH_AFTER").ok().and_then(|s| s.parse().ok()));
     if let Some(n) = limit {
+        if let Some(want) = LABEL.get_or_init(|| std::env::var("CELLOS_CRASH_AT").ok())
+            && !label.contains(want.as_str())
+        {
+            return;
+        }
         let k = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
         if k == n {
             eprintln!("crash point {k} ({label}): aborting");

@@ -146,6 +146,10 @@ pub fn open_serial(config: &SerialConfig, protocol: Protocol) -> Result<(SerialT
         .timeout(Duration::from_millis(100))
         .open_native_async()
         .map_err(|source| GatewayError::Open { path: config.path.clone(), source })?;
+    // Whatever waits in the input buffer answers a previous session (one that crashed mid-exchange, say);
+    // it must not be taken as the reply to this session's first command.
+    tokio_serial::SerialPort::clear(&stream, tokio_serial::ClearBuffer::Input)
+        .map_err(|source| GatewayError::Open { path: config.path.clone(), source })?;
     Ok(split(stream, protocol, config.path.clone()))
 }
 
