@@ -110,7 +110,8 @@ impl CampaignConfig {
         toml::from_str("lines = [\"U2OS\", \"HepG2\", \"A549\"]").unwrap_or_else(|_| unreachable!("a valid literal"))
     }
 
-    fn check(&self) -> Result<(), GatewayError> {
+    /// Refuses settings the runner cannot carry out, with the reason.
+    pub fn check(&self) -> Result<(), GatewayError> {
         let bad = |m: String| GatewayError::Config { path: "campaign".into(), message: m };
         if self.lines.is_empty() || self.lines.len() > 3 {
             return Err(bad("give 1 to 3 cell lines".into()));
@@ -276,6 +277,8 @@ pub struct Runner<H: LiquidHandler> {
     journal: std::collections::HashMap<(i64, i64), (String, JournalOp)>,
     iteration: i64,
     seq: i64,
+    /// Print a line per iteration on standard error.
+    pub progress: bool,
 }
 
 fn sql(e: rusqlite::Error) -> GatewayError {
@@ -327,6 +330,7 @@ impl<H: LiquidHandler> Runner<H> {
             journal: Default::default(),
             iteration: 0,
             seq: 0,
+            progress: false,
         };
         r.load_journal()?;
         Ok(r)
@@ -746,7 +750,29 @@ impl<H: LiquidHandler> Runner<H> {
             ],
         )
         .map_err(sql)?;
+        // The iteration's plate run as an experiment, linked to the campaign.
+        let experiment = format!("{}_it{it:03}", self.id);
+        tx.execute(
+            "INSERT INTO experiments (experiment_id, campaign_id, experiment_type, cell_line_id, start_date, end_date, status, metadata, created_at) \
+             VALUES (?1, ?2, 'tbhp_dose_response', ?3, ?4, ?4, 'completed', ?5, ?4)",
+            params![experiment, self.id, line, now, json!({ "plate_id": format!("{}_{plate}", self.id), "iteration": it, "wells": rows.len() }).to_string()],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "INSERT INTO campaign_experiments (campaign_id, experiment_id, iteration_number, added_at) VALUES (?1, ?2, ?3, ?4)",
+            params![self.id, experiment, it, now],
+        )
+        .map_err(sql)?;
         tx.commit().map_err(sql)?;
+        if self.progress {
+            let doses: Vec<String> = doses.iter().map(|d| format!("{d:.1}")).collect();
+            eprintln!(
+                "  {line} iteration {it}: {} wells, {:.2} s, doses µM [{}]",
+                rows.len(),
+                seconds,
+                doses.join(", ")
+            );
+        }
         Ok(())
     }
 }

@@ -421,12 +421,16 @@ pub fn twin(args: &TwinArgs) -> Result<(), GatewayError> {
 #[derive(Subcommand, Debug)]
 pub enum CampaignCommand {
     /// Start a campaign from a TOML file (`lines`, `dose_range_um`, `strategy`, `budget_wells`, `seed`,
-    /// optional `campaign_id`, `star_port`, `reader_port`). Without ports, a twin with the campaign deck
-    /// is started; it outlives a crashed gateway, so `resume` finds it again.
+    /// optional `campaign_id`, `star_port`, `reader_port`), on the instruments at those ports, or with
+    /// `--twin` on a twin started with the campaign deck; the twin outlives a crashed gateway, so `resume`
+    /// finds it again.
     Run {
         /// Campaign settings (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Start the instrument twin and run on it instead of the configured ports.
+        #[arg(long, conflicts_with_all = ["star", "reader"])]
+        twin: bool,
         /// Where the databases live.
         #[command(flatten)]
         ports: Ports,
@@ -484,6 +488,7 @@ async fn drive(
     ports: (Option<String>, Option<String>),
     recorded_twin: Option<(String, String)>,
 ) -> Result<(String, Vec<campaign::LineResult>), GatewayError> {
+    config.check()?;
     let deck_file = campaign::deck_path(dir);
     std::fs::create_dir_all(dir).map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
     std::fs::write(&deck_file, campaign::deck_toml(&config.lines))
@@ -528,6 +533,7 @@ async fn drive(
         config.campaign_id = Some(format!("tbhp_{}", cellos_host::time::now().replace([':', '-', '.'], "")));
     }
     let mut runner = campaign::Runner::new(workcell, reader, dir, config, twin_record)?;
+    runner.progress = true;
     eprintln!("campaign {} (data in {})", runner.id, dir.display());
     let results = runner.run().await?;
     // Finished: the twin, if we started it, goes with us.
@@ -552,12 +558,20 @@ fn print_results(id: &str, results: &[campaign::LineResult], seconds: f64) {
 pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
     let started = std::time::Instant::now();
     match cmd {
-        CampaignCommand::Run { config, ports } => {
+        CampaignCommand::Run { config, twin, ports } => {
             let text = std::fs::read_to_string(config)
                 .map_err(|e| GatewayError::Config { path: config.clone(), message: e.to_string() })?;
             let cfg: campaign::CampaignConfig = toml::from_str(&text)
                 .map_err(|e| GatewayError::Config { path: config.clone(), message: e.to_string() })?;
             let dir = data_dir(ports.data_dir.as_deref());
+            let cfg = if *twin { campaign::CampaignConfig { star_port: None, reader_port: None, ..cfg } } else { cfg };
+            let ports_given = ports.star.is_some() || cfg.star_port.is_some();
+            if !*twin && !ports_given {
+                return Err(GatewayError::Config {
+                    path: config.clone(),
+                    message: "no instrument: set star_port and reader_port, pass --star/--reader, or run on the twin with --twin".into(),
+                });
+            }
             let (id, results) = drive(cfg, &dir, (ports.star.clone(), ports.reader.clone()), None).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }

@@ -198,7 +198,9 @@ impl<Tx: LinkTx> StarDriver<Tx> {
             // Ids start where the clock says, not at 1: a reply to an earlier session's command still on
             // the line then matches nothing in flight.
             sequence: Mutex::new(
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_micros() % 10_000),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_micros() % 10_000),
             ),
             timeouts,
             channels,

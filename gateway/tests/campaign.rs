@@ -64,7 +64,14 @@ impl Bench {
     fn gateway(&self, args: &[&str], crash_after: Option<(u64, &str)>) -> Output {
         let mut c = Command::new(BIN);
         c.args(args)
-            .args(["--data-dir", self.dir.0.to_str().unwrap(), "--star", &self.twin.star, "--reader", &self.twin.reader])
+            .args([
+                "--data-dir",
+                self.dir.0.to_str().unwrap(),
+                "--star",
+                &self.twin.star,
+                "--reader",
+                &self.twin.reader,
+            ])
             .env_remove("CELLOS_CRASH_AFTER")
             .env_remove("CELLOS_CRASH_AT")
             .env_remove("CELLOS_DATA_DIR");
@@ -106,7 +113,10 @@ impl Bench {
         Outcome {
             status: rows(&c, "SELECT status FROM campaigns"),
             outputs: rows(&c, "SELECT cell_line_id || ' ' || value FROM stage_outputs ORDER BY cell_line_id"),
-            iterations: rows(&c, "SELECT iteration_number || ' ' || proposals || ' ' || results FROM campaign_iterations ORDER BY iteration_number"),
+            iterations: rows(
+                &c,
+                "SELECT iteration_number || ' ' || proposals || ' ' || results FROM campaign_iterations ORDER BY iteration_number",
+            ),
             journal: rows(&c, "SELECT iteration || '/' || seq || ' ' || op FROM journal ORDER BY iteration, seq"),
             not_done: rows(&c, "SELECT iteration || '/' || seq FROM journal WHERE state NOT IN ('done', 'reconciled')"),
             measurements: rows(
@@ -164,7 +174,8 @@ fn a_campaign_finds_each_lines_dose_and_records_it() {
     assert_eq!(controls, iterations);
     assert_eq!(iterations as usize, outcome.iterations.len());
     assert_eq!(lines, 3);
-    let control_dose: f64 = r.query_row("SELECT max(dose_uM) FROM measurements WHERE is_control = 1", [], |r| r.get(0)).unwrap();
+    let control_dose: f64 =
+        r.query_row("SELECT max(dose_uM) FROM measurements WHERE is_control = 1", [], |r| r.get(0)).unwrap();
     assert_eq!(control_dose, 0.0);
     // Doses in the database are what the transfers put in the wells (200 µL, 0.1 µL steps), and the
     // viability falls with the dose.
@@ -178,17 +189,33 @@ fn a_campaign_finds_each_lines_dose_and_records_it() {
     assert!(lo > 0.8 && hi < 0.3, "viability {lo} at low doses, {hi} at high doses");
     // Everything journaled is done, and the twin did exactly the journal's operations.
     assert!(outcome.not_done.is_empty(), "{:?}", outcome.not_done);
-    let count = |kind: &str| outcome.journal.iter().filter(|j| j.contains(&format!("\"kind\":\"{kind}\""))).count() as u32;
+    let count =
+        |kind: &str| outcome.journal.iter().filter(|j| j.contains(&format!("\"kind\":\"{kind}\""))).count() as u32;
     let c = bench.counters();
     assert_eq!(c.aspirates, count("aspirate"));
     assert_eq!(c.dispenses, count("dispense"));
     assert_eq!(c.tip_pickups, count("pick_up"));
     assert_eq!(c.tip_drops, count("drop"));
     assert_eq!(c.errors, 0);
+    // One experiment per iteration, linked to the campaign in the same transaction as its row.
+    let c = bench.db("campaigns.db");
+    let (experiments, links): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM experiments WHERE campaign_id = 'e2e' AND status = 'completed'), \
+                    (SELECT count(*) FROM campaign_experiments e JOIN campaign_iterations i \
+                       ON i.campaign_id = e.campaign_id AND i.iteration_number = e.iteration_number)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((experiments, links), (iterations, iterations));
     // The status command reads it back.
     let o = bench.gateway(&["campaign", "status", "e2e"], None);
     assert!(!o.status.success(), "status takes no instrument lines");
-    let o = Command::new(BIN).args(["campaign", "status", "e2e", "--data-dir", bench.dir.0.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["campaign", "status", "e2e", "--data-dir", bench.dir.0.to_str().unwrap()])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "completed");
     assert_eq!(v["journal_not_done"], 0);
@@ -281,9 +308,48 @@ fn resume_refuses_what_it_cannot_resume() {
     let o = bench.gateway(&["campaign", "resume", "crash"], None);
     assert!(!o.status.success());
     assert!(text(&o).contains("already completed"), "{}", text(&o));
-    // A bad settings file is named, nothing is written.
-    std::fs::write(&bench.config, "lines = [\"Vero\"]\n").unwrap();
-    let o = bench.run(None);
+    // Settings the runner cannot carry out are refused before anything is written.
+    let fresh = Scratch::new("bad");
+    for (bad, why) in [
+        ("lines = [\"Vero\"]\n", "Vero"),
+        ("lines = [\"U2OS\"]\nstrategy = \"random\"\n", "strategy"),
+        ("lines = [\"U2OS\"]\nbudget_wells = 60\n", "54"),
+        ("lines = [\"U2OS\"]\nwells = 60\n", "unknown field"),
+    ] {
+        let file = fresh.0.join("bad.toml");
+        std::fs::write(&file, bad).unwrap();
+        let o = Command::new(BIN)
+            .args(["campaign", "run", "--twin", "--config", file.to_str().unwrap(), "--data-dir"])
+            .arg(fresh.0.join("data"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{bad}");
+        assert!(text(&o).contains(why), "{bad}: {}", text(&o));
+        assert!(!fresh.0.join("data").exists(), "{bad}: nothing written");
+    }
+}
+
+#[test]
+fn run_needs_an_instrument_or_the_twin_and_starts_the_twin_itself() {
+    let dir = Scratch::new("twin");
+    let config = dir.0.join("c.toml");
+    std::fs::write(&config, "campaign_id = \"own\"\nlines = [\"A549\"]\nbudget_wells = 16\n").unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["campaign", "run", "--config", config.to_str().unwrap(), "--data-dir", dir.0.to_str().unwrap()])
+            .args(extra)
+            .env_remove("CELLOS_CRASH_AFTER")
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("Vero"), "{}", text(&o));
+    assert!(text(&o).contains("--twin"), "{}", text(&o));
+    assert!(!dir.0.join("campaigns.db").exists(), "nothing written when there is nothing to run on");
+    let o = run(&["--twin"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let row = out.lines().find(|l| l.starts_with("A549")).unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("36.47") && row.ends_with("success"), "{row}");
+    assert!(text(&o).contains("A549 iteration 1:"), "progress is shown: {}", text(&o));
 }
