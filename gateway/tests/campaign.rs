@@ -353,3 +353,44 @@ fn run_needs_an_instrument_or_the_twin_and_starts_the_twin_itself() {
     assert!(row.contains("36.47") && row.ends_with("success"), "{row}");
     assert!(text(&o).contains("A549 iteration 1:"), "progress is shown: {}", text(&o));
 }
+
+#[test]
+fn small_doses_go_through_fresh_intermediate_dilutions() {
+    let bench = Bench::new(
+        "dilute",
+        "campaign_id = \"low\"\nlines = [\"U2OS\"]\ndose_range_um = [0.05, 5.0]\nbudget_wells = 16\nstrategy = \"grid\"\n",
+        &["U2OS"],
+    );
+    let o = bench.run(None);
+    assert!(o.status.success(), "{}", text(&o));
+    let outcome = bench.outcome();
+    // Intermediates were made on the dilution plate (medium first, then the higher source) and used.
+    let to_dilution = outcome.journal.iter().filter(|j| j.contains("\"to\":\"DILUTION:")).count();
+    let from_dilution = outcome.journal.iter().filter(|j| j.contains("\"from\":\"DILUTION:")).count();
+    assert!(to_dilution >= 2 && from_dilution >= 2, "{to_dilution} into, {from_dilution} out of the dilution plate");
+    // No transfer under the minimum volume.
+    for j in &outcome.journal {
+        let v: serde_json::Value = serde_json::from_str(j.split_once(' ').unwrap().1).unwrap();
+        if let Some(ul) = v["volume_ul"].as_f64() {
+            assert!(ul >= 0.5, "{j}");
+        }
+    }
+    // Each dosed well holds the proposed dose, to the 0.1 µL resolution of the transfers.
+    let c = bench.db("campaigns.db");
+    let r = bench.db("experimental_results.db");
+    let mut st = c.prepare("SELECT iteration_number, proposals FROM campaign_iterations").unwrap();
+    let its: Vec<(i64, String)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    assert!(!its.is_empty());
+    for (it, proposals) in its {
+        let p: serde_json::Value = serde_json::from_str(&proposals).unwrap();
+        let proposed: Vec<f64> = p["doses_um"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect();
+        let mut st =
+            r.prepare("SELECT dose_uM FROM measurements WHERE iteration = ?1 AND is_control = 0 ORDER BY id").unwrap();
+        let got: Vec<f64> = st.query_map([it], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        assert_eq!(got.len(), proposed.len());
+        for (g, p) in got.iter().zip(&proposed) {
+            assert!((g - p).abs() <= 0.025 * p + 1e-9, "iteration {it}: proposed {p} µM, well holds {g} µM");
+        }
+    }
+}
