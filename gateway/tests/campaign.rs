@@ -259,6 +259,14 @@ fn a_campaign_killed_anywhere_resumes_to_the_same_end() {
         if !first.status.success() {
             crashed += 1;
             assert!(log.contains(&format!("crash point {n} ({label}")), "{n} {label}: {log}");
+            // Another process reads the progress of the interrupted campaign.
+            let o = Command::new(BIN)
+                .args(["campaign", "status", "crash", "--data-dir", bench.dir.0.to_str().unwrap()])
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+            assert_eq!(v["status"], "running");
+            assert!(v["journal_entries"].as_i64().unwrap() >= v["journal_not_done"].as_i64().unwrap());
             let o = bench.gateway(&["campaign", "resume", "crash"], None);
             assert!(o.status.success(), "resume after {n} {label}: {}", text(&o));
         }
