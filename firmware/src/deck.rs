@@ -32,6 +32,8 @@ pub struct Liquid {
     pub compound_pmol: f64,
     /// Cells.
     pub cells: f64,
+    /// Lentivirus, transducing units.
+    pub virus_tu: f64,
 }
 
 impl Liquid {
@@ -42,10 +44,16 @@ impl Liquid {
             return Liquid::default();
         }
         let f = (volume_ul / self.volume_ul).clamp(0.0, 1.0);
-        let part = Liquid { volume_ul, compound_pmol: self.compound_pmol * f, cells: self.cells * f };
+        let part = Liquid {
+            volume_ul,
+            compound_pmol: self.compound_pmol * f,
+            cells: self.cells * f,
+            virus_tu: self.virus_tu * f,
+        };
         self.volume_ul = (self.volume_ul - volume_ul).max(0.0);
         self.compound_pmol -= part.compound_pmol;
         self.cells -= part.cells;
+        self.virus_tu -= part.virus_tu;
         if self.volume_ul == 0.0 {
             *self = Liquid::default();
         }
@@ -57,6 +65,7 @@ impl Liquid {
         self.volume_ul += other.volume_ul;
         self.compound_pmol += other.compound_pmol;
         self.cells += other.cells;
+        self.virus_tu += other.virus_tu;
     }
 
     /// Compound concentration, µM.
@@ -80,6 +89,8 @@ pub enum TroughContent {
         /// Index into `cellos_core::params::builtin::COMPOUNDS`.
         compound: u8,
     },
+    /// A lentivirus (BFP reporter) stock.
+    Virus,
 }
 
 /// A trough: a rectangle of the deck holding one liquid.
@@ -488,7 +499,7 @@ pub fn default_deck<const P: usize, const W: usize>() -> Deck<P, W> {
         "CELLS",
         4500,
         TroughContent::Cells { line },
-        Liquid { volume_ul: 50_000.0, compound_pmol: 0.0, cells: 50_000.0 * 100.0 },
+        Liquid { volume_ul: 50_000.0, cells: 50_000.0 * 100.0, ..Liquid::default() },
     ));
     let _ = deck.troughs.push(trough(
         "MEDIUM",
@@ -500,7 +511,7 @@ pub fn default_deck<const P: usize, const W: usize>() -> Deck<P, W> {
         "TBHP",
         5100,
         TroughContent::Compound { compound: tbhp },
-        Liquid { volume_ul: 20_000.0, compound_pmol: 20_000.0 * 1000.0, cells: 0.0 },
+        Liquid { volume_ul: 20_000.0, compound_pmol: 20_000.0 * 1000.0, ..Liquid::default() },
     ));
     deck
 }
@@ -511,9 +522,9 @@ mod tests {
 
     #[test]
     fn liquid_mixes_proportionally() {
-        let mut a = Liquid { volume_ul: 100.0, compound_pmol: 1000.0, cells: 1e4 };
+        let mut a = Liquid { volume_ul: 100.0, compound_pmol: 1000.0, cells: 1e4, virus_tu: 400.0 };
         let part = a.take(25.0);
-        assert_eq!(part, Liquid { volume_ul: 25.0, compound_pmol: 250.0, cells: 2500.0 });
+        assert_eq!(part, Liquid { volume_ul: 25.0, compound_pmol: 250.0, cells: 2500.0, virus_tu: 100.0 });
         assert_eq!(a.volume_ul, 75.0);
         assert_eq!(a.concentration_um(), 10.0);
         let mut b = Liquid { volume_ul: 75.0, ..Liquid::default() };

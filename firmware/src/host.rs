@@ -134,6 +134,7 @@ struct TroughFile {
     cells_per_ul: Option<f64>,
     compound: Option<String>,
     concentration_um: Option<f64>,
+    titer_tu_per_ul: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -196,7 +197,11 @@ pub fn parse_deck(text: &str) -> Result<Deck<4, 384>, String> {
                     Liquid { volume_ul: t.volume_ul, compound_pmol: pmol, ..Liquid::default() },
                 )
             }
-            other => return Err(format!("{}: content `{other}` is not medium, cells or compound", t.name)),
+            "virus" => {
+                let tu = t.volume_ul * need(t.titer_tu_per_ul, "titer_tu_per_ul")?;
+                (TroughContent::Virus, Liquid { volume_ul: t.volume_ul, virus_tu: tu, ..Liquid::default() })
+            }
+            other => return Err(format!("{}: content `{other}` is not medium, cells, compound or virus", t.name)),
         };
         let trough = Trough {
             name: name(&t.name),

@@ -18,11 +18,15 @@ use cellos_core::model::{CompoundId, Culture, GrowthConstants};
 use cellos_core::params::builtin;
 use cellos_core::proto::wire::{Readout, Refusal, WellContents};
 use cellos_core::readout;
-use cellos_core::rng::SimRng;
+use cellos_core::rng::{SimRng, normal};
 use cellos_core::search::ASSAY_WELL_CAPACITY;
+use cellos_core::titer::{DEFAULT_READ_SD, Transduction};
 use rand_core::SeedableRng;
 
 use crate::deck::Deck;
+
+/// The twin's largest BFP-positive fraction `A` (MODEL.md §5): the share of cells a lentivirus can reach.
+pub const BFP_MAX_FRACTION: f64 = 0.85;
 
 /// Mixes a key into a 64-bit seed (SplitMix64's finaliser).
 pub fn mix(mut z: u64) -> u64 {
@@ -123,7 +127,11 @@ pub fn read<const P: usize, const W: usize>(
             let p = builtin::segmentation(line_name).map_err(|_| Refusal::BadValue)?;
             readout::read_segmentation(&p, dose_um, culture.viability(), &mut rng)
         }
-        Readout::BfpFraction => return Err(Refusal::BadValue),
+        Readout::BfpFraction => {
+            // MODEL.md §5 with the well's own virus (TU) and seeded cells; flow-cytometry noise.
+            let t = Transduction { titer_tu_per_ul: 1.0, max_fraction: BFP_MAX_FRACTION, cells: w.seeded_cells };
+            (t.fraction(w.liquid.virus_tu) + normal(&mut rng, 0.0, DEFAULT_READ_SD)).clamp(0.0, 1.0)
+        }
     };
     Ok(value)
 }

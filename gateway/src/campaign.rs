@@ -59,6 +59,14 @@ pub const MIN_UL: f64 = 0.5;
 /// there is one, so the rounding costs at most 2.5 % of the dose. (With 0.5 µL it would cost up to 10 %.)
 /// An intermediate (200 µL) then serves at most 8 wells × 20 µL and the 20 µL of the next one.
 pub const PRECISE_UL: f64 = 2.0;
+/// The titer of the lentivirus trough on the campaign deck (what the twin knows), TU/µL.
+pub const VIRUS_TITER_TU_PER_UL: f64 = 5000.0;
+/// The titration's virus volumes, µL (the legacy series).
+pub const TITRATION_UL: [f64; 8] = cellos_core::titer::DEFAULT_VOLUMES_UL;
+/// The BFP-positive fraction the titration sizes the virus for.
+pub const TARGET_BFP: f64 = 0.30;
+/// Journal iterations of the titrations: this plus the line's number (dose-finding iterations count from 1).
+const TITRATION_ITERATION: i64 = 1000;
 /// The most dilute intermediate, µM (the stock diluted 10× at most three times).
 pub const LOWEST_UM: f64 = 1.0;
 
@@ -92,6 +100,9 @@ pub struct CampaignConfig {
     /// Reader serial device (absent: the twin).
     #[serde(default)]
     pub reader_port: Option<String>,
+    /// The POSH stages per line: MCB → WCB → tBHP dose finding → lentivirus titration.
+    #[serde(default)]
+    pub posh: bool,
 }
 
 fn tbhp() -> String {
@@ -185,6 +196,9 @@ pub fn deck_toml(lines: &[String]) -> String {
     t += "[[trough]]\nname = \"MEDIUM\"\nx = 6900\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 100000\nvolume_ul = 80000\ncontent = \"medium\"\n\n";
     t += &format!(
         "[[trough]]\nname = \"STOCK\"\nx = 7200\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 50000\nvolume_ul = 20000\ncontent = \"compound\"\ncompound = \"tbhp\"\nconcentration_um = {STOCK_UM}\n\n"
+    );
+    t += &format!(
+        "[[trough]]\nname = \"VIRUS\"\nx = 7500\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 5000\nvolume_ul = 2000\ncontent = \"virus\"\ntiter_tu_per_ul = {VIRUS_TITER_TU_PER_UL}\n\n"
     );
     t += "[waste]\nx = 100\ny = 100\nwidth = 800\ndepth = 2000\n";
     t
@@ -401,6 +415,11 @@ impl<H: LiquidHandler> Runner<H> {
     /// Runs (or finishes) the campaign; returns each line's result.
     pub async fn run(&mut self) -> Result<Vec<LineResult>, GatewayError> {
         self.workcell.initialise().await?;
+        if self.config.posh {
+            for (li, line) in self.config.lines.clone().iter().enumerate() {
+                self.bank(li, line)?;
+            }
+        }
         let committed = self.committed_iterations()?;
         let lines = self.config.lines.clone();
         let mut out = Vec::new();
@@ -454,6 +473,13 @@ impl<H: LiquidHandler> Runner<H> {
                 status: result.status.as_str().into(),
                 optimum_um: optimum,
             });
+        }
+        if self.config.posh {
+            for (li, line) in lines.iter().enumerate() {
+                if self.output(line, "lv_estimated_titer")?.is_none() {
+                    self.titrate(li, line).await?;
+                }
+            }
         }
         self.store
             .campaigns
@@ -587,6 +613,185 @@ impl<H: LiquidHandler> Runner<H> {
                 (actual - (expected + sign * volume_ul)).abs() < 1e-6
             }
         })
+    }
+
+    /// A stage output of a line, if stored.
+    fn output(&self, line: &str, key: &str) -> Result<Option<Value>, GatewayError> {
+        let v: Option<String> = self
+            .store
+            .campaigns
+            .query_row(
+                "SELECT value FROM stage_outputs WHERE campaign_id = ?1 AND cell_line_id = ?2 AND key = ?3",
+                params![self.id, line, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        Ok(v.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    fn set_output(&self, line: &str, stage: &str, key: &str, value: &Value) -> Result<(), GatewayError> {
+        self.store
+            .campaigns
+            .execute(
+                "INSERT INTO stage_outputs (campaign_id, cell_line_id, stage, key, value, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (campaign_id, cell_line_id, key) DO UPDATE SET value = excluded.value",
+                params![self.id, line, stage, key, value.to_string(), cellos_host::time::now()],
+            )
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    /// The banking stages of a line (the core's banking model, day by day): a master bank from a vendor
+    /// vial, then a working bank from one master vial; frozen vials go into the inventory. Stages with a
+    /// stored output are skipped; vial ids are fixed by campaign, line and stage, so a repeat adds nothing.
+    fn bank(&mut self, li: usize, line: &str) -> Result<(), GatewayError> {
+        use cellos_core::banking::{BankingConfig, BankingRun};
+        let stages = [
+            ("mcb", "mcb_vial_count", BankingConfig::mcb(), "MCB", 1),
+            ("wcb", "wcb_vial_count", BankingConfig::wcb(), "WCB", 2),
+        ];
+        for (k, (stage, key, config, tag, passage)) in stages.into_iter().enumerate() {
+            if self.output(line, key)?.is_some() {
+                continue;
+            }
+            let params =
+                cellos_core::params::builtin::cell_line(line).map_err(|e| GatewayError::Twin(e.to_string()))?;
+            // A run that loses every flask (contamination) is repeated from a fresh vial, three times at most.
+            let mut attempts = 0u16;
+            let out = loop {
+                attempts += 1;
+                let mut run = BankingRun::new(params, config, cellos_core::model::GrowthConstants::LEGACY)
+                    .map_err(|e| GatewayError::Twin(format!("{line} {tag}: {e:?}")))?;
+                let seed = self
+                    .config
+                    .seed
+                    .wrapping_mul(1000)
+                    .wrapping_add(li as u64 * 100 + k as u64 * 10 + u64::from(attempts));
+                let mut rng = cellos_core::rng::seeded(seed);
+                while run.step_day(&mut rng).map_err(|e| GatewayError::Twin(format!("{line} {tag}: {e:?}")))?.is_some()
+                {
+                }
+                let out =
+                    run.outcome().ok_or_else(|| GatewayError::Twin(format!("{line} {tag}: the run did not finish")))?;
+                if self.progress {
+                    eprintln!("  {line} {tag}: {} vials in {} days ({:?})", out.vials, out.days, out.reason);
+                }
+                if out.vials > 0 || attempts == 3 {
+                    break out;
+                }
+            };
+            let now = cellos_host::time::now();
+            let tx = self.store.lines.transaction().map_err(sql)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO cell_lines (cell_line_id, display_name, cell_type, growth_media, position, created_at, updated_at) \
+                 VALUES (?1, ?1, 'unspecified', 'unspecified', (SELECT coalesce(max(position), 0) + 1 FROM cell_lines), ?2, ?2)",
+                params![line, now],
+            )
+            .map_err(sql)?;
+            let vial = |tag: &str, i: u16| format!("{}_{line}_{tag}_{i:02}", self.id);
+            if tag == "WCB" {
+                for a in 1..=attempts {
+                    tx.execute("UPDATE cell_line_inventory SET status = 'used' WHERE vial_id = ?1", [vial("MCB", a)])
+                        .map_err(sql)?;
+                    tx.execute(
+                        "INSERT INTO cell_line_usage (cell_line_id, vial_id, execution_id, usage_date, purpose) \
+                         SELECT ?1, ?2, ?3, ?4, 'thawed for the working cell bank' WHERE NOT EXISTS (SELECT 1 FROM cell_line_usage WHERE vial_id = ?2)",
+                        params![line, vial("MCB", a), self.id, now],
+                    )
+                    .map_err(sql)?;
+                }
+            }
+            for i in 1..=out.vials {
+                tx.execute(
+                    "INSERT OR IGNORE INTO cell_line_inventory (cell_line_id, vial_id, passage_number, freeze_date, location, status, notes, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, 'LN2', 'available', ?5, ?4)",
+                    params![line, vial(tag, i), passage, now, json!({ "campaign_id": self.id, "stage": stage }).to_string()],
+                )
+                .map_err(sql)?;
+            }
+            tx.commit().map_err(sql)?;
+            self.set_output(line, stage, key, &json!(out.vials))?;
+        }
+        Ok(())
+    }
+
+    /// Lentivirus titration of a line on the bottom edge row of its plate (H1–H8; the BFP fraction of
+    /// seeded cells does not depend on edge growth): 100 µL of cells, the legacy volume series of virus
+    /// (volumes under 2 µL from a 1:10 dilution made in H12), 48 h, BFP fractions read, the titer and the
+    /// largest fraction fitted, and the volume for 30 % BFP on the well's cells.
+    async fn titrate(&mut self, li: usize, line: &str) -> Result<(), GatewayError> {
+        self.iteration = TITRATION_ITERATION + li as i64 + 1;
+        self.seq = 0;
+        let plate = format!("ASSAY_{}", li + 1);
+        let pi = self.plate_index(&plate);
+        let wells: Vec<String> = (1..=TITRATION_UL.len()).map(|c| format!("H{c}")).collect();
+        let diluted = format!("{plate}:H12");
+        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+        for w in &wells {
+            self.step(JournalOp::Aspirate { channel: 0, from: format!("CELLS_{}", li + 1), volume_ul: SEED_UL })
+                .await?;
+            self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: SEED_UL }).await?;
+        }
+        self.step(JournalOp::Drop { channel: 0 }).await?;
+        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+        self.step(JournalOp::Aspirate { channel: 0, from: "MEDIUM".into(), volume_ul: 180.0 }).await?;
+        self.step(JournalOp::Dispense { channel: 0, to: diluted.clone(), volume_ul: 180.0 }).await?;
+        self.step(JournalOp::Aspirate { channel: 0, from: "VIRUS".into(), volume_ul: 20.0 }).await?;
+        self.step(JournalOp::Dispense { channel: 0, to: diluted.clone(), volume_ul: 20.0 }).await?;
+        self.step(JournalOp::Drop { channel: 0 }).await?;
+        for (source, factor) in [(diluted.as_str(), 10.0), ("VIRUS", 1.0)] {
+            let mine: Vec<(&String, f64)> = wells
+                .iter()
+                .zip(TITRATION_UL)
+                .filter(|(_, v)| *v > 0.0 && ((*v < PRECISE_UL) == (factor > 1.0)))
+                .map(|(w, v)| (w, v * factor))
+                .collect();
+            self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+            for (w, v) in mine {
+                self.step(JournalOp::Aspirate { channel: 0, from: source.to_string(), volume_ul: v }).await?;
+                self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: v }).await?;
+            }
+            self.step(JournalOp::Drop { channel: 0 }).await?;
+        }
+        self.step(JournalOp::Incubate { plate: pi, hours: 48.0 }).await?;
+        let format = cellos_core::plate::PlateFormat::W96;
+        let mut fractions = Vec::new();
+        for w in &wells {
+            let index = format.parse_well(w).map(|x| format.row_major(x)).unwrap_or(1);
+            match self.reader.ask(&Request::Read { plate: pi, well: index, readout: Readout::BfpFraction }).await? {
+                Response::Value(v) => fractions.push(v),
+                other => return Err(GatewayError::Twin(format!("reading BFP in {w}: {other:?}"))),
+            }
+            crate::crash::point("reading");
+        }
+        let cells = CELLS_PER_UL * SEED_UL;
+        let t = cellos_core::titer::titrate(&TITRATION_UL, &fractions, cells, TARGET_BFP)
+            .map_err(|e| GatewayError::Twin(format!("{line} titration: {e}")))?;
+        let series: Vec<Value> =
+            TITRATION_UL.iter().zip(&fractions).map(|(v, f)| json!({ "volume_ul": v, "bfp_fraction": f })).collect();
+        self.set_output(
+            line,
+            "lv_titration",
+            "lv_optimal_volume_ul",
+            &json!({ "value": t.volume_ul, "target_bfp": TARGET_BFP, "cells": cells }),
+        )?;
+        self.set_output(
+            line,
+            "lv_titration",
+            "lv_estimated_titer",
+            &json!({ "value": t.fit.titer_tu_per_ul, "max_fraction": t.fit.max_fraction, "std_err": t.fit.std_err, "series": series }),
+        )?;
+        if self.progress {
+            eprintln!(
+                "  {line} titration: {:.0} TU/µL, A {:.2}, {:.2} µL for {:.0} % BFP",
+                t.fit.titer_tu_per_ul,
+                t.fit.max_fraction,
+                t.volume_ul,
+                TARGET_BFP * 100.0
+            );
+        }
+        Ok(())
     }
 
     fn plate_index(&self, name: &str) -> u8 {
@@ -892,15 +1097,13 @@ pub fn status(data_dir: &Path, id: &str) -> Result<Value, GatewayError> {
         )
         .map_err(sql)?;
     let mut st = conn
-        .prepare(
-            "SELECT cell_line_id, value FROM stage_outputs WHERE campaign_id = ?1 AND key = 'optimal_tbhp_dose_uM'",
-        )
+        .prepare("SELECT cell_line_id, key, value FROM stage_outputs WHERE campaign_id = ?1 ORDER BY cell_line_id, output_id")
         .map_err(sql)?;
     let outputs: Vec<Value> = st
-        .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
         .map_err(sql)?
         .filter_map(Result::ok)
-        .map(|(l, v)| json!({ "line": l, "optimal_tbhp_dose_uM": serde_json::from_str::<Value>(&v).unwrap_or(Value::Null) }))
+        .map(|(l, k, v)| json!({ "line": l, "key": k, "value": serde_json::from_str::<Value>(&v).unwrap_or(Value::Null) }))
         .collect();
     Ok(
         json!({ "campaign_id": id, "status": state, "iterations": iterations, "journal_entries": journal, "journal_not_done": pending,

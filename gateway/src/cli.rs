@@ -425,9 +425,16 @@ pub enum CampaignCommand {
     /// `--twin` on a twin started with the campaign deck; the twin outlives a crashed gateway, so `resume`
     /// finds it again.
     Run {
-        /// Campaign settings (TOML).
+        /// Campaign settings (TOML); the defaults with `--lines` when absent.
+        #[arg(long, required_unless_present = "lines")]
+        config: Option<PathBuf>,
+        /// Cell lines, comma-separated (overrides the settings' `lines`).
+        #[arg(long, value_delimiter = ',')]
+        lines: Vec<String>,
+        /// Run the POSH stages per line: MCB (10 vials) → WCB (30 vials) → tBHP dose finding →
+        /// lentivirus titration.
         #[arg(long)]
-        config: PathBuf,
+        posh: bool,
         /// Start the instrument twin and run on it instead of the configured ports.
         #[arg(long, conflicts_with_all = ["star", "reader"])]
         twin: bool,
@@ -558,11 +565,22 @@ fn print_results(id: &str, results: &[campaign::LineResult], seconds: f64) {
 pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
     let started = std::time::Instant::now();
     match cmd {
-        CampaignCommand::Run { config, twin, ports } => {
-            let text = std::fs::read_to_string(config)
-                .map_err(|e| GatewayError::Config { path: config.clone(), message: e.to_string() })?;
-            let cfg: campaign::CampaignConfig = toml::from_str(&text)
-                .map_err(|e| GatewayError::Config { path: config.clone(), message: e.to_string() })?;
+        CampaignCommand::Run { config, lines, posh, twin, ports } => {
+            let (text, source) = match config {
+                Some(c) => (
+                    std::fs::read_to_string(c)
+                        .map_err(|e| GatewayError::Config { path: c.clone(), message: e.to_string() })?,
+                    c.clone(),
+                ),
+                None => ("lines = []".to_string(), PathBuf::from("--lines")),
+            };
+            let mut cfg: campaign::CampaignConfig = toml::from_str(&text)
+                .map_err(|e| GatewayError::Config { path: source.clone(), message: e.to_string() })?;
+            if !lines.is_empty() {
+                cfg.lines = lines.clone();
+            }
+            cfg.posh |= *posh;
+            let config = &source;
             let dir = data_dir(ports.data_dir.as_deref());
             let cfg = if *twin { campaign::CampaignConfig { star_port: None, reader_port: None, ..cfg } } else { cfg };
             let ports_given = ports.star.is_some() || cfg.star_port.is_some();

@@ -402,3 +402,77 @@ fn small_doses_go_through_fresh_intermediate_dilutions() {
         }
     }
 }
+
+const POSH: &str = "campaign_id = \"posh\"\nlines = [\"U2OS\", \"HepG2\", \"A549\"]\nseed = 7\nposh = true\n";
+
+fn posh_outputs(bench: &Bench) -> Vec<(String, String, serde_json::Value)> {
+    let c = bench.db("campaigns.db");
+    let mut st = c.prepare("SELECT cell_line_id, key, value FROM stage_outputs ORDER BY cell_line_id, key").unwrap();
+    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .map(|(l, k, v)| (l, k, serde_json::from_str(&v).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_posh_campaign_banks_finds_doses_and_titrates_each_line() {
+    let bench = Bench::new("posh", POSH, &["U2OS", "HepG2", "A549"]);
+    let o = bench.run(None);
+    assert!(o.status.success(), "{}", text(&o));
+    let outputs = posh_outputs(&bench);
+    for line in ["U2OS", "HepG2", "A549"] {
+        let get = |key: &str| {
+            outputs
+                .iter()
+                .find(|(l, k, _)| l == line && k == key)
+                .map(|(.., v)| v.clone())
+                .unwrap_or_else(|| panic!("{line} {key}"))
+        };
+        assert_eq!(get("mcb_vial_count"), 10, "{line}");
+        assert_eq!(get("wcb_vial_count"), 30, "{line}");
+        assert_eq!(get("optimal_tbhp_dose_uM")["status"], "success", "{line}");
+        // The twin's virus: 5000 TU/µL, A = 0.85, on 10,000 cells per well.
+        let titer = get("lv_estimated_titer")["value"].as_f64().unwrap();
+        assert!((titer - 5000.0).abs() / 5000.0 < 0.20, "{line}: {titer} TU/µL");
+        let a = get("lv_estimated_titer")["max_fraction"].as_f64().unwrap();
+        let truth = -(1.0f64 - 0.30 / 0.85).ln() * 10_000.0 / 5000.0;
+        let volume = get("lv_optimal_volume_ul")["value"].as_f64().unwrap();
+        assert!((volume - truth).abs() / truth < 0.25, "{line}: {volume} µL for 30 %, truth {truth} µL (A {a})");
+    }
+    assert_eq!(outputs.len(), 15);
+    // Vials: 10 MCB (one thawed for the WCB) and 30 WCB per line, each with its usage record.
+    let l = bench.db("cell_lines.db");
+    let mut st = l
+        .prepare("SELECT cell_line_id, status, count(*) FROM cell_line_inventory GROUP BY 1, 2 ORDER BY 1, 2")
+        .unwrap();
+    let rows: Vec<(String, String, i64)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    for line in ["A549", "HepG2", "U2OS"] {
+        let n = |status: &str| rows.iter().find(|(l, s, _)| l == line && s == status).map_or(0, |r| r.2);
+        assert_eq!(n("available") + n("used"), 40, "{line}: {rows:?}");
+        assert!(n("used") >= 1, "{line}");
+    }
+    let usage: i64 =
+        l.query_row("SELECT count(*) FROM cell_line_usage WHERE execution_id = 'posh'", [], |r| r.get(0)).unwrap();
+    assert_eq!(usage, rows.iter().filter(|r| r.1 == "used").map(|r| r.2).sum::<i64>());
+
+    // Killed during a titration and resumed: the same outputs, no stage repeated, no vial added.
+    let killed = Bench::new("posh-kill", POSH, &["U2OS", "HepG2", "A549"]);
+    let readings = 3 * 48 + (bench.outcome().iterations.len() as u64) + 8 + 3;
+    let first = killed.run(Some((readings, "reading")));
+    assert!(!first.status.success(), "{}", text(&first));
+    assert!(
+        posh_outputs(&killed).iter().all(|(l, k, _)| k != "lv_estimated_titer" || l != "HepG2"),
+        "killed in HepG2's titration"
+    );
+    let o = killed.gateway(&["campaign", "resume", "posh"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(posh_outputs(&killed), outputs);
+    let vials: i64 =
+        killed.db("cell_lines.db").query_row("SELECT count(*) FROM cell_line_inventory", [], |r| r.get(0)).unwrap();
+    assert_eq!(vials, 120);
+    let c = killed.counters();
+    let journal = killed.outcome().journal;
+    assert_eq!(c.aspirates as usize, journal.iter().filter(|j| j.contains("\"aspirate\"")).count());
+}
