@@ -69,6 +69,25 @@ pub enum Command {
     /// The databases themselves.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Constraint scheduling of lab tasks on shared resources.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+}
+
+/// `schedule` commands.
+#[derive(Subcommand, Debug)]
+pub enum ScheduleCommand {
+    /// Least-makespan schedule of a JSON problem: `{"resources":[{"id","capacity","windows"?}],
+    /// "tasks":[{"id","duration_min","resources":["id" | {"id","demand"}],"predecessors","release_min",
+    /// "due_min"}],"horizon_min"}`. Prints a table, or with --json `{"makespan_min","optimal","bound_min",
+    /// "solve_ms","tasks":[{"id","start_min","end_min","units"}]}`. Infeasible input: exit 2 and why.
+    Solve {
+        /// Problem file (JSON).
+        file: PathBuf,
+        /// Seconds the solver may use; the best schedule found so far is returned.
+        #[arg(long, default_value_t = 30.0)]
+        time_limit: f64,
+    },
 }
 
 /// `params` commands.
@@ -306,6 +325,22 @@ pub enum Outcome {
 
 /// Runs a command.
 pub fn run(cli: &Cli) -> Result<Outcome> {
+    // Commands that need no database come first, so that they create none.
+    if let Command::Schedule(ScheduleCommand::Solve { file, time_limit }) = &cli.command {
+        let text = std::fs::read_to_string(file).map_err(|source| StoreError::Io { path: file.clone(), source })?;
+        let problem: crate::schedule::Problem =
+            serde_json::from_str(&text).map_err(|e| StoreError::Invalid(format!("{}: {e}", file.display())))?;
+        let limit = std::time::Duration::try_from_secs_f64(*time_limit)
+            .map_err(|_| StoreError::Invalid(format!("--time-limit {time_limit}: give seconds, ≥ 0")))?;
+        let s = crate::schedule::solve(&problem, limit).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let text = if cli.json {
+            format!("{}\n", serde_json::to_value(&s).unwrap_or(Value::Null))
+        } else {
+            crate::schedule::gantt(&s, 60)
+        };
+        std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })?;
+        return Ok(Outcome::Done);
+    }
     let dir = data_dir(cli.data_dir.as_deref());
     let mut store = Store::open(&dir)?;
     let j = cli.json;
@@ -395,6 +430,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             b.finish_and_clear();
             emit(j, &out)?;
         }
+        Command::Schedule(_) => unreachable!("handled before the store is opened"),
     }
     Ok(Outcome::Done)
 }

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod cli;
 pub mod error;
 pub mod kinds;
+pub mod schedule;
 pub mod store;
 pub mod time;
 pub mod verify;

@@ -55,3 +55,34 @@ fn commands_and_exit_statuses() {
     let help = Command::new(BIN).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("import the legacy platform's data without loss"));
 }
+
+#[test]
+fn schedule_solve_reads_the_contract_and_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("p.json");
+    std::fs::write(
+        &file,
+        r#"{"resources":[{"id":"robot","capacity":1},{"id":"incubator","capacity":10}],
+            "tasks":[{"id":"t1","duration_min":10,"resources":["robot"]},
+                     {"id":"t2","duration_min":60,"resources":[{"id":"incubator","demand":2}],"predecessors":["t1"]}],
+            "horizon_min":600}"#,
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let v = json(&cellos(&data, &["--json", "schedule", "solve", f, "--time-limit", "5"]));
+    assert_eq!(v["makespan_min"], 70);
+    assert_eq!(v["optimal"], true);
+    assert_eq!(v["bound_min"], 70);
+    assert!(v["solve_ms"].is_u64());
+    assert_eq!(v["tasks"][1]["start_min"], 10);
+    assert_eq!(v["tasks"][1]["end_min"], 70);
+    assert_eq!(v["tasks"][1]["units"]["incubator"], serde_json::json!(["incubator_1", "incubator_2"]));
+    let table = cellos(&data, &["schedule", "solve", f]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("makespan 70 min (optimal)"));
+    std::fs::write(&file, r#"{"resources":[],"tasks":[{"id":"a","duration_min":5,"predecessors":["a"]}]}"#).unwrap();
+    let o = cellos(&data, &["schedule", "solve", f]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cycle"));
+    assert!(!data.exists(), "scheduling creates no databases");
+}

@@ -1,0 +1,56 @@
+//! Seeded random lab instances of 20, 50, 100 and 200 tasks on three resources (capacities 4, 3, 2),
+//! random demands and sparse precedences, solved with a 30 s limit. Prints one line per size:
+//! `tasks=<n> makespan=<min> optimal=<bool> bound=<min> solve_ms=<ms>`.
+//!
+//! `cargo run --release -p cellos-host --example schedule_bench [SEED]`
+
+use std::time::Duration;
+
+use cellos_host::schedule::{Problem, check, solve};
+use serde_json::json;
+
+fn instance(n: usize, seed: u64) -> Problem {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let caps = [4u64, 3, 2];
+    let resources: Vec<_> =
+        caps.iter().enumerate().map(|(i, c)| json!({"id": format!("r{i}"), "capacity": c})).collect();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let mut needs = Vec::new();
+            for (r, c) in caps.iter().enumerate() {
+                if next(2) == 0 || (r == 2 && needs.is_empty()) {
+                    needs.push(json!({"id": format!("r{r}"), "demand": 1 + next(*c)}));
+                }
+            }
+            // Sparse precedence: about one predecessor per three tasks, among the last ten.
+            let preds: Vec<String> =
+                (i.saturating_sub(10)..i).filter(|_| next(30) == 0).map(|j| format!("t{j}")).collect();
+            json!({"id": format!("t{i}"), "duration_min": 5 + next(56), "resources": needs, "predecessors": preds})
+        })
+        .collect();
+    serde_json::from_value(json!({"resources": resources, "tasks": tasks, "horizon_min": 100_000}))
+        .unwrap_or_else(|e| panic!("instance: {e}"))
+}
+
+fn main() {
+    let seed = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1);
+    for n in [20, 50, 100, 200] {
+        let p = instance(n, seed);
+        match solve(&p, Duration::from_secs(30)) {
+            Ok(s) => {
+                assert!(check(&p, &s).is_ok());
+                println!(
+                    "tasks={n} makespan={} optimal={} bound={} solve_ms={}",
+                    s.makespan_min, s.optimal, s.bound_min, s.solve_ms
+                );
+            }
+            Err(e) => println!("tasks={n} error={e}"),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The scheduler: the legacy cases, units, infeasible inputs, and random instances checked independently.
+
+use std::time::Duration;
+
+use cellos_host::schedule::{Problem, ScheduleError, check, solve};
+use proptest::prelude::*;
+
+fn problem(json: &str) -> Problem {
+    serde_json::from_str(json).unwrap()
+}
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn the_legacy_instance_is_proven_optimal_at_90_minutes() {
+    let p = problem(
+        r#"{"resources":[{"id":"robot","capacity":1},{"id":"incubator","capacity":10}],
+            "tasks":[{"id":"t1","duration_min":10,"resources":["robot"]},
+                     {"id":"t2","duration_min":60,"resources":["incubator"],"predecessors":["t1"]},
+                     {"id":"t3","duration_min":20,"resources":["robot"],"predecessors":["t2"]},
+                     {"id":"t4","duration_min":10,"resources":["robot"]},
+                     {"id":"t5","duration_min":60,"resources":["incubator"],"predecessors":["t4"]}],
+            "horizon_min":1000}"#,
+    );
+    let s = solve(&p, LIMIT).unwrap();
+    assert_eq!(s.makespan_min, 90);
+    assert!(s.optimal);
+    assert_eq!(s.bound_min, 90);
+    // No robot overlap: the robot tasks' intervals are disjoint.
+    let mut robot: Vec<(u32, u32)> =
+        s.tasks.iter().filter(|t| t.units.contains_key("robot")).map(|t| (t.start_min, t.end_min)).collect();
+    robot.sort();
+    assert_eq!(robot.len(), 3);
+    assert!(robot.windows(2).all(|w| w[0].1 <= w[1].0), "{robot:?}");
+    check(&p, &s).unwrap();
+}
+
+#[test]
+fn two_tasks_share_a_capacity_two_resource() {
+    let p = problem(
+        r#"{"resources":[{"id":"incubator","capacity":2}],
+            "tasks":[{"id":"a","duration_min":60,"resources":["incubator"]},{"id":"b","duration_min":60,"resources":["incubator"]}]}"#,
+    );
+    let s = solve(&p, LIMIT).unwrap();
+    assert_eq!(s.makespan_min, 60);
+    assert!(s.optimal);
+    let units: Vec<&String> = s.tasks.iter().flat_map(|t| &t.units["incubator"]).collect();
+    assert_eq!(units, ["incubator_1", "incubator_2"]);
+}
+
+#[test]
+fn demands_windows_and_due_times_are_kept() {
+    // Staff available 60–120 and 180–240 only; a task needing 2 of 3 incubators with another of 2.
+    let p = problem(
+        r#"{"resources":[{"id":"staff","capacity":1,"windows":[[60,120],[180,240]]},{"id":"incubator","capacity":3}],
+            "tasks":[{"id":"s1","duration_min":50,"resources":["staff"]},
+                     {"id":"s2","duration_min":50,"resources":["staff"]},
+                     {"id":"i1","duration_min":30,"resources":[{"id":"incubator","demand":2}],"release_min":5},
+                     {"id":"i2","duration_min":30,"resources":[{"id":"incubator","demand":2}],"due_min":100}]}"#,
+    );
+    let s = solve(&p, LIMIT).unwrap();
+    check(&p, &s).unwrap();
+    let at = |id: &str| s.tasks.iter().find(|t| t.id == id).unwrap();
+    assert!(at("s1").start_min >= 60 && at("s2").start_min >= 60);
+    assert_eq!(s.makespan_min, 230, "the second staff task waits for the second window");
+    assert!(at("i2").end_min <= 100);
+    // 2 + 2 > 3: the incubator tasks do not overlap.
+    assert!(at("i1").end_min <= at("i2").start_min || at("i2").end_min <= at("i1").start_min);
+}
+
+#[test]
+fn infeasible_inputs_are_explained() {
+    let cases = [
+        (
+            r#"{"resources":[{"id":"r","capacity":2}],"tasks":[{"id":"a","duration_min":5,"resources":[{"id":"r","demand":3}]}]}"#,
+            "capacity",
+            "needs 3 of `r`, which has 2",
+        ),
+        (
+            r#"{"resources":[],"tasks":[{"id":"a","duration_min":5,"predecessors":["b"]},{"id":"b","duration_min":5,"predecessors":["a"]}]}"#,
+            "predecessors",
+            "cycle",
+        ),
+        (
+            r#"{"resources":[],"tasks":[{"id":"a","duration_min":5,"predecessors":["zz"]}]}"#,
+            "predecessors",
+            "unknown task `zz`",
+        ),
+        (
+            r#"{"resources":[],"tasks":[{"id":"a","duration_min":5,"resources":["robot"]}]}"#,
+            "resources",
+            "unknown resource `robot`",
+        ),
+        (
+            r#"{"resources":[],"tasks":[{"id":"a","duration_min":50},{"id":"b","duration_min":50,"predecessors":["a"],"due_min":80}]}"#,
+            "predecessors",
+            "cannot end before 100",
+        ),
+        (
+            r#"{"resources":[],"tasks":[{"id":"a","duration_min":50,"release_min":60}],"horizon_min":100}"#,
+            "horizon",
+            "before the horizon 100",
+        ),
+        (
+            r#"{"resources":[{"id":"r","capacity":1}],"tasks":[{"id":"a","duration_min":50,"resources":["r"],"due_min":60},{"id":"b","duration_min":50,"resources":["r"],"due_min":60}]}"#,
+            "capacity",
+            "no start times",
+        ),
+    ];
+    for (json, constraint, detail) in cases {
+        match solve(&problem(json), LIMIT) {
+            Err(ScheduleError::Infeasible { constraint: c, detail: d }) => {
+                assert_eq!(c, constraint, "{json}");
+                assert!(d.contains(detail), "{json}: {d}");
+            }
+            other => panic!("{json}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_checker_rejects_broken_schedules() {
+    let p = problem(
+        r#"{"resources":[{"id":"r","capacity":1}],
+            "tasks":[{"id":"a","duration_min":10,"resources":["r"]},{"id":"b","duration_min":10,"resources":["r"],"predecessors":["a"]}]}"#,
+    );
+    let good = solve(&p, LIMIT).unwrap();
+    check(&p, &good).unwrap();
+    let mut overlap = good.clone();
+    overlap.tasks[1].start_min = 5;
+    overlap.tasks[1].end_min = 15;
+    overlap.makespan_min = 15;
+    assert!(check(&p, &overlap).unwrap_err().contains("before `a` ends"));
+    let mut short = good.clone();
+    short.tasks[0].end_min = 9;
+    assert!(check(&p, &short).unwrap_err().contains("lasts 9"));
+    let mut stolen = good.clone();
+    stolen.tasks[0].units.clear();
+    assert!(check(&p, &stolen).unwrap_err().contains("holds 0 units"));
+    let q = problem(
+        r#"{"resources":[{"id":"r","capacity":2}],"tasks":[{"id":"a","duration_min":10,"resources":["r"]},{"id":"b","duration_min":10,"resources":["r"]}]}"#,
+    );
+    let mut same = solve(&q, LIMIT).unwrap();
+    let first = same.tasks[0].units["r"].clone();
+    same.tasks[1].units.insert("r".into(), first);
+    assert!(check(&q, &same).unwrap_err().contains("at once"));
+}
+
+fn instance() -> impl Strategy<Value = Problem> {
+    (2usize..12, any::<u64>()).prop_map(|(n, seed)| {
+        let mut x = seed | 1;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let caps = [3u32, 2, 1];
+        let resources = caps
+            .iter()
+            .enumerate()
+            .map(|(i, c)| serde_json::json!({"id": format!("r{i}"), "capacity": c}))
+            .collect::<Vec<_>>();
+        let tasks: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let r = next(3) as usize;
+                let demand = 1 + next(u64::from(caps[r]));
+                let preds: Vec<String> = (0..i).filter(|_| next(5) == 0).map(|j| format!("t{j}")).collect();
+                serde_json::json!({"id": format!("t{i}"), "duration_min": 1 + next(30), "release_min": next(20),
+                                   "resources": [{"id": format!("r{r}"), "demand": demand}], "predecessors": preds})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({"resources": resources, "tasks": tasks, "horizon_min": 2000}))
+            .unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn random_instances_give_valid_schedules(p in instance()) {
+        let s = solve(&p, LIMIT).unwrap();
+        prop_assert!(check(&p, &s).is_ok(), "{:?}", check(&p, &s));
+        prop_assert!(s.bound_min <= s.makespan_min);
+        // Never worse than running everything one after the other from the latest release.
+        let serial: u32 = p.tasks.iter().map(|t| t.duration_min).sum::<u32>() + 20;
+        prop_assert!(s.makespan_min <= serial);
+    }
+}
