@@ -72,6 +72,26 @@ pub enum Command {
     /// Constraint scheduling of lab tasks on shared resources.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Facility capacity planning of banking campaigns.
+    #[command(subcommand)]
+    Facility(FacilityCommand),
+}
+
+/// `facility` commands.
+#[derive(Subcommand, Debug)]
+pub enum FacilityCommand {
+    /// Stack MCB/WCB requests day by day (banking model) against incubator flasks, BSC hours and staff
+    /// hours; report peaks and violations; shift start days within each request's `max_shift_days` to
+    /// remove them; schedule each day's operations onto BSC and staff time. TOML: `days`, `seed`,
+    /// `[facility]` (`incubator_flasks`, `bsc_hours_per_day`, `staff_fte`, `staff_hours_per_day`),
+    /// `[[request]]` (`kind` MCB|WCB, `line`, `start_day`, `max_shift_days`).
+    Plan {
+        /// Plan file (TOML).
+        file: PathBuf,
+        /// Also write the per-day CSV here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
 }
 
 /// `schedule` commands.
@@ -341,6 +361,35 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })?;
         return Ok(Outcome::Done);
     }
+    if let Command::Facility(FacilityCommand::Plan { file, csv }) = &cli.command {
+        let text = std::fs::read_to_string(file).map_err(|source| StoreError::Io { path: file.clone(), source })?;
+        let input: crate::facility::PlanInput =
+            toml::from_str(&text).map_err(|e| StoreError::Invalid(format!("{}: {e}", file.display())))?;
+        let plan = crate::facility::plan(&input).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if let Some(out) = csv {
+            std::fs::write(out, crate::facility::csv(&plan))
+                .map_err(|source| StoreError::Io { path: out.clone(), source })?;
+        }
+        let text = if cli.json {
+            format!("{}\n", serde_json::to_value(&plan).unwrap_or(Value::Null))
+        } else {
+            let p = |x: [f64; 3]| format!("{:.0} flasks, {:.2} BSC h, {:.2} staff h", x[0], x[1], x[2]);
+            let mut t = format!(
+                "peaks as requested: {}; {} violations\npeaks after shifting: {}; {} violations\nstart days: {:?}\n",
+                p(plan.peaks_before),
+                plan.violations_before.len(),
+                p(plan.peaks_after),
+                plan.violations_after.len(),
+                plan.start_days
+            );
+            for r in &plan.remaining {
+                t += &format!("remains: {r}\n");
+            }
+            t
+        };
+        std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })?;
+        return Ok(Outcome::Done);
+    }
     let dir = data_dir(cli.data_dir.as_deref());
     let mut store = Store::open(&dir)?;
     let j = cli.json;
@@ -430,7 +479,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             b.finish_and_clear();
             emit(j, &out)?;
         }
-        Command::Schedule(_) => unreachable!("handled before the store is opened"),
+        Command::Schedule(_) | Command::Facility(_) => unreachable!("handled before the store is opened"),
     }
     Ok(Outcome::Done)
 }

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod cli;
 pub mod error;
+pub mod facility;
 pub mod kinds;
 pub mod schedule;
 pub mod store;

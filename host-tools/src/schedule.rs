@@ -361,6 +361,20 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
     let upper = first
         .as_ref()
         .map_or(p.horizon_min, |st| st.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0));
+    if let Some(g) = &first
+        && upper <= lower_bound(p, &preds, &needs)
+    {
+        // The list schedule meets the lower bound: optimal without search.
+        let schedule = Schedule {
+            makespan_min: upper,
+            optimal: true,
+            bound_min: upper,
+            solve_ms: started.elapsed().as_millis() as u64,
+            tasks: assign_units(p, &needs, g),
+        };
+        check(p, &schedule).map_err(ScheduleError::Invalid)?;
+        return Ok(schedule);
+    }
     let mut solver = Solver::default();
     let tag = solver.new_constraint_tag();
     let starts: Vec<_> = p
@@ -417,8 +431,14 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
     let mut brancher = solver.default_brancher();
     let mut resolver = ResolutionResolver::default();
     let mut budget = TimeBudget::starting_now(limit.saturating_sub(started.elapsed()));
-    let callback = |_: &Solver, _: SolutionReference, _: &DefaultBrancher, _: &ResolutionResolver| -> ControlFlow<()> {
-        ControlFlow::Continue(())
+    // Stop as soon as a solution meets the lower bound: it is optimal, nothing is left to prove.
+    let lower = lower_bound(p, &preds, &needs);
+    let callback = move |_: &Solver,
+                         s: SolutionReference,
+                         _: &DefaultBrancher,
+                         _: &ResolutionResolver|
+          -> ControlFlow<()> {
+        if s.get_integer_value(makespan) <= lower as i32 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     };
     let result = solver.optimise(
         &mut brancher,
@@ -444,7 +464,8 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
         (OptimisationResult::Unknown, None) => return Err(ScheduleError::TimedOut(limit)),
     };
     let span = start_of.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0);
-    let bound = if optimal { span } else { lower_bound(p, &preds, &needs).min(span) };
+    let optimal = optimal || span <= lower;
+    let bound = if optimal { span } else { lower.min(span) };
     let schedule = Schedule {
         makespan_min: span,
         optimal,
