@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use pumpkin_solver::Solver;
 use pumpkin_solver::conflict_resolvers::resolvers::ResolutionResolver;
 use pumpkin_solver::core::DefaultBrancher;
+use pumpkin_solver::core::constraints::NegatableConstraint;
 use pumpkin_solver::core::optimisation::OptimisationDirection;
 use pumpkin_solver::core::optimisation::linear_sat_unsat::LinearSatUnsat;
 use pumpkin_solver::core::results::{OptimisationResult, ProblemSolution, SolutionReference};
@@ -420,6 +421,31 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
                 .add_constraint(pumpkin_solver::cumulative(vars, durations, demands, res.capacity as i32, tag))
                 .post();
         }
+    }
+    // Redundant disjunctions for pairs that can never overlap (their demands on one resource exceed its
+    // capacity): an order literal each way, one of them true. Time-tabling alone propagates these pairs
+    // only once their start domains are narrow; the literals let the solver branch and learn on orders.
+    let mut exclusive = std::collections::BTreeSet::new();
+    for (i, ni) in needs.iter().enumerate() {
+        for (j, nj) in needs.iter().enumerate().skip(i + 1) {
+            let clash = ni.iter().any(|&(r, d)| nj.iter().any(|&(q, e)| q == r && d + e > p.resources[r].capacity));
+            if clash && p.tasks[i].duration_min > 0 && p.tasks[j].duration_min > 0 {
+                exclusive.insert((i, j));
+            }
+        }
+    }
+    for &(i, j) in &exclusive {
+        let before = |a: usize, b: usize| {
+            pumpkin_solver::less_than_or_equals(
+                vec![starts[a].scaled(1), starts[b].scaled(-1)],
+                -(p.tasks[a].duration_min as i32),
+                tag,
+            )
+        };
+        let (ij, ji) = (solver.new_literal(), solver.new_literal());
+        let _ = before(i, j).reify(&mut solver, ij);
+        let _ = before(j, i).reify(&mut solver, ji);
+        let _ = solver.add_clause([ij.get_true_predicate(), ji.get_true_predicate()], tag);
     }
     let makespan = solver.new_bounded_integer(0, (upper as i32).min(horizon));
     let ends: Vec<_> = starts.iter().zip(&p.tasks).map(|(s, t)| s.offset(t.duration_min as i32)).collect();
