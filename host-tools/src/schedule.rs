@@ -443,8 +443,8 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
             )
         };
         let (ij, ji) = (solver.new_literal(), solver.new_literal());
-        let _ = before(i, j).reify(&mut solver, ij);
-        let _ = before(j, i).reify(&mut solver, ji);
+        before(i, j).reify(&mut solver, ij);
+        before(j, i).reify(&mut solver, ji);
         let _ = solver.add_clause([ij.get_true_predicate(), ji.get_true_predicate()], tag);
     }
     let makespan = solver.new_bounded_integer(0, (upper as i32).min(horizon));
