@@ -445,7 +445,7 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
         let (ij, ji) = (solver.new_literal(), solver.new_literal());
         before(i, j).reify(&mut solver, ij);
         before(j, i).reify(&mut solver, ji);
-        let _ = solver.add_clause([ij.get_true_predicate(), ji.get_true_predicate()], tag);
+        solver.add_clause([ij.get_true_predicate(), ji.get_true_predicate()], tag);
     }
     let makespan = solver.new_bounded_integer(0, (upper as i32).min(horizon));
     let ends: Vec<_> = starts.iter().zip(&p.tasks).map(|(s, t)| s.offset(t.duration_min as i32)).collect();
