@@ -302,7 +302,7 @@ pub struct Runner<H: LiquidHandler> {
 }
 
 fn sql(e: rusqlite::Error) -> GatewayError {
-    GatewayError::Twin(format!("database: {e}"))
+    GatewayError::Campaign(format!("database: {e}"))
 }
 
 fn host(e: cellos_host::StoreError) -> GatewayError {
@@ -370,7 +370,7 @@ impl<H: LiquidHandler> Runner<H> {
         drop(st);
         for (it, seq, state, op) in rows {
             let op: JournalOp =
-                serde_json::from_str(&op).map_err(|e| GatewayError::Twin(format!("journal entry {it}/{seq}: {e}")))?;
+                serde_json::from_str(&op).map_err(|e| GatewayError::Campaign(format!("journal entry {it}/{seq}: {e}")))?;
             // Rebuild the model from what certainly happened.
             if state == "done" || state == "reconciled" {
                 self.apply(&op);
@@ -428,7 +428,7 @@ impl<H: LiquidHandler> Runner<H> {
             let mut doses = [0.0; 64];
             let mut wells_used = 0usize;
             let result = loop {
-                match search.next(&mut doses).map_err(|e| GatewayError::Twin(e.to_string()))? {
+                match search.next(&mut doses).map_err(|e| GatewayError::Campaign(e.to_string()))? {
                     Step::Done(r) => break r,
                     Step::Batch(n) => {
                         self.iteration += 1;
@@ -437,7 +437,7 @@ impl<H: LiquidHandler> Runner<H> {
                             Some((_, _, results)) => {
                                 // Committed before: replay its observations, and its model effects.
                                 serde_json::from_value::<Vec<StoredObs>>(results["observations"].clone())
-                                    .map_err(|e| GatewayError::Twin(e.to_string()))?
+                                    .map_err(|e| GatewayError::Campaign(e.to_string()))?
                                     .into_iter()
                                     .map(StoredObs::into_obs)
                                     .collect::<Vec<_>>()
@@ -445,11 +445,11 @@ impl<H: LiquidHandler> Runner<H> {
                             None => self.run_iteration(li, line, &batch, wells_used).await?,
                         };
                         wells_used += n + 1;
-                        search.observe(&observations).map_err(|e| GatewayError::Twin(e.to_string()))?;
+                        search.observe(&observations).map_err(|e| GatewayError::Campaign(e.to_string()))?;
                     }
                 }
             };
-            let assay = TbhpAssay::builtin(line).map_err(|e| GatewayError::Twin(e.to_string()))?;
+            let assay = TbhpAssay::builtin(line).map_err(|e| GatewayError::Campaign(e.to_string()))?;
             let optimum = assay.optimum(
                 &cellos_core::search::Criteria::default(),
                 self.config.dose_range_um[0],
@@ -501,7 +501,7 @@ impl<H: LiquidHandler> Runner<H> {
         let op = match &recorded {
             Some((_, op)) if std::mem::discriminant(op) == std::mem::discriminant(&planned) => op.clone(),
             Some((_, op)) => {
-                return Err(GatewayError::Twin(format!(
+                return Err(GatewayError::Campaign(format!(
                     "journal step {}/{} is {op:?}, the plan now says {planned:?}",
                     key.0, key.1
                 )));
@@ -533,11 +533,11 @@ impl<H: LiquidHandler> Runner<H> {
             JournalOp::Incubate { plate, hours } => {
                 match self.reader.ask(&Request::Incubate { plate: *plate, hours: *hours }).await? {
                     Response::Done => Ok(()),
-                    other => Err(GatewayError::Twin(format!("incubation refused: {other:?}"))),
+                    other => Err(GatewayError::Campaign(format!("incubation refused: {other:?}"))),
                 }
             }
             other => {
-                let o = other.liquid().ok_or_else(|| GatewayError::Twin("not a liquid step".into()))?;
+                let o = other.liquid().ok_or_else(|| GatewayError::Campaign("not a liquid step".into()))?;
                 self.workcell.run(&o).await
             }
         };
@@ -575,7 +575,7 @@ impl<H: LiquidHandler> Runner<H> {
     async fn happened(&mut self, op: &JournalOp) -> Result<bool, GatewayError> {
         let volume = |r: Response| match r {
             Response::Well(w) => Ok(w.volume_ul),
-            other => Err(GatewayError::Twin(format!("state query refused: {other:?}"))),
+            other => Err(GatewayError::Campaign(format!("state query refused: {other:?}"))),
         };
         Ok(match op {
             JournalOp::PickUp { channel, .. } | JournalOp::Drop { channel } => {
@@ -592,7 +592,7 @@ impl<H: LiquidHandler> Runner<H> {
                 let r = self.reader.ask(&Request::WellState { plate: *plate, well: 1 }).await?;
                 let clock = match r {
                     Response::Well(w) => w.incubated_h,
-                    other => return Err(GatewayError::Twin(format!("{other:?}"))),
+                    other => return Err(GatewayError::Campaign(format!("{other:?}"))),
                 };
                 clock > self.clocks[usize::from(*plate)] + 1e-9
             }
@@ -656,24 +656,24 @@ impl<H: LiquidHandler> Runner<H> {
                 continue;
             }
             let params =
-                cellos_core::params::builtin::cell_line(line).map_err(|e| GatewayError::Twin(e.to_string()))?;
+                cellos_core::params::builtin::cell_line(line).map_err(|e| GatewayError::Campaign(e.to_string()))?;
             // A run that loses every flask (contamination) is repeated from a fresh vial, three times at most.
             let mut attempts = 0u16;
             let out = loop {
                 attempts += 1;
                 let mut run = BankingRun::new(params, config, cellos_core::model::GrowthConstants::LEGACY)
-                    .map_err(|e| GatewayError::Twin(format!("{line} {tag}: {e:?}")))?;
+                    .map_err(|e| GatewayError::Campaign(format!("{line} {tag}: {e:?}")))?;
                 let seed = self
                     .config
                     .seed
                     .wrapping_mul(1000)
                     .wrapping_add(li as u64 * 100 + k as u64 * 10 + u64::from(attempts));
                 let mut rng = cellos_core::rng::seeded(seed);
-                while run.step_day(&mut rng).map_err(|e| GatewayError::Twin(format!("{line} {tag}: {e:?}")))?.is_some()
+                while run.step_day(&mut rng).map_err(|e| GatewayError::Campaign(format!("{line} {tag}: {e:?}")))?.is_some()
                 {
                 }
                 let out =
-                    run.outcome().ok_or_else(|| GatewayError::Twin(format!("{line} {tag}: the run did not finish")))?;
+                    run.outcome().ok_or_else(|| GatewayError::Campaign(format!("{line} {tag}: the run did not finish")))?;
                 if self.progress {
                     eprintln!("  {line} {tag}: {} vials in {} days ({:?})", out.vials, out.days, out.reason);
                 }
@@ -761,13 +761,13 @@ impl<H: LiquidHandler> Runner<H> {
             let index = format.parse_well(w).map(|x| format.row_major(x)).unwrap_or(1);
             match self.reader.ask(&Request::Read { plate: pi, well: index, readout: Readout::BfpFraction }).await? {
                 Response::Value(v) => fractions.push(v),
-                other => return Err(GatewayError::Twin(format!("reading BFP in {w}: {other:?}"))),
+                other => return Err(GatewayError::Campaign(format!("reading BFP in {w}: {other:?}"))),
             }
             crate::crash::point("reading");
         }
         let cells = CELLS_PER_UL * SEED_UL;
         let t = cellos_core::titer::titrate(&TITRATION_UL, &fractions, cells, TARGET_BFP)
-            .map_err(|e| GatewayError::Twin(format!("{line} titration: {e}")))?;
+            .map_err(|e| GatewayError::Campaign(format!("{line} titration: {e}")))?;
         let series: Vec<Value> =
             TITRATION_UL.iter().zip(&fractions).map(|(v, f)| json!({ "volume_ul": v, "bfp_fraction": f })).collect();
         self.set_output(
@@ -823,7 +823,7 @@ impl<H: LiquidHandler> Runner<H> {
             (1..7u8).flat_map(|r| (2..12u8).map(move |c| format!("{}{}", (b'A' + r) as char, c))).collect();
         let wells: Vec<String> = inner
             .get(wells_used..wells_used + doses.len() + 1)
-            .ok_or_else(|| GatewayError::Twin(format!("{plate} has no inner wells left")))?
+            .ok_or_else(|| GatewayError::Campaign(format!("{plate} has no inner wells left")))?
             .to_vec();
         let cells = format!("CELLS_{}", li + 1);
         // Seeding.
@@ -904,7 +904,7 @@ impl<H: LiquidHandler> Runner<H> {
                 async move {
                     match reader.ask(&Request::Read { plate: pi, well: index, readout: r }).await? {
                         Response::Value(v) => Ok(v),
-                        other => Err(GatewayError::Twin(format!("reading {w}: {other:?}"))),
+                        other => Err(GatewayError::Campaign(format!("reading {w}: {other:?}"))),
                     }
                 }
             };
@@ -922,7 +922,7 @@ impl<H: LiquidHandler> Runner<H> {
         for r in &self.workcell.envelope.deck.tip_racks {
             for i in 0..usize::from(r.format.wells()) {
                 if r.has_tip(i) {
-                    let w = r.format.from_row_major(i as u16 + 1).map_err(|e| GatewayError::Twin(e.to_string()))?;
+                    let w = r.format.from_row_major(i as u16 + 1).map_err(|e| GatewayError::Campaign(e.to_string()))?;
                     return Ok(format!("{}:{w}", r.name));
                 }
             }
@@ -1005,7 +1005,7 @@ fn dilution_well(slot: usize) -> Result<String, GatewayError> {
         .filter(|&i| i <= format.wells())
         .and_then(|i| format.from_row_major(i).ok())
         .map(|w| w.to_string())
-        .ok_or_else(|| GatewayError::Twin("the dilution plate is full".into()))
+        .ok_or_else(|| GatewayError::Campaign("the dilution plate is full".into()))
 }
 
 /// An observation as the iteration row stores it.
@@ -1060,7 +1060,7 @@ pub fn stored_config(data_dir: &Path, id: &str) -> Result<(CampaignConfig, Optio
         });
     }
     let v: Value =
-        serde_json::from_str(cfg.as_deref().unwrap_or("null")).map_err(|e| GatewayError::Twin(e.to_string()))?;
+        serde_json::from_str(cfg.as_deref().unwrap_or("null")).map_err(|e| GatewayError::Campaign(e.to_string()))?;
     let mut config: CampaignConfig = serde_json::from_value(v["config"].clone()).map_err(|e| GatewayError::Config {
         path: data_dir.into(),
         message: format!("campaign `{id}` was not started by the gateway: {e}"),

@@ -162,6 +162,9 @@ pub enum GatewayError {
         /// Why.
         source: std::io::Error,
     },
+    /// A campaign could not go on: its database, its journal, or a reading (the message says which).
+    #[error("campaign: {0}")]
+    Campaign(String),
     /// The instrument twin could not be started.
     #[error("cannot start the instrument twin: {0}")]
     Twin(String),
