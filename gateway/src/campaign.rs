@@ -369,8 +369,8 @@ impl<H: LiquidHandler> Runner<H> {
             .map_err(sql)?;
         drop(st);
         for (it, seq, state, op) in rows {
-            let op: JournalOp =
-                serde_json::from_str(&op).map_err(|e| GatewayError::Campaign(format!("journal entry {it}/{seq}: {e}")))?;
+            let op: JournalOp = serde_json::from_str(&op)
+                .map_err(|e| GatewayError::Campaign(format!("journal entry {it}/{seq}: {e}")))?;
             // Rebuild the model from what certainly happened.
             if state == "done" || state == "reconciled" {
                 self.apply(&op);
@@ -669,11 +669,14 @@ impl<H: LiquidHandler> Runner<H> {
                     .wrapping_mul(1000)
                     .wrapping_add(li as u64 * 100 + k as u64 * 10 + u64::from(attempts));
                 let mut rng = cellos_core::rng::seeded(seed);
-                while run.step_day(&mut rng).map_err(|e| GatewayError::Campaign(format!("{line} {tag}: {e:?}")))?.is_some()
-                {
-                }
-                let out =
-                    run.outcome().ok_or_else(|| GatewayError::Campaign(format!("{line} {tag}: the run did not finish")))?;
+                while run
+                    .step_day(&mut rng)
+                    .map_err(|e| GatewayError::Campaign(format!("{line} {tag}: {e:?}")))?
+                    .is_some()
+                {}
+                let out = run
+                    .outcome()
+                    .ok_or_else(|| GatewayError::Campaign(format!("{line} {tag}: the run did not finish")))?;
                 if self.progress {
                     eprintln!("  {line} {tag}: {} vials in {} days ({:?})", out.vials, out.days, out.reason);
                 }
