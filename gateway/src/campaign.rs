@@ -456,14 +456,7 @@ impl<H: LiquidHandler> Runner<H> {
                 self.config.dose_range_um[1],
             );
             let value = json!({ "value": result.dose_um, "lo": result.lo_um, "hi": result.hi_um, "wells": result.wells, "status": result.status.as_str() });
-            self.store
-                .campaigns
-                .execute(
-                    "INSERT INTO stage_outputs (campaign_id, cell_line_id, stage, key, value, created_at) VALUES (?1, ?2, 'tbhp_dose_finding', 'optimal_tbhp_dose_uM', ?3, ?4) \
-                     ON CONFLICT (campaign_id, cell_line_id, key) DO UPDATE SET value = excluded.value",
-                    params![self.id, line, value.to_string(), cellos_host::time::now()],
-                )
-                .map_err(sql)?;
+            self.set_output(line, "tbhp_dose_finding", "optimal_tbhp_dose_uM", &value)?;
             out.push(LineResult {
                 line: line.clone(),
                 dose_um: result.dose_um,
@@ -730,42 +723,21 @@ impl<H: LiquidHandler> Runner<H> {
         let pi = self.plate_index(&plate);
         let wells: Vec<String> = (1..=TITRATION_UL.len()).map(|c| format!("H{c}")).collect();
         let diluted = format!("{plate}:H12");
-        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
-        for w in &wells {
-            self.step(JournalOp::Aspirate { channel: 0, from: format!("CELLS_{}", li + 1), volume_ul: SEED_UL })
-                .await?;
-            self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: SEED_UL }).await?;
-        }
-        self.step(JournalOp::Drop { channel: 0 }).await?;
-        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
-        self.step(JournalOp::Aspirate { channel: 0, from: "MEDIUM".into(), volume_ul: 180.0 }).await?;
-        self.step(JournalOp::Dispense { channel: 0, to: diluted.clone(), volume_ul: 180.0 }).await?;
-        self.step(JournalOp::Aspirate { channel: 0, from: "VIRUS".into(), volume_ul: 20.0 }).await?;
-        self.step(JournalOp::Dispense { channel: 0, to: diluted.clone(), volume_ul: 20.0 }).await?;
-        self.step(JournalOp::Drop { channel: 0 }).await?;
+        let cells = format!("CELLS_{}", li + 1);
+        self.transfers(wells.iter().map(|w| (cells.clone(), format!("{plate}:{w}"), SEED_UL))).await?;
+        self.transfers([("MEDIUM".into(), diluted.clone(), 180.0), ("VIRUS".into(), diluted.clone(), 20.0)]).await?;
         for (source, factor) in [(diluted.as_str(), 10.0), ("VIRUS", 1.0)] {
-            let mine: Vec<(&String, f64)> = wells
+            let mine = wells
                 .iter()
                 .zip(TITRATION_UL)
                 .filter(|(_, v)| *v > 0.0 && ((*v < PRECISE_UL) == (factor > 1.0)))
-                .map(|(w, v)| (w, v * factor))
-                .collect();
-            self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
-            for (w, v) in mine {
-                self.step(JournalOp::Aspirate { channel: 0, from: source.to_string(), volume_ul: v }).await?;
-                self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: v }).await?;
-            }
-            self.step(JournalOp::Drop { channel: 0 }).await?;
+                .map(|(w, v)| (source.to_string(), format!("{plate}:{w}"), v * factor));
+            self.transfers(mine).await?;
         }
         self.step(JournalOp::Incubate { plate: pi, hours: 48.0 }).await?;
-        let format = cellos_core::plate::PlateFormat::W96;
         let mut fractions = Vec::new();
         for w in &wells {
-            let index = format.parse_well(w).map(|x| format.row_major(x)).unwrap_or(1);
-            match self.reader.ask(&Request::Read { plate: pi, well: index, readout: Readout::BfpFraction }).await? {
-                Response::Value(v) => fractions.push(v),
-                other => return Err(GatewayError::Campaign(format!("reading BFP in {w}: {other:?}"))),
-            }
+            fractions.push(self.read(pi, w, Readout::BfpFraction).await?);
             crate::crash::point("reading");
         }
         let cells = CELLS_PER_UL * SEED_UL;
@@ -830,12 +802,7 @@ impl<H: LiquidHandler> Runner<H> {
             .to_vec();
         let cells = format!("CELLS_{}", li + 1);
         // Seeding.
-        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
-        for w in &wells {
-            self.step(JournalOp::Aspirate { channel: 0, from: cells.clone(), volume_ul: SEED_UL }).await?;
-            self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: SEED_UL }).await?;
-        }
-        self.step(JournalOp::Drop { channel: 0 }).await?;
+        self.transfers(wells.iter().map(|w| (cells.clone(), format!("{plate}:{w}"), SEED_UL))).await?;
         self.step(JournalOp::Incubate { plate: pi, hours: 24.0 }).await?;
         // Sources: the stock, or fresh intermediates for small volumes.
         let mut sources: Vec<(String, f64)> = vec![("STOCK".into(), STOCK_UM)];
@@ -847,12 +814,7 @@ impl<H: LiquidHandler> Runner<H> {
             let slot = (self.iteration as usize - 1) * 3 + sources.len() - 1;
             let well = format!("DILUTION:{}", dilution_well(slot)?);
             let from = sources.last().map(|s| s.0.clone()).unwrap_or_default();
-            self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
-            self.step(JournalOp::Aspirate { channel: 0, from: "MEDIUM".into(), volume_ul: 180.0 }).await?;
-            self.step(JournalOp::Dispense { channel: 0, to: well.clone(), volume_ul: 180.0 }).await?;
-            self.step(JournalOp::Aspirate { channel: 0, from, volume_ul: 20.0 }).await?;
-            self.step(JournalOp::Dispense { channel: 0, to: well.clone(), volume_ul: 20.0 }).await?;
-            self.step(JournalOp::Drop { channel: 0 }).await?;
+            self.transfers([("MEDIUM".into(), well.clone(), 180.0), (from, well.clone(), 20.0)]).await?;
             level /= 10.0;
             sources.push((well, level));
         }
@@ -869,56 +831,60 @@ impl<H: LiquidHandler> Runner<H> {
             }))
             .collect();
         // Medium first, one tip for all wells.
-        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
-        for (w, (_, medium)) in wells.iter().zip(&plan) {
-            if *medium >= MIN_UL {
-                self.step(JournalOp::Aspirate { channel: 0, from: "MEDIUM".into(), volume_ul: *medium }).await?;
-                self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: *medium }).await?;
-            }
-        }
-        self.step(JournalOp::Drop { channel: 0 }).await?;
+        let medium = wells
+            .iter()
+            .zip(&plan)
+            .filter(|(_, (_, m))| *m >= MIN_UL)
+            .map(|(w, (_, m))| ("MEDIUM".to_string(), format!("{plate}:{w}"), *m));
+        self.transfers(medium).await?;
         // Compound, a tip per source.
         for (src, _) in &sources {
-            let wells_of: Vec<(&String, f64)> = wells
+            let wells_of: Vec<(String, String, f64)> = wells
                 .iter()
                 .zip(&plan)
-                .filter_map(|(w, (s, _))| s.as_ref().filter(|(n, _)| n == src).map(|(_, v)| (w, *v)))
+                .filter_map(|(w, (s, _))| {
+                    s.as_ref().filter(|(n, _)| n == src).map(|(_, v)| (src.clone(), format!("{plate}:{w}"), *v))
+                })
                 .collect();
-            if wells_of.is_empty() {
-                continue;
-            }
-            self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
-            for (w, v) in wells_of {
-                self.step(JournalOp::Aspirate { channel: 0, from: src.clone(), volume_ul: v }).await?;
-                self.step(JournalOp::Dispense { channel: 0, to: format!("{plate}:{w}"), volume_ul: v }).await?;
-            }
-            self.step(JournalOp::Drop { channel: 0 }).await?;
+            self.transfers(wells_of).await?;
         }
         self.step(JournalOp::Incubate { plate: pi, hours: 24.0 }).await?;
         // Reading.
-        let format = cellos_core::plate::PlateFormat::W96;
         let mut rows = Vec::new();
         for (k, w) in wells.iter().enumerate() {
-            let index = format.parse_well(w).map(|x| format.row_major(x)).unwrap_or(1);
+            let index = well_index(w)?;
             let loc = Location::Well { plate: usize::from(pi), index: usize::from(index) - 1 };
             let dose = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.concentration_um());
-            let read = |r: Readout| {
-                let reader = &self.reader;
-                async move {
-                    match reader.ask(&Request::Read { plate: pi, well: index, readout: r }).await? {
-                        Response::Value(v) => Ok(v),
-                        other => Err(GatewayError::Campaign(format!("reading {w}: {other:?}"))),
-                    }
-                }
-            };
-            let viability = read(Readout::Viability).await?;
-            let cellrox = read(Readout::CellRox).await?;
-            let segmentation = read(Readout::Segmentation).await?;
+            let viability = self.read(pi, w, Readout::Viability).await?;
+            let cellrox = self.read(pi, w, Readout::CellRox).await?;
+            let segmentation = self.read(pi, w, Readout::Segmentation).await?;
             crate::crash::point("reading");
             rows.push((w.clone(), k == 0, Observation { dose_um: dose, viability, cellrox_au: cellrox, segmentation }));
         }
         self.commit(line, &plate, doses, &rows, started.elapsed().as_secs_f64())?;
         Ok(rows.iter().filter(|(_, control, _)| !control).map(|(.., o)| *o).collect())
+    }
+
+    /// One tip for a run of transfers `(source, target, µL)` in order, then to waste; nothing if empty.
+    async fn transfers(&mut self, moves: impl IntoIterator<Item = (String, String, f64)>) -> Result<(), GatewayError> {
+        let mut moves = moves.into_iter().peekable();
+        if moves.peek().is_none() {
+            return Ok(());
+        }
+        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+        for (from, to, volume_ul) in moves {
+            self.step(JournalOp::Aspirate { channel: 0, from, volume_ul }).await?;
+            self.step(JournalOp::Dispense { channel: 0, to, volume_ul }).await?;
+        }
+        self.step(JournalOp::Drop { channel: 0 }).await
+    }
+
+    /// One reading of a well of deck plate `plate`.
+    async fn read(&self, plate: u8, well: &str, readout: Readout) -> Result<f64, GatewayError> {
+        match self.reader.ask(&Request::Read { plate, well: well_index(well)?, readout }).await? {
+            Response::Value(v) => Ok(v),
+            other => Err(GatewayError::Campaign(format!("reading {readout:?} of {well}: {other:?}"))),
+        }
     }
 
     fn next_tip(&self) -> Result<String, GatewayError> {
@@ -998,6 +964,15 @@ impl<H: LiquidHandler> Runner<H> {
         }
         Ok(())
     }
+}
+
+/// A 96-well plate's well, 1-based row-major (the reader's numbering).
+fn well_index(well: &str) -> Result<u16, GatewayError> {
+    let format = cellos_core::plate::PlateFormat::W96;
+    format
+        .parse_well(well)
+        .map(|w| format.row_major(w))
+        .map_err(|e| GatewayError::Campaign(format!("well {well}: {e}")))
 }
 
 /// The dilution plate's `slot`-th well, row-major over all 96.

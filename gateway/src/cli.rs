@@ -490,7 +490,7 @@ fn data_dir(d: Option<&Path>) -> PathBuf {
 
 /// Runs a campaign to its end over the given lines (or a fresh twin) and returns its results.
 async fn drive(
-    mut config: campaign::CampaignConfig,
+    config: campaign::CampaignConfig,
     dir: &Path,
     ports: (Option<String>, Option<String>),
     recorded_twin: Option<(String, String)>,
@@ -536,9 +536,6 @@ async fn drive(
         campaign::deck_model(&config.lines)?,
     );
     let reader = crate::wire::WireClient::new(wtx, wrx, Duration::from_secs(5));
-    if config.campaign_id.is_none() {
-        config.campaign_id = Some(format!("tbhp_{}", cellos_host::time::now().replace([':', '-', '.'], "")));
-    }
     let mut runner = campaign::Runner::new(workcell, reader, dir, config, twin_record)?;
     runner.progress = true;
     eprintln!("campaign {} (data in {})", runner.id, dir.display());

@@ -160,9 +160,16 @@ fn infeasible(constraint: &'static str, detail: String) -> ScheduleError {
     ScheduleError::Infeasible { constraint, detail }
 }
 
-/// Checks the input and returns task predecessor indices and resource indices of each need.
-#[allow(clippy::type_complexity)]
-fn validate(p: &Problem) -> Result<(Vec<Vec<usize>>, Vec<Vec<(usize, u32)>>), ScheduleError> {
+/// A problem in indices, checked: each task's predecessors, its needs `(resource, demand)`, and its
+/// earliest start from releases and precedence.
+struct Indexed {
+    preds: Vec<Vec<usize>>,
+    needs: Vec<Vec<(usize, u32)>>,
+    heads: Vec<u64>,
+}
+
+/// Checks the input and indexes it.
+fn validate(p: &Problem) -> Result<Indexed, ScheduleError> {
     let mut res = HashMap::new();
     for (i, r) in p.resources.iter().enumerate() {
         if res.insert(r.id.as_str(), i).is_some() {
@@ -235,7 +242,7 @@ fn validate(p: &Problem) -> Result<(Vec<Vec<usize>>, Vec<Vec<(usize, u32)>>), Sc
             ));
         }
     }
-    Ok((preds, needs))
+    Ok(Indexed { preds, needs, heads })
 }
 
 /// Earliest starts from releases and precedence; `None` on a cycle.
@@ -288,11 +295,10 @@ fn blocked(r: &Resource, horizon: u32) -> Vec<(u32, u32)> {
 }
 
 /// A lower bound of the makespan: the critical path, and each resource's work over its capacity.
-fn lower_bound(p: &Problem, preds: &[Vec<usize>], needs: &[Vec<(usize, u32)>]) -> u32 {
-    let starts = earliest_starts(p, preds).unwrap_or_default();
-    let path = p.tasks.iter().zip(&starts).map(|(t, s)| s + u64::from(t.duration_min)).max().unwrap_or(0);
+fn lower_bound(p: &Problem, ix: &Indexed) -> u32 {
+    let path = p.tasks.iter().zip(&ix.heads).map(|(t, s)| s + u64::from(t.duration_min)).max().unwrap_or(0);
     let mut energy = vec![0u64; p.resources.len()];
-    for (t, ns) in p.tasks.iter().zip(needs) {
+    for (t, ns) in p.tasks.iter().zip(&ix.needs) {
         for &(r, d) in ns {
             energy[r] += u64::from(d) * u64::from(t.duration_min);
         }
@@ -306,9 +312,9 @@ fn lower_bound(p: &Problem, preds: &[Vec<usize>], needs: &[Vec<(usize, u32)>]) -
 /// the earliest start where every resource has room for its whole duration): the solver's first upper
 /// bound, and the answer if the solver finds nothing better in time. `None` if a task does not fit
 /// before the horizon or its due time.
-fn greedy(p: &Problem, preds: &[Vec<usize>], needs: &[Vec<(usize, u32)>]) -> Option<Vec<u32>> {
+fn greedy(p: &Problem, ix: &Indexed) -> Option<Vec<u32>> {
     let n = p.tasks.len();
-    let heads = earliest_starts(p, preds)?;
+    let Indexed { preds, needs, heads } = ix;
     // Usage intervals per resource: (start, end, demand); unavailable time holds full capacity.
     let mut usage: Vec<Vec<(u32, u32, u32)>> = p
         .resources
@@ -356,25 +362,34 @@ fn greedy(p: &Problem, preds: &[Vec<usize>], needs: &[Vec<(usize, u32)>]) -> Opt
 /// Solves for the least makespan within `limit`.
 pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
     let started = Instant::now();
-    let (preds, needs) = validate(p)?;
+    let ix = validate(p)?;
+    let (preds, needs) = (&ix.preds, &ix.needs);
     let horizon = i32::try_from(p.horizon_min).map_err(|_| infeasible("horizon", "the horizon is too large".into()))?;
-    let first = greedy(p, &preds, &needs);
+    let lower = lower_bound(p, &ix);
+    // Every result leaves through here: units assigned, optimality by proof or by meeting the bound,
+    // and the independent check.
+    let finish = |start_of: Vec<u32>, proven: bool| {
+        let span = start_of.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0);
+        let optimal = proven || span <= lower;
+        let schedule = Schedule {
+            makespan_min: span,
+            optimal,
+            bound_min: if optimal { span } else { lower.min(span) },
+            solve_ms: started.elapsed().as_millis() as u64,
+            tasks: assign_units(p, needs, &start_of),
+        };
+        check(p, &schedule).map_err(ScheduleError::Invalid)?;
+        Ok(schedule)
+    };
+    let first = greedy(p, &ix);
     let upper = first
         .as_ref()
         .map_or(p.horizon_min, |st| st.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0));
     if let Some(g) = &first
-        && upper <= lower_bound(p, &preds, &needs)
+        && upper <= lower
     {
         // The list schedule meets the lower bound: optimal without search.
-        let schedule = Schedule {
-            makespan_min: upper,
-            optimal: true,
-            bound_min: upper,
-            solve_ms: started.elapsed().as_millis() as u64,
-            tasks: assign_units(p, &needs, g),
-        };
-        check(p, &schedule).map_err(ScheduleError::Invalid)?;
-        return Ok(schedule);
+        return finish(g.clone(), true);
     }
     let mut solver = Solver::default();
     let tag = solver.new_constraint_tag();
@@ -386,15 +401,17 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
             solver.new_bounded_integer(t.release_min as i32, latest as i32)
         })
         .collect();
+    // `a` ends before `b` starts.
+    let before = |a: usize, b: usize| {
+        pumpkin_solver::less_than_or_equals(
+            vec![starts[a].scaled(1), starts[b].scaled(-1)],
+            -(p.tasks[a].duration_min as i32),
+            tag,
+        )
+    };
     for (j, pr) in preds.iter().enumerate() {
         for &i in pr {
-            solver
-                .add_constraint(pumpkin_solver::less_than_or_equals(
-                    vec![starts[i].scaled(1), starts[j].scaled(-1)],
-                    -(p.tasks[i].duration_min as i32),
-                    tag,
-                ))
-                .post();
+            solver.add_constraint(before(i, j)).post();
         }
     }
     for (r, res) in p.resources.iter().enumerate() {
@@ -435,13 +452,6 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
         }
     }
     for &(i, j) in &exclusive {
-        let before = |a: usize, b: usize| {
-            pumpkin_solver::less_than_or_equals(
-                vec![starts[a].scaled(1), starts[b].scaled(-1)],
-                -(p.tasks[a].duration_min as i32),
-                tag,
-            )
-        };
         let (ij, ji) = (solver.new_literal(), solver.new_literal());
         before(i, j).reify(&mut solver, ij);
         before(j, i).reify(&mut solver, ji);
@@ -453,12 +463,12 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
         solver.add_constraint(pumpkin_solver::maximum(ends, makespan, tag)).post();
     }
     // The solver's default search (activity-based, solution-guided) did better here than set-times
-    // branching: 698 vs 761 min on the 50-task benchmark instance.
+    // branching: 698 vs 761 min on the 50-task benchmark instance (measured before the order
+    // disjunctions were added).
     let mut brancher = solver.default_brancher();
     let mut resolver = ResolutionResolver::default();
     let mut budget = TimeBudget::starting_now(limit.saturating_sub(started.elapsed()));
     // Stop as soon as a solution meets the lower bound: it is optimal, nothing is left to prove.
-    let lower = lower_bound(p, &preds, &needs);
     let callback = move |_: &Solver,
                          s: SolutionReference,
                          _: &DefaultBrancher,
@@ -489,18 +499,7 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
         (OptimisationResult::Unknown, Some(g)) => (g, false),
         (OptimisationResult::Unknown, None) => return Err(ScheduleError::TimedOut(limit)),
     };
-    let span = start_of.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0);
-    let optimal = optimal || span <= lower;
-    let bound = if optimal { span } else { lower.min(span) };
-    let schedule = Schedule {
-        makespan_min: span,
-        optimal,
-        bound_min: bound,
-        solve_ms: started.elapsed().as_millis() as u64,
-        tasks: assign_units(p, &needs, &start_of),
-    };
-    check(p, &schedule).map_err(ScheduleError::Invalid)?;
-    Ok(schedule)
+    finish(start_of, optimal)
 }
 
 /// Assigns concrete units in start order: each task takes the lowest-numbered free units.
