@@ -158,18 +158,7 @@ impl StarPort {
             let _ = bytes.extend_from_slice(p.text.as_bytes());
             let _ = bytes.extend_from_slice(b"\r\n");
             let action = twin.star_faults.action(p.code);
-            if action != Action::Send {
-                twin.counters.faults_applied = twin.counters.faults_applied.wrapping_add(1);
-            }
-            match action {
-                Action::Drop => continue,
-                Action::Corrupt => corrupt_star(&mut bytes),
-                _ => {}
-            }
-            io.write_all(&bytes)?;
-            if action == Action::Duplicate {
-                io.write_all(&bytes)?;
-            }
+            send(io, &mut twin.counters, action, &mut bytes, corrupt_star)?;
         }
         io.flush()
     }
@@ -188,6 +177,30 @@ impl StarPort {
         }
         self.transmit(twin, io, now_ms)
     }
+}
+
+/// Writes one reply under a fault action: dropped, corrupted (by `corrupt`) or sent twice, and counted
+/// when it is anything but a plain send.
+fn send<IO: Write>(
+    io: &mut IO,
+    counters: &mut Counters,
+    action: Action,
+    reply: &mut [u8],
+    corrupt: fn(&mut [u8]),
+) -> Result<(), IO::Error> {
+    if action != Action::Send {
+        counters.faults_applied = counters.faults_applied.wrapping_add(1);
+    }
+    match action {
+        Action::Drop => return Ok(()),
+        Action::Corrupt => corrupt(reply),
+        _ => {}
+    }
+    io.write_all(reply)?;
+    if action == Action::Duplicate {
+        io.write_all(reply)?;
+    }
+    Ok(())
 }
 
 /// Serves the EVO on a byte stream of STX…NUL frames; every command is answered at once.
@@ -242,18 +255,7 @@ impl EvoPort {
             let Some((_, mut frame)) = self.held.pop_front() else { break };
             let code = [frame.get(1).copied().unwrap_or(0), frame.get(2).copied().unwrap_or(0)];
             let action = twin.evo_faults.action(code);
-            if action != Action::Send {
-                twin.counters.faults_applied = twin.counters.faults_applied.wrapping_add(1);
-            }
-            match action {
-                Action::Drop => continue,
-                Action::Corrupt => corrupt_evo(&mut frame),
-                _ => {}
-            }
-            io.write_all(&frame)?;
-            if action == Action::Duplicate {
-                io.write_all(&frame)?;
-            }
+            send(io, &mut twin.counters, action, &mut frame, corrupt_evo)?;
         }
         io.flush()
     }
