@@ -11,7 +11,7 @@ use crate::error::{Result, StoreError};
 use crate::kinds::params::{LINE_FIELDS, LineParams, put_line};
 use crate::store::{Db, Store, count};
 
-fn rows_json(conn: &rusqlite::Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Value>> {
+pub(crate) fn rows_json(conn: &rusqlite::Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Value>> {
     let mut st = conn.prepare(sql)?;
     let names: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
     let rows = st.query_map(args, |r| {
@@ -31,7 +31,7 @@ fn rows_json(conn: &rusqlite::Connection, sql: &str, args: &[&dyn rusqlite::ToSq
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-const PARAM_COLUMNS: &str = "cell_line_id, version, doubling_time_h, max_confluence, max_passage, senescence_rate, seeding_efficiency, \
+pub(crate) const PARAM_COLUMNS: &str = "cell_line_id, version, doubling_time_h, max_confluence, max_passage, senescence_rate, seeding_efficiency, \
     passage_stress, cell_count_cv, viability_cv, biological_cv, coating_required, valid_from, valid_to, notes";
 
 /// A line's parameters: the current version, or version `version`.

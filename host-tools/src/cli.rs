@@ -75,6 +75,19 @@ pub enum Command {
     /// Facility capacity planning of banking campaigns.
     #[command(subcommand)]
     Facility(FacilityCommand),
+    /// Serve a read-only web dashboard of the data directory: campaigns (trajectory, dose-response with
+    /// fits, thresholds and chosen doses, distributions, raw data with CSV download, configuration; a
+    /// running campaign's page follows its iterations), phase-0 fits, saved facility plans, cell lines,
+    /// inventory and parameter versions. Runs until interrupted (Ctrl-C).
+    Dashboard {
+        /// Address to listen on. Only loopback addresses unless --allow-remote.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Allow an address reachable from other machines (the dashboard has no login: anyone who can
+        /// reach it reads the lab's data).
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 /// `facility` commands.
@@ -91,6 +104,13 @@ pub enum FacilityCommand {
         /// Also write the per-day CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Save the input and the plan in the data directory (`campaigns.db`), where `cellos dashboard`
+        /// shows it.
+        #[arg(long)]
+        save: bool,
+        /// Name of the saved plan (default: the file's stem).
+        #[arg(long, requires = "save")]
+        name: Option<String>,
     },
 }
 
@@ -361,7 +381,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })?;
         return Ok(Outcome::Done);
     }
-    if let Command::Facility(FacilityCommand::Plan { file, csv }) = &cli.command {
+    if let Command::Facility(FacilityCommand::Plan { file, csv, save, name }) = &cli.command {
         let text = std::fs::read_to_string(file).map_err(|source| StoreError::Io { path: file.clone(), source })?;
         let input: crate::facility::PlanInput =
             toml::from_str(&text).map_err(|e| StoreError::Invalid(format!("{}: {e}", file.display())))?;
@@ -370,6 +390,14 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             std::fs::write(out, crate::facility::csv(&plan))
                 .map_err(|source| StoreError::Io { path: out.clone(), source })?;
         }
+        let saved = if *save {
+            let store = Store::open(&data_dir(cli.data_dir.as_deref()))?;
+            let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plan".into());
+            let name = name.clone().unwrap_or(stem);
+            Some((crate::facility::save(&store, &name, &input, &plan)?, name))
+        } else {
+            None
+        };
         let text = if cli.json {
             format!("{}\n", serde_json::to_value(&plan).unwrap_or(Value::Null))
         } else {
@@ -385,12 +413,27 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             for r in &plan.remaining {
                 t += &format!("remains: {r}\n");
             }
+            if let Some((id, name)) = &saved {
+                t += &format!("saved as plan {id} `{name}` (see `cellos dashboard`, page Facility)\n");
+            }
             t
         };
         std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })?;
         return Ok(Outcome::Done);
     }
     let dir = data_dir(cli.data_dir.as_deref());
+    if let Command::Dashboard { bind, allow_remote } = &cli.command {
+        let d = crate::dashboard::Dashboard::start(&dir, bind, *allow_remote).map_err(|e| match e {
+            crate::dashboard::DashboardError::Store(e) => e,
+            e => StoreError::Invalid(e.to_string()),
+        })?;
+        if !d.addr().ip().is_loopback() {
+            eprintln!("warning: serving on {}, reachable from other machines, without any login", d.addr());
+        }
+        eprintln!("cellos dashboard: http://{}/ (data: {}); Ctrl-C stops", d.addr(), dir.display());
+        d.wait();
+        return Ok(Outcome::Done);
+    }
     let mut store = Store::open(&dir)?;
     let j = cli.json;
     match &cli.command {
@@ -479,7 +522,9 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             b.finish_and_clear();
             emit(j, &out)?;
         }
-        Command::Schedule(_) | Command::Facility(_) => unreachable!("handled before the store is opened"),
+        Command::Schedule(_) | Command::Facility(_) | Command::Dashboard { .. } => {
+            unreachable!("handled before the store is opened")
+        }
     }
     Ok(Outcome::Done)
 }

@@ -75,7 +75,7 @@ fn seed() -> u64 {
 }
 
 /// One day's load.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DayLoad {
     /// Day (0-based).
     pub day: u32,
@@ -92,12 +92,12 @@ pub struct DayLoad {
 }
 
 /// A capacity broken on a day.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Violation {
     /// Day.
     pub day: u32,
     /// `incubator`, `bsc` or `staff`.
-    pub resource: &'static str,
+    pub resource: String,
     /// Load.
     pub load: f64,
     /// Capacity.
@@ -105,7 +105,7 @@ pub struct Violation {
 }
 
 /// The plan before and after shifting.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Per day, as requested.
     pub before: Vec<DayLoad>,
@@ -184,7 +184,7 @@ fn violations(f: &Facility, days: &[DayLoad]) -> Vec<Violation> {
             ("staff", d.staff_h, staff),
         ] {
             if load > capacity + 1e-9 {
-                out.push(Violation { day: d.day, resource, load, capacity });
+                out.push(Violation { day: d.day, resource: resource.into(), load, capacity });
             }
         }
     }
@@ -212,6 +212,9 @@ fn operations(d: &DayReport) -> Vec<(&'static str, u32, u32)> {
     }
     ops
 }
+
+/// The search allowed for one day's schedule.
+pub const DAY_BUDGET: schedule::Budget = schedule::Budget { time: Duration::from_secs(10), steps: Some(50_000) };
 
 /// Schedules one day's operations: each holds the BSC (one cabinet, open `bsc_hours_per_day`) and one
 /// staff member for its cabinet time, then the staff member alone for the rest. Returns the minutes.
@@ -255,8 +258,9 @@ fn schedule_day(f: &Facility, ops: &[(usize, &'static str, u32, u32)]) -> Result
         tasks,
         horizon_min: day,
     };
-    // A short limit: the best schedule found is enough for a day plan (the list schedule at worst).
-    schedule::solve(&p, Duration::from_millis(250)).map(|s| s.makespan_min).map_err(|e| e.to_string())
+    // A budget of search steps, not of time, so that a plan depends on its input alone and not on how
+    // busy the machine is (the stress fixture's days need under 10,000; the time is only a cap).
+    schedule::solve_within(&p, DAY_BUDGET).map(|s| s.makespan_min).map_err(|e| e.to_string())
 }
 
 /// Plans the requests.
@@ -307,7 +311,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     for v in &violations_after {
         let alone = runs.iter().zip(&starts).enumerate().find_map(|(i, (run, &start))| {
             let r = v.day.checked_sub(start).and_then(|k| run.get(k as usize))?;
-            let own = match v.resource {
+            let own = match v.resource.as_str() {
                 "incubator" => f64::from(r.flasks),
                 "bsc" => r.bsc_h,
                 _ => r.staff_h,
@@ -341,7 +345,8 @@ pub fn csv(plan: &Plan) -> String {
         "day,flasks_before,bsc_h_before,staff_h_before,flasks_after,bsc_h_after,staff_h_after,operations_after,scheduled_min,over_after\n",
     );
     for (b, a) in plan.before.iter().zip(&plan.after) {
-        let over: Vec<&str> = plan.violations_after.iter().filter(|v| v.day == a.day).map(|v| v.resource).collect();
+        let over: Vec<&str> =
+            plan.violations_after.iter().filter(|v| v.day == a.day).map(|v| v.resource.as_str()).collect();
         out += &format!(
             "{},{},{:.2},{:.2},{},{:.2},{:.2},{},{},{}\n",
             a.day,
@@ -357,4 +362,63 @@ pub fn csv(plan: &Plan) -> String {
         );
     }
     out
+}
+
+/// A plan saved in `campaigns.db`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// Row id.
+    pub plan_id: i64,
+    /// Name given when saving (the file's stem by default).
+    pub name: String,
+    /// When it was saved.
+    pub created_at: String,
+    /// The input.
+    pub input: PlanInput,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// Saves a plan with its input in `campaigns.db`; returns its id.
+pub fn save(store: &crate::store::Store, name: &str, input: &PlanInput, plan: &Plan) -> crate::Result<i64> {
+    let text = |r: serde_json::Result<String>| r.map_err(|e| crate::StoreError::Invalid(format!("plan `{name}`: {e}")));
+    store.campaigns.execute(
+        "INSERT INTO facility_plans (name, input, plan, created_at) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            name,
+            text(serde_json::to_string(input))?,
+            text(serde_json::to_string(plan))?,
+            crate::time::now()
+        ],
+    )?;
+    Ok(store.campaigns.last_insert_rowid())
+}
+
+/// Saved plans, newest first, without their content: `(id, name, created_at)`.
+pub fn saved_list(store: &crate::store::Store) -> crate::Result<Vec<(i64, String, String)>> {
+    let mut st =
+        store.campaigns.prepare("SELECT plan_id, name, created_at FROM facility_plans ORDER BY plan_id DESC")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// One saved plan.
+pub fn saved(store: &crate::store::Store, id: i64) -> crate::Result<SavedPlan> {
+    let (name, created_at, input, plan): (String, String, String, String) = store
+        .campaigns
+        .query_row("SELECT name, created_at, input, plan FROM facility_plans WHERE plan_id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .map_err(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => crate::StoreError::NotFound(format!("no saved facility plan {id}")),
+            e => e.into(),
+        })?;
+    let bad = |e: serde_json::Error| crate::StoreError::Invalid(format!("saved facility plan {id}: {e}"));
+    Ok(SavedPlan {
+        plan_id: id,
+        name,
+        created_at,
+        input: serde_json::from_str(&input).map_err(bad)?,
+        plan: serde_json::from_str(&plan).map_err(bad)?,
+    })
 }

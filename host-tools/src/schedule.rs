@@ -24,7 +24,7 @@ use pumpkin_solver::core::constraints::NegatableConstraint;
 use pumpkin_solver::core::optimisation::OptimisationDirection;
 use pumpkin_solver::core::optimisation::linear_sat_unsat::LinearSatUnsat;
 use pumpkin_solver::core::results::{OptimisationResult, ProblemSolution, SolutionReference};
-use pumpkin_solver::core::termination::TimeBudget;
+use pumpkin_solver::core::termination::{TerminationCondition, TimeBudget};
 use pumpkin_solver::core::variables::TransformableVariable;
 use serde::{Deserialize, Serialize};
 
@@ -148,9 +148,9 @@ pub enum ScheduleError {
         /// What exactly.
         detail: String,
     },
-    /// No schedule was found in the time limit.
-    #[error("no schedule found within {0:?}")]
-    TimedOut(Duration),
+    /// No schedule was found within the budget.
+    #[error("no schedule found within {0}")]
+    TimedOut(Budget),
     /// A schedule breaks a rule (from [`check`]).
     #[error("schedule invalid: {0}")]
     Invalid(String),
@@ -359,8 +359,59 @@ fn greedy(p: &Problem, ix: &Indexed) -> Option<Vec<u32>> {
     Some(start)
 }
 
+/// How much search the solver may do: wall-clock time and, optionally, search steps (decisions and
+/// conflicts). A step budget makes the result a function of the input alone, whatever the machine's
+/// speed or load; the time still caps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Wall-clock limit.
+    pub time: Duration,
+    /// Search-step limit.
+    pub steps: Option<u64>,
+}
+
+impl Budget {
+    /// A time limit alone.
+    pub fn time(limit: Duration) -> Budget {
+        Budget { time: limit, steps: None }
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.steps {
+            Some(n) => write!(f, "{n} search steps or {:?}", self.time),
+            None => write!(f, "{:?}", self.time),
+        }
+    }
+}
+
+/// The solver's termination: the time left or the steps, whichever ends first.
+struct Stop {
+    time: TimeBudget,
+    steps_left: Option<u64>,
+}
+
+impl TerminationCondition for Stop {
+    fn should_stop(&mut self) -> bool {
+        if let Some(n) = &mut self.steps_left {
+            if *n == 0 {
+                return true;
+            }
+            *n -= 1;
+        }
+        self.time.should_stop()
+    }
+}
+
 /// Solves for the least makespan within `limit`.
 pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
+    solve_within(p, Budget::time(limit))
+}
+
+/// Solves for the least makespan within a [`Budget`].
+pub fn solve_within(p: &Problem, budget: Budget) -> Result<Schedule, ScheduleError> {
+    let limit = budget.time;
     let started = Instant::now();
     let ix = validate(p)?;
     let (preds, needs) = (&ix.preds, &ix.needs);
@@ -467,7 +518,8 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
     // disjunctions were added).
     let mut brancher = solver.default_brancher();
     let mut resolver = ResolutionResolver::default();
-    let mut budget = TimeBudget::starting_now(limit.saturating_sub(started.elapsed()));
+    let mut stop =
+        Stop { time: TimeBudget::starting_now(limit.saturating_sub(started.elapsed())), steps_left: budget.steps };
     // Stop as soon as a solution meets the lower bound: it is optimal, nothing is left to prove.
     let callback = move |_: &Solver,
                          s: SolutionReference,
@@ -478,7 +530,7 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
     };
     let result = solver.optimise(
         &mut brancher,
-        &mut budget,
+        &mut stop,
         &mut resolver,
         LinearSatUnsat::new(OptimisationDirection::Minimise, makespan, callback),
     );
@@ -497,7 +549,7 @@ pub fn solve(p: &Problem, limit: Duration) -> Result<Schedule, ScheduleError> {
             ));
         }
         (OptimisationResult::Unknown, Some(g)) => (g, false),
-        (OptimisationResult::Unknown, None) => return Err(ScheduleError::TimedOut(limit)),
+        (OptimisationResult::Unknown, None) => return Err(ScheduleError::TimedOut(budget)),
     };
     finish(start_of, optimal)
 }

@@ -157,8 +157,8 @@ mod tests {
     fn open_creates_migrates_and_configures() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        // One version per migration folder: params 1, cell lines 1, campaigns 2, results 2.
-        for (db, expect) in Db::ALL.into_iter().zip([1, 1, 2, 2]) {
+        // One version per migration folder: params 1, cell lines 1, campaigns 3, results 2.
+        for (db, expect) in Db::ALL.into_iter().zip([1, 1, 3, 2]) {
             let c = store.conn(db);
             let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
             assert_eq!(v, expect, "{db:?}");

@@ -16,6 +16,41 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// The day number (from 1970-01-01) of a civil date: the inverse of `civil`.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Microseconds since the Unix epoch of an ISO-8601 time as this module writes it or as the legacy data
+/// holds it (`2025-11-28T21:57:16.402255`, zone letter optional, fraction optional, UTC assumed); `None`
+/// for anything else.
+pub fn parse_micros(text: &str) -> Option<i64> {
+    let t = text.strip_suffix('Z').unwrap_or(text);
+    let (date, clock) = t.split_once('T').or_else(|| t.split_once(' ')).unwrap_or((t, "00:00:00"));
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut c = hms.splitn(3, ':').map(str::parse::<i64>);
+    let (h, mi, s) = (c.next()?.ok()?, c.next()?.ok()?, c.next()?.ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 || frac.len() > 9 {
+        return None;
+    }
+    let micros = if frac.is_empty() {
+        0
+    } else {
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+        digits.parse::<i64>().ok()?
+    };
+    let days = days_from_civil(y, m as u32, day as u32);
+    Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000) + micros)
+}
+
 /// A time given as microseconds since the Unix epoch, as text.
 pub fn format_micros(micros: i64) -> String {
     let secs = micros.div_euclid(1_000_000);
@@ -41,5 +76,18 @@ mod tests {
         assert_eq!(format_micros(951_782_400_000_000), "2000-02-29T00:00:00.000000Z");
         assert_eq!(format_micros(1_795_509_000_123_456), "2026-11-24T08:30:00.123456Z");
         assert_eq!(format_micros(-1), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn parse_inverts_format() {
+        for m in [0, 1, -1, 951_782_400_000_000, 1_795_509_000_123_456, 4_102_444_800_000_000] {
+            assert_eq!(parse_micros(&format_micros(m)), Some(m), "{m}");
+        }
+        assert_eq!(parse_micros("2025-11-28T21:57:16.402255"), Some(1_764_367_036_402_255));
+        assert_eq!(parse_micros("2025-11-28T21:57:16.4"), Some(1_764_367_036_400_000));
+        assert_eq!(parse_micros("2025-11-28"), Some(1_764_288_000_000_000));
+        for bad in ["", "yesterday", "2025-13-01T00:00:00", "2025-11-28T25:00:00", "2025-11-28T21:57"] {
+            assert_eq!(parse_micros(bad), None, "{bad}");
+        }
     }
 }

@@ -86,3 +86,39 @@ fn schedule_solve_reads_the_contract_and_writes_it() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("cycle"));
     assert!(!data.exists(), "scheduling creates no databases");
 }
+
+#[test]
+fn dashboard_refuses_remote_binds_and_serves_a_saved_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = cellos(d, &["dashboard", "--bind", "0.0.0.0:8080"]);
+    assert_eq!(o.status.code(), Some(2), "refused like any invalid request");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("reachable from other machines") && err.contains("--allow-remote"), "{err}");
+    assert!(!d.join("campaigns.db").exists(), "a refused dashboard creates nothing");
+    let o = cellos(d, &["dashboard", "--bind", "no-such-host-name.invalid:1"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give HOST:PORT"));
+    // A plan saved by `facility plan --save` is what the Facility page shows.
+    let o = cellos(d, &["facility", "plan", &fixture("facility_stress.toml"), "--save", "--name", "winter"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("saved as plan 1 `winter`"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(d)
+        .args(["dashboard", "--bind", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let page = loop {
+        match ureq::get(&format!("http://127.0.0.1:{port}/facility")).call() {
+            Ok(mut r) => break r.body_mut().read_to_string().unwrap(),
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => panic!("dashboard did not answer: {e}"),
+        }
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(page.contains("Plan 1: winter") && page.matches("<svg").count() == 3, "{page}");
+}

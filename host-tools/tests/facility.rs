@@ -64,3 +64,35 @@ fn overloads_that_no_shift_can_clear_are_explained() {
     input.requests[0].line = "Vero".into();
     assert!(plan(&input).unwrap_err().to_string().contains("Vero"));
 }
+
+#[test]
+fn a_saved_plan_reads_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cellos_host::store::Store::open(dir.path()).unwrap();
+    let input = fixture();
+    let p = plan(&input).unwrap();
+    let id = cellos_host::facility::save(&store, "stress", &input, &p).unwrap();
+    let id2 = cellos_host::facility::save(&store, "again", &input, &p).unwrap();
+    assert_eq!((id, id2), (1, 2));
+    let back = cellos_host::facility::saved(&store, id).unwrap();
+    assert_eq!((back.name.as_str(), &back.input, &back.plan), ("stress", &input, &p));
+    let list = cellos_host::facility::saved_list(&store).unwrap();
+    assert_eq!(list.iter().map(|x| (x.0, x.1.as_str())).collect::<Vec<_>>(), [(2, "again"), (1, "stress")]);
+    assert!(cellos_host::facility::saved(&store, 3).unwrap_err().to_string().contains("no saved facility plan 3"));
+}
+
+#[test]
+fn a_plan_depends_on_its_input_alone_even_under_load() {
+    // The days are scheduled with a budget of search steps, not of time: four plans computed at once,
+    // on a machine kept busy by each other, equal the one computed alone.
+    let input = fixture();
+    let alone = plan(&input).unwrap();
+    let together: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| plan(&input).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for p in together {
+        assert_eq!(p, alone);
+    }
+    assert!(alone.after.iter().map(|d| d.scheduled_min).sum::<u32>() > 0);
+}

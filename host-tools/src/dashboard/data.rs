@@ -1,0 +1,396 @@
+//! What the pages show, read from the store: campaigns with their measurements in one shape, whichever
+//! platform wrote them, and dose-response fits.
+//!
+//! A campaign's measurements come from two places, read by one loader: rows of `measurements` that carry
+//! the campaign's id (cellos campaigns write every well there, with its iteration), and the legacy
+//! platform's iterations, whose `results` are arrays of `{cell_line, compound, dose, measurement, …}`.
+
+use cellos_core::fit::{FitOptions, FourPl, fit_four_pl, four_pl_start};
+use cellos_core::search::Criteria;
+use rusqlite::params;
+use serde_json::Value;
+
+use crate::error::{Result, StoreError};
+use crate::store::Store;
+
+/// A campaign in the list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CampaignRow {
+    /// Id.
+    pub id: String,
+    /// Type (`dose_finding`, `autonomous`, …).
+    pub kind: String,
+    /// Status (`running`, `completed`, …).
+    pub status: String,
+    /// Start time as stored.
+    pub start: Option<String>,
+    /// Duration in seconds (to now for a running campaign), when known.
+    pub duration_s: Option<f64>,
+    /// Committed iterations.
+    pub iterations: i64,
+    /// Wells (measurements) recorded.
+    pub wells: i64,
+}
+
+/// One measured well (or legacy result) of a campaign.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurement {
+    /// Iteration that produced it.
+    pub iteration: i64,
+    /// Cell line.
+    pub cell_line: String,
+    /// Compound.
+    pub compound: String,
+    /// Dose in µM.
+    pub dose_um: Option<f64>,
+    /// The campaign's objective reading: CellROX (AU) for dose finding, `measurement` for legacy results.
+    pub value: Option<f64>,
+    /// Normalised viability.
+    pub viability: Option<f64>,
+    /// Segmentation quality.
+    pub segmentation: Option<f64>,
+    /// Plate (empty for legacy results).
+    pub plate: String,
+    /// Well, or the legacy proposal id.
+    pub well: String,
+    /// A dose-0 control well.
+    pub control: bool,
+}
+
+/// A stage output of a campaign.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    /// Cell line.
+    pub line: String,
+    /// Stage.
+    pub stage: String,
+    /// Key.
+    pub key: String,
+    /// Value (JSON).
+    pub value: Value,
+}
+
+/// Everything the campaign page shows.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    /// The list row.
+    pub row: CampaignRow,
+    /// Goal.
+    pub goal: Option<String>,
+    /// End time.
+    pub end: Option<String>,
+    /// Experiments linked to the campaign.
+    pub experiments: i64,
+    /// The configuration (JSON).
+    pub config: Value,
+    /// The stored result summary (JSON).
+    pub summary: Value,
+    /// Stage outputs.
+    pub outputs: Vec<Output>,
+    /// Measurements, in iteration order.
+    pub measurements: Vec<Measurement>,
+    /// Name of [`Measurement::value`].
+    pub value_name: &'static str,
+    /// Viability and segmentation thresholds, for dose-finding campaigns.
+    pub thresholds: Option<(f64, f64)>,
+}
+
+impl Campaign {
+    /// The chosen dose of a line and its interval, `(dose, lo, hi)`, from the stage outputs.
+    pub fn chosen_dose(&self, line: &str) -> Option<(f64, Option<f64>, Option<f64>)> {
+        let o = self.outputs.iter().find(|o| o.line == line && o.key == "optimal_tbhp_dose_uM")?;
+        Some((o.value["value"].as_f64()?, o.value["lo"].as_f64(), o.value["hi"].as_f64()))
+    }
+
+    /// The best measurement: for dose finding, the highest CellROX of a well meeting both thresholds;
+    /// otherwise the highest value.
+    pub fn best(&self) -> Option<&Measurement> {
+        self.measurements
+            .iter()
+            .filter(|m| !m.control && m.value.is_some())
+            .filter(|m| meets(m, self.thresholds))
+            .max_by(|a, b| a.value.partial_cmp(&b.value).unwrap_or(std::cmp::Ordering::Equal))
+    }
+
+    /// Cell lines, in order of first appearance.
+    pub fn lines(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for m in &self.measurements {
+            if !out.contains(&m.cell_line.as_str()) {
+                out.push(&m.cell_line);
+            }
+        }
+        out
+    }
+}
+
+/// Whether a well meets the thresholds (always, without thresholds).
+pub fn meets(m: &Measurement, thresholds: Option<(f64, f64)>) -> bool {
+    match thresholds {
+        None => true,
+        Some((v, s)) => m.viability.is_some_and(|x| x >= v) && m.segmentation.is_some_and(|x| x >= s),
+    }
+}
+
+fn duration(start: Option<&str>, end: Option<&str>, summary: &Value, running: bool) -> Option<f64> {
+    if let Some(d) = summary.get("duration_seconds").and_then(Value::as_f64) {
+        return Some(d);
+    }
+    let start = crate::time::parse_micros(start?)?;
+    let end = match end {
+        Some(e) => crate::time::parse_micros(e)?,
+        None if running => crate::time::parse_micros(&crate::time::now())?,
+        None => return None,
+    };
+    Some((end - start) as f64 / 1e6)
+}
+
+fn json_column(text: Option<String>) -> Value {
+    text.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null)
+}
+
+/// Wells recorded per campaign in `measurements`.
+fn measured_wells(store: &Store) -> Result<std::collections::HashMap<String, i64>> {
+    let mut st = store.results.prepare_cached(
+        "SELECT campaign_id, count(*) FROM measurements WHERE campaign_id IS NOT NULL GROUP BY campaign_id",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The campaigns, filtered by status and type (exact matches), in the store's order.
+pub fn campaigns(store: &Store, status: Option<&str>, kind: Option<&str>) -> Result<Vec<CampaignRow>> {
+    let wells = measured_wells(store)?;
+    let mut st = store.campaigns.prepare_cached(
+        "SELECT c.campaign_id, c.campaign_type, c.status, c.start_date, c.end_date, c.results_summary, \
+         (SELECT count(*) FROM campaign_iterations i WHERE i.campaign_id = c.campaign_id), \
+         (SELECT coalesce(sum(CASE WHEN json_valid(i.results) AND json_type(i.results) = 'array' \
+                                   THEN json_array_length(i.results) ELSE 0 END), 0) \
+            FROM campaign_iterations i WHERE i.campaign_id = c.campaign_id) \
+         FROM campaigns c WHERE (?1 IS NULL OR c.status = ?1) AND (?2 IS NULL OR c.campaign_type = ?2) \
+         ORDER BY coalesce(c.start_date, c.created_at) DESC, c.campaign_id",
+    )?;
+    let rows = st.query_map(params![status, kind], |r| {
+        let id: String = r.get(0)?;
+        let status: String = r.get(2)?;
+        let start: Option<String> = r.get(3)?;
+        let end: Option<String> = r.get(4)?;
+        let summary = json_column(r.get(5)?);
+        let legacy_wells: i64 = r.get(7)?;
+        Ok(CampaignRow {
+            duration_s: duration(start.as_deref(), end.as_deref(), &summary, status == "running"),
+            wells: legacy_wells + wells.get(&id).copied().unwrap_or(0),
+            kind: r.get(1)?,
+            iterations: r.get(6)?,
+            id,
+            status,
+            start,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The distinct statuses and types, for the list's filters.
+pub fn campaign_facets(store: &Store) -> Result<(Vec<String>, Vec<String>)> {
+    let col = |sql: &str| -> Result<Vec<String>> {
+        let mut st = store.campaigns.prepare_cached(sql)?;
+        let v = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(v)
+    };
+    Ok((
+        col("SELECT DISTINCT status FROM campaigns ORDER BY status")?,
+        col("SELECT DISTINCT campaign_type FROM campaigns ORDER BY campaign_type")?,
+    ))
+}
+
+/// Committed iterations and status of a campaign: what a running campaign's page watches.
+pub fn campaign_state(store: &Store, id: &str) -> Result<(i64, String)> {
+    store
+        .campaigns
+        .query_row(
+            "SELECT (SELECT count(*) FROM campaign_iterations i WHERE i.campaign_id = c.campaign_id), c.status \
+             FROM campaigns c WHERE c.campaign_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| not_found(e, id))
+}
+
+fn not_found(e: rusqlite::Error, id: &str) -> StoreError {
+    match e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(format!("no campaign `{id}`")),
+        e => e.into(),
+    }
+}
+
+/// One campaign with its measurements.
+pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
+    type Texts = [Option<String>; 7];
+    let [kind, goal, status, start, end, config, summary]: Texts = store
+        .campaigns
+        .query_row(
+            "SELECT campaign_type, goal, status, start_date, end_date, config, results_summary FROM campaigns WHERE campaign_id = ?1",
+            [id],
+            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?]),
+        )
+        .map_err(|e| not_found(e, id))?;
+    let (kind, status) = (kind.unwrap_or_default(), status.unwrap_or_default());
+    let (config, summary) = (json_column(config), json_column(summary));
+    let mut measurements = Vec::new();
+    // cellos campaigns: every well in `measurements`.
+    let mut st = store.results.prepare_cached(
+        "SELECT coalesce(iteration, 0), cell_line, coalesce(compound, ''), dose_uM, raw_signal, viability_norm, segmentation, \
+         plate_id, well_id, coalesce(is_control, 0) FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, id",
+    )?;
+    let rows = st.query_map([id], |r| {
+        Ok(Measurement {
+            iteration: r.get(0)?,
+            cell_line: r.get(1)?,
+            compound: r.get(2)?,
+            dose_um: r.get(3)?,
+            value: r.get(4)?,
+            viability: r.get(5)?,
+            segmentation: r.get(6)?,
+            plate: r.get(7)?,
+            well: r.get(8)?,
+            control: r.get::<_, i64>(9)? == 1,
+        })
+    })?;
+    for m in rows {
+        measurements.push(m?);
+    }
+    let from_table = !measurements.is_empty();
+    // Legacy campaigns: results arrays in the iterations.
+    let mut st = store.campaigns.prepare_cached(
+        "SELECT iteration_number, results FROM campaign_iterations WHERE campaign_id = ?1 ORDER BY iteration_number",
+    )?;
+    let iterations: Vec<(i64, Option<String>)> =
+        st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    for (it, results) in &iterations {
+        if let Value::Array(items) = json_column(results.clone()) {
+            for (k, r) in items.iter().enumerate() {
+                let text = |key: &str| r[key].as_str().unwrap_or_default().to_string();
+                let dose = r["dose"].as_f64().or_else(|| r["dose_uM"].as_f64());
+                measurements.push(Measurement {
+                    iteration: *it,
+                    cell_line: text("cell_line"),
+                    compound: text("compound"),
+                    dose_um: dose,
+                    value: r["measurement"].as_f64(),
+                    viability: r["viability"].as_f64(),
+                    segmentation: r["segmentation"].as_f64(),
+                    plate: String::new(),
+                    well: r["proposal_id"].as_str().map_or_else(|| format!("result {}", k + 1), str::to_string),
+                    control: dose == Some(0.0),
+                });
+            }
+        }
+    }
+    let experiments: i64 =
+        store.campaigns.query_row("SELECT count(*) FROM experiments WHERE campaign_id = ?1", [id], |r| r.get(0))?;
+    let mut st = store.campaigns.prepare_cached(
+        "SELECT cell_line_id, stage, key, value FROM stage_outputs WHERE campaign_id = ?1 ORDER BY output_id",
+    )?;
+    let outputs = st
+        .query_map([id], |r| {
+            Ok(Output { line: r.get(0)?, stage: r.get(1)?, key: r.get(2)?, value: json_column(r.get(3)?) })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let dose_finding = kind == "dose_finding";
+    let criteria = Criteria::default();
+    let wells = measurements.len() as i64;
+    Ok(Campaign {
+        row: CampaignRow {
+            id: id.to_string(),
+            duration_s: duration(start.as_deref(), end.as_deref(), &summary, status == "running"),
+            kind,
+            status,
+            start,
+            iterations: iterations.len() as i64,
+            wells,
+        },
+        goal,
+        end,
+        experiments,
+        config,
+        summary,
+        outputs,
+        measurements,
+        value_name: if from_table && dose_finding { "CellROX (AU)" } else { "measurement" },
+        thresholds: dose_finding.then_some((criteria.min_viability, criteria.min_segmentation)),
+    })
+}
+
+/// A four-parameter logistic fit of points `(dose, response)` with positive doses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Curve {
+    /// IC50 (µM).
+    pub ic50: f64,
+    /// Hill slope.
+    pub hill: f64,
+    /// Response at zero dose.
+    pub top: f64,
+    /// Response at infinite dose.
+    pub bottom: f64,
+    /// Relative standard error of the IC50.
+    pub ic50_rel_se: f64,
+}
+
+impl Curve {
+    /// The fitted response at `dose`.
+    pub fn at(&self, dose: f64) -> f64 {
+        self.bottom + (self.top - self.bottom) / (1.0 + (dose / self.ic50).powf(self.hill))
+    }
+}
+
+/// Fits a falling 4PL to `(dose, response)`; `floor_zero` fixes the bottom at 0 (viability). `None` when
+/// there are too few positive doses, the fit fails, or the curve is not credible (IC50 more than 10×
+/// outside the doses, Hill slope outside 0.2–10).
+pub fn fit(points: &[(f64, f64)], floor_zero: bool) -> Option<Curve> {
+    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().filter(|(x, y)| *x > 0.0 && y.is_finite()).copied().unzip();
+    if xs.len() < 5 {
+        return None;
+    }
+    let options = FitOptions { fixed: [floor_zero, false, false, false], ..FitOptions::default() };
+    let mut start = four_pl_start(&xs, &ys);
+    if floor_zero {
+        start[FourPl::BOTTOM] = 0.0;
+    }
+    let f = fit_four_pl(&xs, &ys, None, Some(start), &options).ok()?;
+    // A curve is shown only if it describes the data: converged, its IC50 near the doses given, a
+    // plausible slope. Scattered points with no dose trend fit to degenerate curves otherwise.
+    let (lo, hi) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    let credible = f.fit.status == cellos_core::fit::FitStatus::Converged
+        && (lo / 10.0..=hi * 10.0).contains(&f.curve.ic50)
+        && (0.2..=10.0).contains(&f.curve.hill);
+    if !credible {
+        return None;
+    }
+    Some(Curve {
+        ic50: f.curve.ic50,
+        hill: f.curve.hill,
+        top: f.curve.top,
+        bottom: f.curve.bottom,
+        ic50_rel_se: f.ic50_rel_err(),
+    })
+}
+
+/// A `(line, compound)` of the measurements database with its count.
+pub fn result_pairs(store: &Store) -> Result<Vec<(String, String, i64)>> {
+    let mut st = store.results.prepare_cached(
+        "SELECT cell_line, compound, count(*) FROM measurements WHERE compound IS NOT NULL AND dose_uM IS NOT NULL \
+         GROUP BY cell_line, compound ORDER BY cell_line, compound",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The `(dose, viability)` points of a line and compound.
+pub fn result_points(store: &Store, line: &str, compound: &str) -> Result<Vec<(f64, f64)>> {
+    let mut st = store.results.prepare_cached(
+        "SELECT dose_uM, viability_norm FROM measurements WHERE cell_line = ?1 AND compound = ?2 \
+         AND dose_uM IS NOT NULL AND viability_norm IS NOT NULL",
+    )?;
+    let rows = st.query_map([line, compound], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

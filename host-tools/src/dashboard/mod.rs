@@ -1,0 +1,578 @@
+//! `cellos dashboard`: a read-only local web application over the data directory.
+//!
+//! Pages are rendered on the server ([`pages`], maud templates) with charts drawn by `plotters` as inline
+//! SVG ([`charts`]); the one script (a running campaign's page reloading itself when an iteration is
+//! committed) and the style sheet are served from the binary. Nothing is fetched from elsewhere, and a
+//! Content-Security-Policy says so to the browser.
+//!
+//! [`route`] maps a request path to a [`Response`] without any network, so the pages are testable as
+//! functions; [`Dashboard`] serves them over HTTP on worker threads, each with its own connections.
+//! The server binds to loopback unless told `--allow-remote` ([`check_bind`]).
+
+pub mod charts;
+pub mod data;
+pub mod pages;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::error::StoreError;
+use crate::store::Store;
+use data::Campaign;
+
+/// Worker threads serving requests.
+pub const WORKERS: usize = 4;
+
+/// What `cellos dashboard` can refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    /// The bind address does not parse or resolve.
+    #[error("--bind {0}: give HOST:PORT, e.g. 127.0.0.1:8080")]
+    BadAddress(String),
+    /// A non-loopback address without `--allow-remote`.
+    #[error(
+        "--bind {0} is reachable from other machines; the dashboard shows lab data without any login, so it \
+         binds to loopback (127.0.0.1 or ::1) unless you add --allow-remote"
+    )]
+    Remote(String),
+    /// The data directory does not exist.
+    #[error("no data directory {0} (run a campaign or an import first, or give --data-dir)")]
+    NoData(PathBuf),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The socket could not be bound.
+    #[error("cannot listen on {addr}: {message}")]
+    Listen {
+        /// Address.
+        addr: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Resolves `bind` and refuses a non-loopback address unless `allow_remote`. Returns the addresses and
+/// whether any is remote (the caller warns).
+pub fn check_bind(bind: &str, allow_remote: bool) -> Result<(Vec<SocketAddr>, bool), DashboardError> {
+    let addrs: Vec<SocketAddr> = bind.to_socket_addrs().map_err(|_| DashboardError::BadAddress(bind.into()))?.collect();
+    if addrs.is_empty() {
+        return Err(DashboardError::BadAddress(bind.into()));
+    }
+    let remote = addrs.iter().any(|a| !a.ip().is_loopback());
+    if remote && !allow_remote {
+        return Err(DashboardError::Remote(bind.into()));
+    }
+    Ok((addrs, remote))
+}
+
+/// An HTTP response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Content type.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: Vec<u8>,
+    /// For downloads: the file name offered.
+    pub download: Option<String>,
+}
+
+impl Response {
+    fn html(status: u16, body: String) -> Response {
+        Response { status, content_type: "text/html; charset=utf-8", body: body.into_bytes(), download: None }
+    }
+
+    fn error(e: &StoreError) -> Response {
+        let status = match e {
+            StoreError::NotFound(_) => 404,
+            StoreError::Invalid(_) | StoreError::Input { .. } => 400,
+            _ => 500,
+        };
+        Response::html(status, pages::error(status, &e.to_string()))
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap_or("")
+    }
+}
+
+/// Percent-encodes a path segment or query value (everything but `A-Z a-z 0-9 - . _ ~`).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out += &format!("%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` (and `+` as a space when `plus`); `None` for a malformed escape or invalid UTF-8.
+pub fn decode(s: &str, plus: bool) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The value of `key` in a query string (`a=1&b=2`), decoded; empty values count as absent.
+fn query_value(query: &str, key: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| decode(k, true).as_deref() == Some(key))
+        .and_then(|(_, v)| decode(v, true))
+        .filter(|v| !v.is_empty())
+}
+
+/// The style sheet and the watch script, served from the binary.
+const STYLE_PATH: &str = "/style.css";
+
+/// Answers one GET request for `target` (path and query, as sent).
+pub fn route(store: &Store, target: &str) -> Response {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let segments: Option<Vec<String>> = path.split('/').filter(|s| !s.is_empty()).map(|s| decode(s, false)).collect();
+    let Some(segments) = segments else {
+        return Response::html(400, pages::error(400, "malformed percent-escape in the path"));
+    };
+    let q = |k: &str| query_value(query, k);
+    let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let result = match seg.as_slice() {
+        [] => campaigns_page(store, q("status").as_deref(), q("type").as_deref()),
+        ["campaigns", id] => campaign_page(store, id),
+        ["campaigns", id, "state"] => data::campaign_state(store, id).map(|(iterations, status)| Response {
+            status: 200,
+            content_type: "application/json",
+            body: json!({ "iterations": iterations, "status": status }).to_string().into_bytes(),
+            download: None,
+        }),
+        ["campaigns", id, "measurements.csv"] => campaign_csv(store, id),
+        ["results"] => data::result_pairs(store).map(|p| Response::html(200, pages::results(&p))),
+        ["results", "fit"] => match (q("line"), q("compound")) {
+            (Some(line), Some(compound)) => result_fit_page(store, &line, &compound),
+            _ => Err(StoreError::Invalid("give ?line=…&compound=…".into())),
+        },
+        ["facility"] => facility_page(store, None),
+        ["facility", id] => match id.parse::<i64>() {
+            Ok(id) => facility_page(store, Some(id)),
+            Err(_) => Err(StoreError::NotFound(format!("no saved facility plan `{id}`"))),
+        },
+        ["lines"] => lines_page(store),
+        ["lines", id] => line_page(store, id),
+        ["params"] => params_page(store, q("line").as_deref()),
+        _ => Err(StoreError::NotFound(format!("no page {path}"))),
+    };
+    result.unwrap_or_else(|e| Response::error(&e))
+}
+
+fn campaigns_page(store: &Store, status: Option<&str>, kind: Option<&str>) -> crate::Result<Response> {
+    let rows = data::campaigns(store, status, kind)?;
+    let facets = data::campaign_facets(store)?;
+    Ok(Response::html(200, pages::campaigns(&rows, &facets, status, kind)))
+}
+
+/// Draws a campaign's charts.
+pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
+    use std::collections::BTreeMap;
+    let lines = c.lines();
+    let measured = || c.measurements.iter().filter(|m| !m.control);
+    let trajectories: Vec<charts::Trajectory> = lines
+        .iter()
+        .map(|&line| {
+            let mine: Vec<_> = measured().filter(|m| m.cell_line == line).collect();
+            let points = mine.iter().filter_map(|m| Some((m.iteration as f64, m.value?))).collect();
+            let mut per_iteration: BTreeMap<i64, Option<f64>> = BTreeMap::new();
+            for m in &mine {
+                let e = per_iteration.entry(m.iteration).or_insert(None);
+                if data::meets(m, c.thresholds) {
+                    *e = match (*e, m.value) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+            let mut best = Vec::new();
+            let mut so_far: Option<f64> = None;
+            for (it, v) in per_iteration {
+                so_far = match (so_far, v) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                if let Some(b) = so_far {
+                    best.push((it as f64, b));
+                }
+            }
+            charts::Trajectory { name: line, points, best }
+        })
+        .collect();
+    let y = if c.thresholds.is_some() {
+        format!("{} (best: wells meeting the thresholds)", c.value_name)
+    } else {
+        c.value_name.to_string()
+    };
+    let trajectory = charts::trajectory(&trajectories, &y);
+    // Dose-response per (line, compound).
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for m in measured() {
+        if !pairs.contains(&(m.cell_line.as_str(), m.compound.as_str())) {
+            pairs.push((&m.cell_line, &m.compound));
+        }
+    }
+    let dose_response = pairs
+        .iter()
+        .map(|&(line, compound)| {
+            let mine = || measured().filter(|m| m.cell_line == line && m.compound == compound);
+            let pts = |f: fn(&data::Measurement) -> Option<f64>| -> Vec<(f64, f64)> {
+                mine().filter_map(|m| Some((m.dose_um.filter(|d| *d > 0.0)?, f(m)?))).collect()
+            };
+            let title = format!("{line} · {compound}");
+            let chart = match c.thresholds {
+                Some((v, s)) => {
+                    let (via, seg) = (pts(|m| m.viability), pts(|m| m.segmentation));
+                    charts::dose_response(&charts::DoseChart {
+                        title: &title,
+                        y_label: "fraction",
+                        series: vec![
+                            charts::DoseSeries { name: "viability", curve: data::fit(&via, true), points: via },
+                            charts::DoseSeries { name: "segmentation", curve: data::fit(&seg, false), points: seg },
+                        ],
+                        thresholds: vec![(format!("viability ≥ {v:.2}"), v), (format!("segmentation ≥ {s:.2}"), s)],
+                        chosen: c.chosen_dose(line),
+                    })
+                }
+                None => {
+                    let p = pts(|m| m.value);
+                    charts::dose_response(&charts::DoseChart {
+                        title: &title,
+                        y_label: c.value_name,
+                        series: vec![charts::DoseSeries { name: c.value_name, curve: data::fit(&p, true), points: p }],
+                        thresholds: Vec::new(),
+                        chosen: None,
+                    })
+                }
+            };
+            (title, chart)
+        })
+        .collect();
+    let groups = |key: fn(&data::Measurement) -> &str| {
+        let mut g: Vec<(String, Vec<f64>)> = Vec::new();
+        for m in measured() {
+            let Some(v) = m.value else { continue };
+            match g.iter_mut().find(|(k, _)| k == key(m)) {
+                Some((_, vs)) => vs.push(v),
+                None => g.push((key(m).to_string(), vec![v])),
+            }
+        }
+        g
+    };
+    pages::CampaignCharts {
+        trajectory,
+        dose_response,
+        by_compound: charts::boxplots("By compound", c.value_name, &groups(|m| &m.compound)),
+        by_line: charts::boxplots("By cell line", c.value_name, &groups(|m| &m.cell_line)),
+    }
+}
+
+/// A campaign's page, as a string (what the benchmark times).
+pub fn campaign_html(store: &Store, id: &str) -> crate::Result<String> {
+    let c = data::campaign(store, id)?;
+    Ok(pages::campaign(&c, &campaign_charts(&c)))
+}
+
+fn campaign_page(store: &Store, id: &str) -> crate::Result<Response> {
+    campaign_html(store, id).map(|h| Response::html(200, h))
+}
+
+fn campaign_csv(store: &Store, id: &str) -> crate::Result<Response> {
+    let c = data::campaign(store, id)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| StoreError::Invalid(format!("CSV: {e}"));
+    let value_col = if c.value_name == "measurement" { "measurement" } else { "cellrox_au" };
+    w.write_record([
+        "iteration",
+        "cell_line",
+        "compound",
+        "dose_uM",
+        value_col,
+        "viability",
+        "segmentation",
+        "plate_id",
+        "well_id",
+        "is_control",
+    ])
+    .map_err(io)?;
+    // Shortest round-trip text of every number: the CSV holds exactly what the database holds.
+    let f = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
+    for m in &c.measurements {
+        w.write_record([
+            m.iteration.to_string(),
+            m.cell_line.clone(),
+            m.compound.clone(),
+            f(m.dose_um),
+            f(m.value),
+            f(m.viability),
+            f(m.segmentation),
+            m.plate.clone(),
+            m.well.clone(),
+            u8::from(m.control).to_string(),
+        ])
+        .map_err(io)?;
+    }
+    let body = w.into_inner().map_err(|e| StoreError::Invalid(format!("CSV: {e}")))?;
+    let safe: String =
+        id.chars().map(|ch| if ch.is_ascii_alphanumeric() || "-_.".contains(ch) { ch } else { '_' }).collect();
+    Ok(Response {
+        status: 200,
+        content_type: "text/csv; charset=utf-8",
+        body,
+        download: Some(format!("{safe}-measurements.csv")),
+    })
+}
+
+fn result_fit_page(store: &Store, line: &str, compound: &str) -> crate::Result<Response> {
+    let points = data::result_points(store, line, compound)?;
+    if points.is_empty() {
+        return Err(StoreError::NotFound(format!("no measurements of {compound} on {line}")));
+    }
+    let curve = data::fit(&points, true);
+    let dosed: Vec<(f64, f64)> = points.iter().copied().filter(|p| p.0 > 0.0).collect();
+    let svg = charts::dose_response(&charts::DoseChart {
+        title: &format!("{compound} on {line}"),
+        y_label: "normalised viability",
+        series: vec![charts::DoseSeries { name: "viability", points: dosed, curve }],
+        thresholds: Vec::new(),
+        chosen: None,
+    });
+    Ok(Response::html(200, pages::result_fit(line, compound, points.len(), curve, svg)))
+}
+
+fn facility_page(store: &Store, id: Option<i64>) -> crate::Result<Response> {
+    let list = crate::facility::saved_list(store)?;
+    let id = id.or_else(|| list.first().map(|p| p.0));
+    let plan = id.map(|id| crate::facility::saved(store, id)).transpose()?;
+    let charts = plan.as_ref().map(pages::facility_charts);
+    let body = pages::facility(&list, plan.as_ref().zip(charts));
+    Ok(Response::html(200, body))
+}
+
+fn lines_page(store: &Store) -> crate::Result<Response> {
+    let lines = crate::admin::lines_list(store, None, None, None)?;
+    let vials = Value::Array(crate::admin::rows_json(
+        &store.lines,
+        "SELECT cell_line_id, sum(status = 'available') AS available, sum(status = 'used') AS used, \
+         sum(status = 'discarded') AS discarded FROM cell_line_inventory GROUP BY cell_line_id ORDER BY cell_line_id",
+        &[],
+    )?);
+    Ok(Response::html(200, pages::lines(&lines, &vials)))
+}
+
+fn line_page(store: &Store, id: &str) -> crate::Result<Response> {
+    let line = crate::admin::lines_show(store, id)?;
+    let inventory = crate::admin::inventory_list(store, Some(id), None)?;
+    let usage = crate::admin::inventory_history(store, None, Some(id))?;
+    let params = crate::admin::params_history(store, id).unwrap_or(Value::Array(Vec::new()));
+    Ok(Response::html(200, pages::line(id, &line, &inventory, &usage, &params)))
+}
+
+fn params_page(store: &Store, line: Option<&str>) -> crate::Result<Response> {
+    let current = Value::Array(crate::admin::rows_json(
+        &store.params,
+        &format!(
+            "SELECT {} FROM cell_line_params WHERE valid_to IS NULL ORDER BY cell_line_id",
+            crate::admin::PARAM_COLUMNS
+        ),
+        &[],
+    )?);
+    let history = line.map(|l| crate::admin::params_history(store, l)).transpose()?;
+    Ok(Response::html(200, pages::params(&current, line.zip(history.as_ref()))))
+}
+
+/// The security headers of every response: nothing from elsewhere, scripts only from this server.
+const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; \
+                   img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A running dashboard.
+pub struct Dashboard {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Dashboard {
+    /// Opens the data directory and starts serving on `bind` (port 0 picks a free port).
+    pub fn start(dir: &Path, bind: &str, allow_remote: bool) -> Result<Dashboard, DashboardError> {
+        let (addrs, _) = check_bind(bind, allow_remote)?;
+        if !dir.is_dir() {
+            return Err(DashboardError::NoData(dir.to_path_buf()));
+        }
+        // Every worker has its own connections; opening them here reports a bad store before listening.
+        let stores = (0..WORKERS).map(|_| Store::open(dir)).collect::<crate::Result<Vec<_>>>()?;
+        let server = tiny_http::Server::http(&addrs[..])
+            .map_err(|e| DashboardError::Listen { addr: bind.into(), message: e.to_string() })?;
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| DashboardError::Listen { addr: bind.into(), message: "not an IP socket".into() })?;
+        let server = Arc::new(server);
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = stores
+            .into_iter()
+            .map(|store| {
+                let (server, stop) = (Arc::clone(&server), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(100)) {
+                            answer(&store, request);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Ok(Dashboard { addr, stop, workers })
+    }
+
+    /// The address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving and waits for the workers.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    /// Serves until the process ends.
+    pub fn wait(mut self) {
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+}
+
+fn answer(store: &Store, request: tiny_http::Request) {
+    use tiny_http::Method;
+    let response = match request.method() {
+        Method::Get | Method::Head => match request.url() {
+            STYLE_PATH => Response { status: 200, content_type: "text/css", body: pages::STYLE.into(), download: None },
+            pages::WATCH_PATH => {
+                Response { status: 200, content_type: "text/javascript", body: pages::WATCH.into(), download: None }
+            }
+            url => route(store, url),
+        },
+        _ => Response::html(405, pages::error(405, "this dashboard is read-only: GET only")),
+    };
+    let mut r = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    let mut headers = vec![
+        header("Content-Type", response.content_type),
+        header("Content-Security-Policy", CSP),
+        header("X-Content-Type-Options", "nosniff"),
+        header("Cache-Control", "no-store"),
+        header("Referrer-Policy", "no-referrer"),
+    ];
+    if let Some(name) = &response.download {
+        headers.push(header("Content-Disposition", &format!("attachment; filename=\"{name}\"")));
+    }
+    for h in headers.into_iter().flatten() {
+        r.add_header(h);
+    }
+    let _ = request.respond(r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn encoding_of_path_segments_and_queries() {
+        assert_eq!(encode("tbhp_2026-11-24T11:41:03Z"), "tbhp_2026-11-24T11%3A41%3A03Z");
+        assert_eq!(encode("<a/b c>"), "%3Ca%2Fb%20c%3E");
+        assert_eq!(encode("µ"), "%C2%B5");
+        assert_eq!(decode("a%2Fb+c", false).as_deref(), Some("a/b+c"));
+        assert_eq!(decode("a%2Fb+c", true).as_deref(), Some("a/b c"));
+        for bad in ["%", "%4", "%ZZ", "%FF"] {
+            assert_eq!(decode(bad, false), None, "{bad}");
+        }
+        assert_eq!(query_value("status=running&type=dose_finding", "type").as_deref(), Some("dose_finding"));
+        assert_eq!(query_value("status=&type=x", "status"), None);
+        assert_eq!(query_value("line=Primary+Neurons&compound=H2O2", "line").as_deref(), Some("Primary Neurons"));
+        assert_eq!(query_value("flag", "flag"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn decode_inverts_encode(s in "\\PC*") {
+            prop_assert_eq!(decode(&encode(&s), false), Some(s.clone()));
+            prop_assert_eq!(decode(&encode(&s), true), Some(s));
+        }
+    }
+
+    #[test]
+    fn loopback_rule() {
+        assert!(!check_bind("127.0.0.1:8080", false).unwrap().1);
+        assert!(!check_bind("[::1]:8080", false).unwrap().1);
+        assert!(!check_bind("localhost:0", false).unwrap().1);
+        assert!(matches!(check_bind("0.0.0.0:8080", false), Err(DashboardError::Remote(_))));
+        assert!(matches!(check_bind("192.168.1.20:8080", false), Err(DashboardError::Remote(_))));
+        assert!(check_bind("0.0.0.0:8080", true).unwrap().1);
+        assert!(matches!(check_bind("8080", false), Err(DashboardError::BadAddress(_))));
+    }
+
+    #[test]
+    fn numbers_and_durations_as_shown() {
+        assert_eq!(pages::num(45.5344), "45.53");
+        assert_eq!(pages::num(0.048_63), "0.04863");
+        assert_eq!(pages::num(257.1), "257.1");
+        assert_eq!(pages::num(12_345.6), "12346");
+        assert_eq!(pages::num(-0.5), "-0.5000");
+        assert_eq!(pages::num(0.0), "0");
+        assert_eq!(pages::duration(1.610926), "1.61 s");
+        assert_eq!(pages::duration(200.0), "3 min 20 s");
+        assert_eq!(pages::duration(7500.0), "2 h 05 min");
+        assert_eq!(pages::duration(3.0 * 86_400.0 + 4.0 * 3600.0), "3 d 04 h");
+    }
+}

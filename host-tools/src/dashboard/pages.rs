@@ -1,0 +1,445 @@
+//! The pages, as `maud` templates: every value goes through maud's escaping; the only markup not built by
+//! maud is the charts' SVG, which `plotters` escapes itself.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde_json::Value;
+
+use super::charts;
+use super::data::{Campaign, CampaignRow, Measurement};
+use super::encode;
+use crate::facility::SavedPlan;
+
+/// At most this many measurements are listed in a page's table; the CSV download has them all.
+pub const TABLE_ROWS: usize = 1000;
+
+/// The style sheet.
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}\
+nav{background:#1d3b53;padding:.6em 1em}nav a{color:#fff;margin-right:1.2em;text-decoration:none}\
+nav a.on{font-weight:bold;text-decoration:underline}main{padding:1em 1.5em;max-width:1200px}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.92em}\
+th{background:#eef2f5}td.n{text-align:right;font-variant-numeric:tabular-nums}.chart{margin:.5em 0 1.5em}\
+.running{color:#b36b00;font-weight:bold}.completed{color:#2a7a2a}.failed{color:#b00020}.note{color:#666}\
+.bad{color:#b00020}form{margin:.5em 0 1em}pre{background:#f6f8fa;padding:.8em;overflow:auto}";
+
+/// Where the watch script is served.
+pub const WATCH_PATH: &str = "/watch.js";
+
+/// Reloads a running campaign's page when its committed iterations or its status change.
+pub const WATCH: &str = "(function(){var b=document.body,u=b.dataset.stateUrl,n=b.dataset.iterations;\
+setInterval(function(){fetch(u).then(function(r){return r.json()}).then(function(s){\
+if(String(s.iterations)!==n||s.status!=='running'){location.reload()}}).catch(function(){})},2000)})();";
+
+/// Which navigation entry a page belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Campaigns.
+    Campaigns,
+    /// Results.
+    Results,
+    /// Facility.
+    Facility,
+    /// Cell lines.
+    Lines,
+    /// Parameters.
+    Params,
+}
+
+/// A page: navigation, title, body; `watch` = `(state url, iterations)` for a running campaign.
+pub fn layout(section: Section, title: &str, watch: Option<(&str, i64)>, body: Markup) -> String {
+    let nav = [
+        (Section::Campaigns, "/", "Campaigns"),
+        (Section::Results, "/results", "Results"),
+        (Section::Facility, "/facility", "Facility"),
+        (Section::Lines, "/lines", "Cell lines"),
+        (Section::Params, "/params", "Parameters"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " · cellos" }
+                link rel="stylesheet" href="/style.css";
+                @if watch.is_some() {
+                    noscript { meta http-equiv="refresh" content="5"; }
+                }
+            }
+            body data-state-url=[watch.map(|w| w.0)] data-iterations=[watch.map(|w| w.1)] {
+                nav {
+                    @for (s, href, name) in nav {
+                        a href=(href) class=[(s == section).then_some("on")] { (name) }
+                    }
+                }
+                main {
+                    h1 { (title) }
+                    (body)
+                }
+                @if watch.is_some() {
+                    script src=(WATCH_PATH) {}
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// A number with four significant digits (no exponent for lab-sized values).
+pub fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{x:.digits$}")
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(num).unwrap_or_default()
+}
+
+/// Seconds as `1.61 s`, `3 min 20 s`, `2 h 05 min`, `3 d 04 h`.
+pub fn duration(s: f64) -> String {
+    match s {
+        s if s < 60.0 => format!("{s:.2} s"),
+        s if s < 3600.0 => format!("{} min {:02} s", (s / 60.0) as u64, (s % 60.0) as u64),
+        s if s < 86_400.0 => format!("{} h {:02} min", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64),
+        s => format!("{} d {:02} h", (s / 86_400.0) as u64, (s % 86_400.0 / 3600.0) as u64),
+    }
+}
+
+fn chart(svg: Result<String, String>) -> Markup {
+    match svg {
+        Ok(svg) => html! { div.chart { (PreEscaped(svg)) } },
+        Err(e) => html! { p.bad { "chart could not be drawn: " (e) } },
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.as_f64().filter(|_| n.is_f64()).map_or_else(|| n.to_string(), num),
+        other => other.to_string(),
+    }
+}
+
+/// A stage output's value: an object as `key value` pairs with numbers shortened, anything else as text.
+fn output_text(v: &Value) -> String {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Array(a) => format!("{k} ({} entries)", a.len()),
+                Value::Object(o) => format!("{k} ({} fields)", o.len()),
+                v => format!("{k} {}", text_of(v)),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        v => text_of(v),
+    }
+}
+
+/// A table of a JSON array of objects (columns from the first row); `link` makes a column's cells links.
+pub fn json_table(rows: &Value, link: Option<(&str, &str)>) -> Markup {
+    let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
+    let cols: Vec<&String> = rows.first().and_then(Value::as_object).map(|m| m.keys().collect()).unwrap_or_default();
+    html! {
+        @if rows.is_empty() {
+            p.note { "none" }
+        } @else {
+            table {
+                tr { @for c in &cols { th { (c) } } }
+                @for r in rows {
+                    tr {
+                        @for c in &cols {
+                            @let t = text_of(&r[c.as_str()]);
+                            @match link {
+                                Some((col, prefix)) if col == c.as_str() => td { a href={ (prefix) (encode(&t)) } { (t) } },
+                                _ => td class=[r[c.as_str()].is_number().then_some("n")] { (t) },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The campaign list with its filters.
+pub fn campaigns(
+    rows: &[CampaignRow],
+    facets: &(Vec<String>, Vec<String>),
+    status: Option<&str>,
+    kind: Option<&str>,
+) -> String {
+    let body = html! {
+        form method="get" action="/" {
+            label { "Status " select name="status" {
+                option value="" { "any" }
+                @for s in &facets.0 { option value=(s) selected[status == Some(s.as_str())] { (s) } }
+            } }
+            " "
+            label { "Type " select name="type" {
+                option value="" { "any" }
+                @for t in &facets.1 { option value=(t) selected[kind == Some(t.as_str())] { (t) } }
+            } }
+            " " button type="submit" { "Filter" }
+        }
+        @if rows.is_empty() {
+            p.note { "No campaigns" @if status.is_some() || kind.is_some() { " match these filters" } "." }
+        } @else {
+            table id="campaigns" {
+                tr { th { "Campaign" } th { "Status" } th { "Type" } th { "Start" } th { "Duration" } th { "Iterations" } th { "Wells" } }
+                @for r in rows {
+                    tr {
+                        td { a href={ "/campaigns/" (encode(&r.id)) } { (r.id) } }
+                        td class=(r.status) { (r.status) }
+                        td { (r.kind) }
+                        td { (r.start.as_deref().unwrap_or("")) }
+                        td.n { (r.duration_s.map(duration).unwrap_or_default()) }
+                        td.n { (r.iterations) }
+                        td.n { (r.wells) }
+                    }
+                }
+            }
+        }
+    };
+    layout(Section::Campaigns, "Campaigns", None, body)
+}
+
+fn measurement_row(m: &Measurement) -> Markup {
+    html! {
+        tr {
+            td.n { (m.iteration) } td { (m.cell_line) } td { (m.compound) } td.n { (opt(m.dose_um)) }
+            td.n { (opt(m.value)) } td.n { (opt(m.viability)) } td.n { (opt(m.segmentation)) }
+            td { (m.plate) } td { (m.well) } td { @if m.control { "control" } }
+        }
+    }
+}
+
+/// The charts of a campaign, in page order.
+pub struct CampaignCharts {
+    /// Trajectory.
+    pub trajectory: Result<String, String>,
+    /// One dose-response chart per `(line, compound)`.
+    pub dose_response: Vec<(String, Result<String, String>)>,
+    /// Box plots by compound.
+    pub by_compound: Result<String, String>,
+    /// Box plots by cell line.
+    pub by_line: Result<String, String>,
+}
+
+/// A campaign's page.
+pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
+    let id = &c.row.id;
+    let best = c.best();
+    let shown = c.measurements.len().min(TABLE_ROWS);
+    let body = html! {
+        h2 { "Summary" }
+        table id="summary" {
+            tr { th { "Status" } td class=(c.row.status) { (c.row.status) } }
+            tr { th { "Type" } td { (c.row.kind) } }
+            tr { th { "Goal" } td { (c.goal.as_deref().unwrap_or("")) } }
+            tr { th { "Start" } td { (c.row.start.as_deref().unwrap_or("")) } }
+            tr { th { "End" } td { (c.end.as_deref().unwrap_or("")) } }
+            tr { th { "Duration" } td { (c.row.duration_s.map(duration).unwrap_or_default()) } }
+            tr { th { "Iterations" } td.n { (c.row.iterations) } }
+            tr { th { "Experiments" } td.n { (c.experiments) } }
+            tr { th { "Wells" } td.n { (c.row.wells) } }
+            tr {
+                th { "Best result" }
+                td {
+                    @if let Some(b) = best {
+                        (c.value_name) " " (opt(b.value)) " — " (b.cell_line) ", " (b.compound) " at " (opt(b.dose_um)) " µM (iteration " (b.iteration) ", " (b.well) ")"
+                    } @else { "none yet" }
+                }
+            }
+        }
+        @if !c.outputs.is_empty() {
+            h2 { "Stage outputs" }
+            table id="outputs" {
+                tr { th { "Cell line" } th { "Stage" } th { "Key" } th { "Value" } }
+                @for o in &c.outputs {
+                    tr { td { (o.line) } td { (o.stage) } td { (o.key) } td { (output_text(&o.value)) } }
+                }
+            }
+        }
+        h2 { "Optimisation trajectory" }
+        (chart(charts.trajectory.clone()))
+        h2 { "Dose-response" }
+        @for (name, svg) in &charts.dose_response {
+            h3 { (name) }
+            (chart(svg.clone()))
+        }
+        h2 { "Distributions" }
+        (chart(charts.by_compound.clone()))
+        (chart(charts.by_line.clone()))
+        h2 { "Measurements" }
+        p {
+            @if shown < c.measurements.len() { "The first " (shown) " of " (c.measurements.len()) " measurements; " }
+            @else { (c.measurements.len()) " measurements; " }
+            a id="csv" href={ "/campaigns/" (encode(id)) "/measurements.csv" } { "download all as CSV" } "."
+        }
+        table id="measurements" {
+            tr {
+                th { "Iteration" } th { "Cell line" } th { "Compound" } th { "Dose (µM)" } th { (c.value_name) }
+                th { "Viability" } th { "Segmentation" } th { "Plate" } th { "Well" } th { "" }
+            }
+            @for m in &c.measurements[..shown] { (measurement_row(m)) }
+        }
+        h2 { "Configuration" }
+        pre id="config" { (serde_json::to_string_pretty(&c.config).unwrap_or_default()) }
+    };
+    let state = format!("/campaigns/{}/state", encode(id));
+    let watch = (c.row.status == "running").then_some((state.as_str(), c.row.iterations));
+    layout(Section::Campaigns, &format!("Campaign {id}"), watch, body)
+}
+
+/// The results page: every `(line, compound)` with a link to its fit.
+pub fn results(pairs: &[(String, String, i64)]) -> String {
+    let body = html! {
+        p { "Dose-response fits (4PL, bottom fixed at 0) of normalised viability in the measurements database." }
+        @if pairs.is_empty() { p.note { "No measurements (import them with `cellos import results FILE`)." } }
+        @else {
+            table id="pairs" {
+                tr { th { "Cell line" } th { "Compound" } th { "Measurements" } th { "" } }
+                @for (line, compound, n) in pairs {
+                    tr {
+                        td { (line) } td { (compound) } td.n { (n) }
+                        td { a href={ "/results/fit?line=" (encode(line)) "&compound=" (encode(compound)) } { "fit" } }
+                    }
+                }
+            }
+        }
+    };
+    layout(Section::Results, "Results", None, body)
+}
+
+/// One fit.
+pub fn result_fit(
+    line: &str,
+    compound: &str,
+    n: usize,
+    curve: Option<super::data::Curve>,
+    svg: Result<String, String>,
+) -> String {
+    let body = html! {
+        table id="fit" {
+            tr { th { "Cell line" } td { (line) } }
+            tr { th { "Compound" } td { (compound) } }
+            tr { th { "Measurements" } td.n { (n) } }
+            @if let Some(c) = curve {
+                tr { th { "IC50 (µM)" } td.n { (num(c.ic50)) " ± " (num(c.ic50 * c.ic50_rel_se)) } }
+                tr { th { "Hill slope" } td.n { (num(c.hill)) } }
+                tr { th { "Top" } td.n { (num(c.top)) } }
+            } @else {
+                tr { th { "Fit" } td.bad { "no fit (fewer than 5 dosed points, or it did not converge)" } }
+            }
+        }
+        (chart(svg))
+    };
+    layout(Section::Results, &format!("{compound} on {line}"), None, body)
+}
+
+/// The facility page: saved plans, and the selected one's daily loads.
+pub fn facility(list: &[(i64, String, String)], plan: Option<(&SavedPlan, [Result<String, String>; 3])>) -> String {
+    let body = html! {
+        @if list.is_empty() {
+            p.note { "No saved plans. Save one with " code { "cellos facility plan FILE.toml --save" } "." }
+        } @else {
+            table id="plans" {
+                tr { th { "Plan" } th { "Name" } th { "Saved" } }
+                @for (id, name, at) in list {
+                    tr { td { a href={ "/facility/" (id) } { (id) } } td { (name) } td { (at) } }
+                }
+            }
+        }
+        @if let Some((p, charts)) = plan {
+            h2 { "Plan " (p.plan_id) ": " (p.name) }
+            table id="facility" {
+                tr { th { "" } th { "Incubator (flasks)" } th { "BSC (h/day)" } th { "Staff (h/day)" } th { "Violations" } }
+                tr { th { "Capacity" } td.n { (p.input.facility.incubator_flasks) } td.n { (num(p.input.facility.bsc_hours_per_day)) }
+                     td.n { (num(p.input.facility.staff_fte * p.input.facility.staff_hours_per_day)) } td {} }
+                tr { th { "Peak as requested" } @for x in p.plan.peaks_before { td.n { (num(x)) } } td.n { (p.plan.violations_before.len()) } }
+                tr { th { "Peak after scheduling" } @for x in p.plan.peaks_after { td.n { (num(x)) } } td.n { (p.plan.violations_after.len()) } }
+            }
+            p { "Start days after shifting: " (format!("{:?}", p.plan.start_days)) }
+            @for svg in charts { (chart(svg)) }
+            @if p.plan.remaining.is_empty() {
+                p { "No violation remains." }
+            } @else {
+                h3 { "Remaining violations" }
+                ul { @for r in &p.plan.remaining { li { (r) } } }
+            }
+        }
+    };
+    layout(Section::Facility, "Facility", None, body)
+}
+
+/// Cell lines and their vial counts.
+pub fn lines(lines: &Value, vials: &Value) -> String {
+    let body = html! {
+        (json_table(lines, Some(("cell_line_id", "/lines/"))))
+        h2 { "Vials" }
+        (json_table(vials, Some(("cell_line_id", "/lines/"))))
+    };
+    layout(Section::Lines, "Cell lines", None, body)
+}
+
+/// One line: its record, characteristics, protocols, inventory, usage and parameter history.
+pub fn line(id: &str, line: &Value, inventory: &Value, usage: &Value, params: &Value) -> String {
+    let fields: Vec<(&String, &Value)> = line
+        .as_object()
+        .map(|m| m.iter().filter(|(k, _)| !matches!(k.as_str(), "characteristics" | "protocols")).collect())
+        .unwrap_or_default();
+    let body = html! {
+        table id="line" { @for (k, v) in fields { tr { th { (k) } td { (text_of(v)) } } } }
+        h2 { "Characteristics" } (json_table(&line["characteristics"], None))
+        h2 { "Protocols" } (json_table(&line["protocols"], None))
+        h2 { "Inventory" } (json_table(inventory, None))
+        h2 { "Usage" } (json_table(usage, None))
+        h2 { "Simulation parameters, every version" } (json_table(params, None))
+    };
+    layout(Section::Lines, &format!("Cell line {id}"), None, body)
+}
+
+/// Current parameters of every line, and the version history of one.
+pub fn params(current: &Value, history: Option<(&str, &Value)>) -> String {
+    let body = html! {
+        p { "Current versions; a line's history lists every version with its validity." }
+        (json_table(current, Some(("cell_line_id", "/params?line="))))
+        @if let Some((line, h)) = history {
+            h2 { "History of " (line) }
+            (json_table(h, None))
+        }
+    };
+    layout(Section::Params, "Parameters", None, body)
+}
+
+/// An error page.
+pub fn error(status: u16, message: &str) -> String {
+    let title = match status {
+        404 => "Not found",
+        400 => "Bad request",
+        _ => "Error",
+    };
+    layout(Section::Campaigns, title, None, html! { p.bad { (message) } })
+}
+
+/// The chart of a facility plan's resource: `(title, unit, before, after, capacity)`.
+pub fn facility_charts(p: &SavedPlan) -> [Result<String, String>; 3] {
+    let f = &p.input.facility;
+    let series = |pick: fn(&crate::facility::DayLoad) -> f64, days: &[crate::facility::DayLoad]| {
+        days.iter().map(|d| (d.day, pick(d))).collect::<Vec<_>>()
+    };
+    let one = |title: &str, unit: &str, pick: fn(&crate::facility::DayLoad) -> f64, cap: f64| {
+        charts::daily_load(title, unit, &series(pick, &p.plan.before), &series(pick, &p.plan.after), cap)
+    };
+    [
+        one("Incubator", "flasks", |d| f64::from(d.flasks), f64::from(f.incubator_flasks)),
+        one("Biosafety cabinet", "hours per day", |d| d.bsc_h, f.bsc_hours_per_day),
+        one("Staff", "hours per day", |d| d.staff_h, f.staff_fte * f.staff_hours_per_day),
+    ]
+}
