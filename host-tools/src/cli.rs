@@ -117,10 +117,13 @@ pub enum FacilityCommand {
 /// `schedule` commands.
 #[derive(Subcommand, Debug)]
 pub enum ScheduleCommand {
-    /// Least-makespan schedule of a JSON problem: `{"resources":[{"id","capacity","windows"?}],
+    /// Optimal schedule of a JSON problem: `{"resources":[{"id","capacity","windows"?}],
     /// "tasks":[{"id","duration_min","resources":["id" | {"id","demand"}],"predecessors","release_min",
-    /// "due_min"}],"horizon_min"}`. Prints a table, or with --json `{"makespan_min","optimal","bound_min",
-    /// "solve_ms","tasks":[{"id","start_min","end_min","units"}]}`. Infeasible input: exit 2 and why.
+    /// "due_min","weight"?}],"horizon_min","objective"?}`. The objective is `makespan` (default; due times
+    /// are hard) or `weighted_tardiness` (Σ weight × minutes late; due times are targets). Prints a table,
+    /// or with --json `{"makespan_min","optimal","bound_min","objective","weighted_tardiness",
+    /// "objective_bound","solve_ms","tasks":[{"id","start_min","end_min","units"}]}`. Infeasible input:
+    /// exit 2 and why.
     Solve {
         /// Problem file (JSON).
         file: PathBuf,

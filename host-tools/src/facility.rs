@@ -233,6 +233,7 @@ fn schedule_day(f: &Facility, ops: &[(usize, &'static str, u32, u32)]) -> Result
                 predecessors: vec![],
                 release_min: 0,
                 due_min: None,
+                weight: 1,
             });
         }
         let rest = staff_min.saturating_sub(*bsc_min);
@@ -244,6 +245,7 @@ fn schedule_day(f: &Facility, ops: &[(usize, &'static str, u32, u32)]) -> Result
                 predecessors: if *bsc_min > 0 { vec![id] } else { vec![] },
                 release_min: 0,
                 due_min: None,
+                weight: 1,
             });
         }
     }
@@ -257,6 +259,7 @@ fn schedule_day(f: &Facility, ops: &[(usize, &'static str, u32, u32)]) -> Result
         ],
         tasks,
         horizon_min: day,
+        objective: schedule::Objective::Makespan,
     };
     // A budget of search steps, not of time, so that a plan depends on its input alone and not on how
     // busy the machine is (the stress fixture's days need under 10,000; the time is only a cap).
