@@ -2,7 +2,9 @@
 //! random demands and sparse precedences, solved with a 30 s limit. Prints one line per size:
 //! `tasks=<n> makespan=<min> optimal=<bool> bound=<min> solve_ms=<ms>`.
 //!
-//! `cargo run --release -p cellos-host --example schedule_bench [SEED]`
+//! `cargo run --release -p cellos-host --example schedule_bench [SEED] [--dump DIR]`; with `--dump`, each
+//! instance is also written as `DIR/bench-<n>-<seed>.json` (the `cellos schedule solve` input), so that
+//! other solvers can be run on the same instances.
 
 use std::time::Duration;
 
@@ -39,9 +41,16 @@ fn instance(n: usize, seed: u64) -> Problem {
 }
 
 fn main() {
-    let seed = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let seed = args.first().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let dump = args.iter().position(|a| a == "--dump").and_then(|i| args.get(i + 1));
     for n in [20, 50, 100, 200] {
         let p = instance(n, seed);
+        if let Some(dir) = dump {
+            let path = std::path::Path::new(dir).join(format!("bench-{n}-{seed}.json"));
+            std::fs::write(&path, serde_json::to_string(&p).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
         match solve(&p, Duration::from_secs(30)) {
             Ok(s) => {
                 assert!(check(&p, &s).is_ok());
