@@ -33,6 +33,27 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// Every chart's frame: caption, margin, axis label areas.
+fn frame<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, Shift>, title: &str) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, ("sans-serif", 18)).margin(10).x_label_area_size(36).y_label_area_size(60);
+    b
+}
+
+/// Every chart's legend: a framed, lightly filled box at `position`.
+fn legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(err)
+}
+
 /// `lo..hi` padded by 5 % (or ±1 around a single value).
 fn padded(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) =
@@ -59,13 +80,7 @@ pub fn trajectory(series: &[Trajectory], y_label: &str) -> Result<String, String
     render(|root| {
         let xs = padded(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
         let ys = padded(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(root)
-            .caption("Optimisation trajectory", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xs, ys)
-            .map_err(err)?;
+        let mut chart = frame(root, "Optimisation trajectory").build_cartesian_2d(xs, ys).map_err(err)?;
         chart.configure_mesh().x_desc("iteration").y_desc(y_label).draw().map_err(err)?;
         for (i, s) in series.iter().enumerate() {
             let c = color(i);
@@ -80,13 +95,7 @@ pub fn trajectory(series: &[Trajectory], y_label: &str) -> Result<String, String
                 .label(format!("{} best so far", s.name))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -132,13 +141,7 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
                 .chain(c.thresholds.iter().map(|t| t.1))
                 .chain([0.0]),
         );
-        let mut chart = ChartBuilder::on(root)
-            .caption(c.title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
-            .build_cartesian_2d((lo..hi).log_scale(), ys.clone())
-            .map_err(err)?;
+        let mut chart = frame(root, c.title).build_cartesian_2d((lo..hi).log_scale(), ys.clone()).map_err(err)?;
         chart.configure_mesh().x_desc("dose (µM, log scale)").y_desc(c.y_label).draw().map_err(err)?;
         if let Some((d, l, h)) = c.chosen {
             if let (Some(l), Some(h)) = (l, h) {
@@ -188,13 +191,7 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], col.stroke_width(2)));
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerLeft)
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::LowerLeft)
     })
 }
 
@@ -204,11 +201,7 @@ pub fn boxplots(title: &str, y_label: &str, groups: &[(String, Vec<f64>)]) -> Re
         let groups: Vec<&(String, Vec<f64>)> = groups.iter().filter(|g| !g.1.is_empty()).collect();
         let names: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
         let ys = padded(groups.iter().flat_map(|g| g.1.iter().copied()));
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+        let mut chart = frame(root, title)
             .build_cartesian_2d(names[..].into_segmented(), (ys.start as f32)..(ys.end as f32))
             .map_err(err)?;
         chart.configure_mesh().y_desc(y_label).x_labels(names.len().max(1)).draw().map_err(err)?;
@@ -235,13 +228,7 @@ pub fn daily_load(
         let days = before.iter().chain(after).map(|p| f64::from(p.0));
         let xs = padded(days);
         let ys = padded(before.iter().chain(after).map(|p| p.1).chain([0.0, capacity]));
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xs.clone(), ys)
-            .map_err(err)?;
+        let mut chart = frame(root, title).build_cartesian_2d(xs.clone(), ys).map_err(err)?;
         chart.configure_mesh().x_desc("day").y_desc(unit).draw().map_err(err)?;
         let line = |pts: &[(u32, f64)]| pts.iter().map(|&(d, v)| (f64::from(d), v)).collect::<Vec<_>>();
         let (b, a) = (color(1), color(0));
@@ -278,12 +265,6 @@ pub fn daily_load(
             .map_err(err)?
             .label("over capacity, after scheduling")
             .legend(|(x, y)| TriangleMarker::new((x + 10, y), 5, CAPACITY.filled()));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
