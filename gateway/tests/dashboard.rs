@@ -48,7 +48,7 @@ fn data() -> &'static Data {
             kind.import(&mut store, &fixture(file), &mut |_, _| {}).unwrap_or_else(|e| panic!("{file}: {e}"));
         }
         let out = Command::new(BIN)
-            .args(["campaign", "run", "--lines", "U2OS,HepG2", "--twin", "--data-dir"])
+            .args(["campaign", "run", "--lines", "U2OS,HepG2", "--posh", "--twin", "--data-dir"])
             .arg(&dir)
             .env_remove("CELLOS_DATA_DIR")
             .env_remove("CELLOS_CRASH_AFTER")
@@ -181,8 +181,8 @@ fn campaign_page_shows_summary_charts_table_and_config() {
     let d = data();
     let page = ok(&format!("/campaigns/{}", d.campaign));
     let svgs = page.matches("<svg").count();
-    // trajectory + one dose-response per line + two box plots
-    assert_eq!(svgs, 1 + 2 + 2, "charts");
+    // trajectory + one dose-response and one titration per line + two box plots
+    assert_eq!(svgs, 1 + 2 + 2 + 2, "charts");
     for line in ["U2OS", "HepG2"] {
         let c = chosen(&d.campaign, line);
         let (v, lo, hi) = (c["value"].as_f64().unwrap(), c["lo"].as_f64().unwrap(), c["hi"].as_f64().unwrap());
@@ -199,6 +199,32 @@ fn campaign_page_shows_summary_charts_table_and_config() {
         assert!(page.contains(&output), "{output}");
     }
     assert!(page.contains("viability ≥ 0.70") && page.contains("segmentation ≥ 0.80"));
+    // The POSH titration: measured fractions, the fitted curve with the stored titer, the target and
+    // the chosen volume.
+    for line in ["U2OS", "HepG2"] {
+        let output = |key: &str| -> Value {
+            let v: String = store()
+                .campaigns
+                .query_row(
+                    "SELECT value FROM stage_outputs WHERE campaign_id = ?1 AND cell_line_id = ?2 AND key = ?3",
+                    [d.campaign.as_str(), line, key],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            serde_json::from_str(&v).unwrap()
+        };
+        let (titer, volume) = (output("lv_estimated_titer"), output("lv_optimal_volume_ul"));
+        assert!(page.contains(&format!("{line} · lentivirus titration")));
+        let fit = format!(
+            "BFP fraction fit: titer {} TU/µL, plateau {}",
+            num(titer["value"].as_f64().unwrap()),
+            num(titer["max_fraction"].as_f64().unwrap())
+        );
+        assert!(page.contains(&fit), "{fit}");
+        assert!(page.contains(&format!("chosen volume {:.2} µL", volume["value"].as_f64().unwrap())));
+        assert!(page.contains("target 30 % BFP"));
+        assert_eq!(titer["series"].as_array().unwrap().len(), 8);
+    }
     assert!(page.contains("viability fit: IC50") && page.contains("segmentation fit: IC50"));
     assert!(page.contains("Optimisation trajectory") && page.contains("U2OS best so far"));
     assert!(page.contains("By compound") && page.contains("By cell line"));
@@ -365,7 +391,14 @@ fn facility_page_shows_loads_capacities_and_violations() {
 fn lines_inventory_and_parameter_pages() {
     let lines = ok("/lines");
     assert!(lines.contains("href=\"/lines/HEK293T\"") && lines.contains("href=\"/lines/iPSC\""));
-    // The campaign banked nothing (no --posh); the legacy lines come with their records.
+    // The POSH campaign banked U2OS: 10 MCB vials (one thawed for the WCB, so used) and 30 WCB vials.
+    assert!(
+        lines.contains("<td><a href=\"/lines/U2OS\">U2OS</a></td><td class=\"n\">39</td><td class=\"n\">1</td>"),
+        "{lines}"
+    );
+    let u2os = ok("/lines/U2OS");
+    assert_eq!(u2os.matches("_U2OS_WCB_").count(), 30);
+    assert!(u2os.contains(&format!("{}_U2OS_MCB_01", data().campaign)));
     let line = ok("/lines/HEK293T");
     for t in ["Characteristics", "Protocols", "Inventory", "Usage", "Simulation parameters, every version"] {
         assert!(line.contains(t), "{t}");
@@ -510,7 +543,7 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
     assert_eq!(url.as_str().unwrap(), format!("{root}campaigns/{}", d.campaign));
     // The charts are SVG in the page, with the chosen doses in their legends.
     let svgs = b.find("css selector", "div.chart svg");
-    assert_eq!(svgs.len(), 5);
+    assert_eq!(svgs.len(), 7);
     let texts: Vec<String> = b.find("css selector", "div.chart svg text").iter().map(|e| b.text(e)).collect();
     for line in ["U2OS", "HepG2"] {
         let v = chosen(&d.campaign, line)["value"].as_f64().unwrap();

@@ -106,13 +106,62 @@ pub struct DoseSeries<'a> {
     /// `(dose µM, response)`, doses > 0.
     pub points: Vec<(f64, f64)>,
     /// The fitted curve, if any.
-    pub curve: Option<Curve>,
+    pub curve: Option<Fit>,
 }
 
-/// A dose-response chart on a log dose axis.
+/// A fitted curve of a chart.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fit {
+    /// A falling 4PL (dose-response).
+    FourPl(Curve),
+    /// Lentivirus transduction: `A · (1 − exp(−V · T / N))` (MODEL.md §5).
+    Lentivirus {
+        /// Titer T, TU/µL.
+        titer: f64,
+        /// Plateau A.
+        max_fraction: f64,
+        /// Cells N.
+        cells: f64,
+    },
+}
+
+impl Fit {
+    /// The curve's value at `x`.
+    pub fn at(&self, x: f64) -> f64 {
+        match *self {
+            Fit::FourPl(c) => c.at(x),
+            Fit::Lentivirus { titer, max_fraction, cells } => max_fraction * (1.0 - (-x * titer / cells).exp()),
+        }
+    }
+
+    fn label(&self) -> String {
+        match *self {
+            Fit::FourPl(c) => format!("IC50 {} µM, Hill {}", num(c.ic50), num(c.hill)),
+            Fit::Lentivirus { titer, max_fraction, .. } => {
+                format!("titer {} TU/µL, plateau {}", num(titer), num(max_fraction))
+            }
+        }
+    }
+}
+
+/// A chosen point on the x axis, with an optional interval.
+pub struct Chosen {
+    /// Where.
+    pub at: f64,
+    /// Interval low end.
+    pub lo: Option<f64>,
+    /// Interval high end.
+    pub hi: Option<f64>,
+    /// Legend text.
+    pub label: String,
+}
+
+/// A dose-response chart on a log dose axis (or any response over a log-scaled amount).
 pub struct DoseChart<'a> {
     /// Caption.
     pub title: &'a str,
+    /// What the x axis holds and its unit: `("dose", "µM")`.
+    pub x: (&'a str, &'a str),
     /// Response axis label.
     pub y_label: &'a str,
     /// Series.
@@ -120,7 +169,7 @@ pub struct DoseChart<'a> {
     /// Horizontal thresholds `(label, value)`.
     pub thresholds: Vec<(String, f64)>,
     /// The chosen dose and its interval.
-    pub chosen: Option<(f64, Option<f64>, Option<f64>)>,
+    pub chosen: Option<Chosen>,
 }
 
 /// Draws a dose-response chart.
@@ -130,7 +179,7 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
             .series
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.0))
-            .chain(c.chosen.iter().flat_map(|&(d, lo, hi)| [Some(d), lo, hi]).flatten())
+            .chain(c.chosen.iter().flat_map(|ch| [Some(ch.at), ch.lo, ch.hi]).flatten())
             .filter(|d| *d > 0.0);
         let (lo, hi) = doses.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), d| (a.min(d), b.max(d)));
         let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi * 1.5) } else { (0.1, 100.0) };
@@ -142,16 +191,18 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
                 .chain([0.0]),
         );
         let mut chart = frame(root, c.title).build_cartesian_2d((lo..hi).log_scale(), ys.clone()).map_err(err)?;
-        chart.configure_mesh().x_desc("dose (µM, log scale)").y_desc(c.y_label).draw().map_err(err)?;
-        if let Some((d, l, h)) = c.chosen {
-            if let (Some(l), Some(h)) = (l, h) {
+        let (what, unit) = c.x;
+        chart.configure_mesh().x_desc(format!("{what} ({unit}, log scale)")).y_desc(c.y_label).draw().map_err(err)?;
+        if let Some(ch) = &c.chosen {
+            let d = ch.at;
+            if let (Some(l), Some(h)) = (ch.lo, ch.hi) {
                 chart
                     .draw_series([Rectangle::new(
                         [(l, ys.start), (h, ys.end)],
                         RGBColor(60, 160, 60).mix(0.15).filled(),
                     )])
                     .map_err(err)?
-                    .label(format!("90 % interval {l:.2}–{h:.2} µM"))
+                    .label(format!("90 % interval {l:.2}–{h:.2} {unit}"))
                     .legend(|(x, y)| {
                         Rectangle::new([(x, y - 4), (x + 20, y + 4)], RGBColor(60, 160, 60).mix(0.3).filled())
                     });
@@ -159,7 +210,7 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
             chart
                 .draw_series(LineSeries::new([(d, ys.start), (d, ys.end)], RGBColor(30, 120, 30).stroke_width(2)))
                 .map_err(err)?
-                .label(format!("chosen dose {d:.2} µM"))
+                .label(ch.label.clone())
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(30, 120, 30).stroke_width(2)));
         }
         for (label, v) in &c.thresholds {
@@ -172,7 +223,7 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
         }
         for (i, s) in c.series.iter().enumerate() {
             let col = color(i);
-            let name = if s.curve.is_none() { format!("{} (no credible 4PL fit)", s.name) } else { s.name.to_string() };
+            let name = if s.curve.is_none() { format!("{} (no credible fit)", s.name) } else { s.name.to_string() };
             chart
                 .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, col.mix(0.6).filled())))
                 .map_err(err)?
@@ -187,7 +238,7 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
                 chart
                     .draw_series(LineSeries::new(line, col.stroke_width(2)))
                     .map_err(err)?
-                    .label(format!("{} fit: IC50 {} µM, Hill {}", s.name, num(curve.ic50), num(curve.hill)))
+                    .label(format!("{} fit: {}", s.name, curve.label()))
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], col.stroke_width(2)));
             }
         }

@@ -198,6 +198,42 @@ fn campaigns_page(store: &Store, status: Option<&str>, kind: Option<&str>) -> cr
     Ok(Response::html(200, pages::campaigns(&rows, &facets, status, kind)))
 }
 
+fn four_pl(points: &[(f64, f64)], floor_zero: bool) -> Option<charts::Fit> {
+    data::fit(points, floor_zero).map(charts::Fit::FourPl)
+}
+
+/// The lentivirus titration chart of a line, from its stage outputs: the measured BFP fractions, the
+/// fitted transduction curve, the target fraction and the chosen volume.
+fn titration_chart(c: &Campaign, line: &str) -> Option<Result<String, String>> {
+    let find = |key: &str| c.outputs.iter().find(|o| o.line == line && o.key == key).map(|o| &o.value);
+    let titer = find("lv_estimated_titer")?;
+    let volume = find("lv_optimal_volume_ul");
+    let points: Vec<(f64, f64)> = titer["series"]
+        .as_array()?
+        .iter()
+        .filter_map(|p| Some((p["volume_ul"].as_f64().filter(|v| *v > 0.0)?, p["bfp_fraction"].as_f64()?)))
+        .collect();
+    let cells = volume.and_then(|v| v["cells"].as_f64());
+    let fit = match (titer["value"].as_f64(), titer["max_fraction"].as_f64(), cells) {
+        (Some(titer), Some(max_fraction), Some(cells)) => Some(charts::Fit::Lentivirus { titer, max_fraction, cells }),
+        _ => None,
+    };
+    let target = volume.and_then(|v| v["target_bfp"].as_f64());
+    Some(charts::dose_response(&charts::DoseChart {
+        title: &format!("{line} · lentivirus titration"),
+        x: ("virus", "µL"),
+        y_label: "BFP-positive fraction",
+        series: vec![charts::DoseSeries { name: "BFP fraction", points, curve: fit }],
+        thresholds: target.map(|t| (format!("target {:.0} % BFP", t * 100.0), t)).into_iter().collect(),
+        chosen: volume.and_then(|v| v["value"].as_f64()).map(|at| charts::Chosen {
+            at,
+            lo: None,
+            hi: None,
+            label: format!("chosen volume {at:.2} µL"),
+        }),
+    }))
+}
+
 /// Draws a campaign's charts.
 pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
     use std::collections::BTreeMap;
@@ -258,21 +294,28 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
                     let (via, seg) = (pts(|m| m.viability), pts(|m| m.segmentation));
                     charts::dose_response(&charts::DoseChart {
                         title: &title,
+                        x: ("dose", "µM"),
                         y_label: "fraction",
                         series: vec![
-                            charts::DoseSeries { name: "viability", curve: data::fit(&via, true), points: via },
-                            charts::DoseSeries { name: "segmentation", curve: data::fit(&seg, false), points: seg },
+                            charts::DoseSeries { name: "viability", curve: four_pl(&via, true), points: via },
+                            charts::DoseSeries { name: "segmentation", curve: four_pl(&seg, false), points: seg },
                         ],
                         thresholds: vec![(format!("viability ≥ {v:.2}"), v), (format!("segmentation ≥ {s:.2}"), s)],
-                        chosen: c.chosen_dose(line),
+                        chosen: c.chosen_dose(line).map(|(at, lo, hi)| charts::Chosen {
+                            at,
+                            lo,
+                            hi,
+                            label: format!("chosen dose {at:.2} µM"),
+                        }),
                     })
                 }
                 None => {
                     let p = pts(|m| m.value);
                     charts::dose_response(&charts::DoseChart {
                         title: &title,
+                        x: ("dose", "µM"),
                         y_label: c.value_name,
-                        series: vec![charts::DoseSeries { name: c.value_name, curve: data::fit(&p, true), points: p }],
+                        series: vec![charts::DoseSeries { name: c.value_name, curve: four_pl(&p, true), points: p }],
                         thresholds: Vec::new(),
                         chosen: None,
                     })
@@ -280,7 +323,13 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
             };
             (title, chart)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut dose_response = dose_response;
+    for line in c.outputs.iter().map(|o| o.line.as_str()).collect::<std::collections::BTreeSet<_>>() {
+        if let Some(chart) = titration_chart(c, line) {
+            dose_response.push((format!("{line} · lentivirus titration"), chart));
+        }
+    }
     let groups = |key: fn(&data::Measurement) -> &str| {
         let mut g: Vec<(String, Vec<f64>)> = Vec::new();
         for m in measured() {
@@ -365,8 +414,9 @@ fn result_fit_page(store: &Store, line: &str, compound: &str) -> crate::Result<R
     let dosed: Vec<(f64, f64)> = points.iter().copied().filter(|p| p.0 > 0.0).collect();
     let svg = charts::dose_response(&charts::DoseChart {
         title: &format!("{compound} on {line}"),
+        x: ("dose", "µM"),
         y_label: "normalised viability",
-        series: vec![charts::DoseSeries { name: "viability", points: dosed, curve }],
+        series: vec![charts::DoseSeries { name: "viability", points: dosed, curve: curve.map(charts::Fit::FourPl) }],
         thresholds: Vec::new(),
         chosen: None,
     });

@@ -268,7 +268,7 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
         }
         h2 { "Optimisation trajectory" }
         (chart(charts.trajectory.clone()))
-        h2 { "Dose-response" }
+        h2 { "Dose-response and titration" }
         @for (name, svg) in &charts.dose_response {
             h3 { (name) }
             (chart(svg.clone()))
