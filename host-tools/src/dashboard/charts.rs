@@ -242,7 +242,13 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], col.stroke_width(2)));
             }
         }
-        legend(&mut chart, SeriesLabelPosition::LowerLeft)
+        // The legend goes where the curves are not: low left under falling curves, high left over rising.
+        let mut pts: Vec<(f64, f64)> = c.series.iter().flat_map(|s| s.points.iter().copied()).collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let half = pts.len() / 2;
+        let mean = |p: &[(f64, f64)]| p.iter().map(|x| x.1).sum::<f64>() / p.len().max(1) as f64;
+        let rising = half > 0 && mean(&pts[half..]) > mean(&pts[..half]);
+        legend(&mut chart, if rising { SeriesLabelPosition::UpperLeft } else { SeriesLabelPosition::LowerLeft })
     })
 }
 
