@@ -18,15 +18,29 @@ fn color(i: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-fn render(draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>) -> Result<String, String> {
+/// A drawn chart, or why there is none.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Chart {
+    /// The SVG document.
+    Svg(String),
+    /// Nothing to draw yet (no measurements, say).
+    Empty(&'static str),
+    /// Drawing failed.
+    Failed(String),
+}
+
+fn render(draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>) -> Chart {
     let mut svg = String::new();
-    {
+    let drawn = (|| {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         draw(&root)?;
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    })();
+    match drawn {
+        Ok(()) => Chart::Svg(svg),
+        Err(e) => Chart::Failed(e),
     }
-    Ok(svg)
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -76,7 +90,10 @@ pub struct Trajectory<'a> {
 }
 
 /// The optimisation trajectory: measurements per iteration and best-so-far lines.
-pub fn trajectory(series: &[Trajectory], y_label: &str) -> Result<String, String> {
+pub fn trajectory(series: &[Trajectory], y_label: &str) -> Chart {
+    if series.iter().all(|s| s.points.is_empty()) {
+        return Chart::Empty("no measurements yet");
+    }
     render(|root| {
         let xs = padded(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
         let ys = padded(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
@@ -173,7 +190,10 @@ pub struct DoseChart<'a> {
 }
 
 /// Draws a dose-response chart.
-pub fn dose_response(c: &DoseChart) -> Result<String, String> {
+pub fn dose_response(c: &DoseChart) -> Chart {
+    if c.series.iter().all(|s| s.points.is_empty()) {
+        return Chart::Empty("no dosed measurements yet");
+    }
     render(|root| {
         let doses = c
             .series
@@ -253,9 +273,12 @@ pub fn dose_response(c: &DoseChart) -> Result<String, String> {
 }
 
 /// Box plots of values grouped by a key.
-pub fn boxplots(title: &str, y_label: &str, groups: &[(String, Vec<f64>)]) -> Result<String, String> {
+pub fn boxplots(title: &str, y_label: &str, groups: &[(String, Vec<f64>)]) -> Chart {
+    let groups: Vec<&(String, Vec<f64>)> = groups.iter().filter(|g| !g.1.is_empty()).collect();
+    if groups.is_empty() {
+        return Chart::Empty("no measurements yet");
+    }
     render(|root| {
-        let groups: Vec<&(String, Vec<f64>)> = groups.iter().filter(|g| !g.1.is_empty()).collect();
         let names: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
         let ys = padded(groups.iter().flat_map(|g| g.1.iter().copied()));
         let mut chart = frame(root, title)
@@ -274,13 +297,7 @@ pub fn boxplots(title: &str, y_label: &str, groups: &[(String, Vec<f64>)]) -> Re
 }
 
 /// A daily load before and after scheduling against its capacity, with the days over capacity marked.
-pub fn daily_load(
-    title: &str,
-    unit: &str,
-    before: &[(u32, f64)],
-    after: &[(u32, f64)],
-    capacity: f64,
-) -> Result<String, String> {
+pub fn daily_load(title: &str, unit: &str, before: &[(u32, f64)], after: &[(u32, f64)], capacity: f64) -> Chart {
     render(|root| {
         let days = before.iter().chain(after).map(|p| f64::from(p.0));
         let xs = padded(days);

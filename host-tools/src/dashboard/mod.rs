@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::error::StoreError;
 use crate::store::Store;
+use charts::Chart;
 use data::Campaign;
 
 /// Worker threads serving requests.
@@ -204,7 +205,7 @@ fn four_pl(points: &[(f64, f64)], floor_zero: bool) -> Option<charts::Fit> {
 
 /// The lentivirus titration chart of a line, from its stage outputs: the measured BFP fractions, the
 /// fitted transduction curve, the target fraction and the chosen volume.
-fn titration_chart(c: &Campaign, line: &str) -> Option<Result<String, String>> {
+fn titration_chart(c: &Campaign, line: &str) -> Option<Chart> {
     let find = |key: &str| c.outputs.iter().find(|o| o.line == line && o.key == key).map(|o| &o.value);
     let titer = find("lv_estimated_titer")?;
     let volume = find("lv_optimal_volume_ul");
@@ -551,7 +552,10 @@ fn answer(store: &Store, request: tiny_http::Request) {
             pages::WATCH_PATH => {
                 Response { status: 200, content_type: "text/javascript", body: pages::WATCH.into(), download: None }
             }
-            url => route(store, url),
+            // A bug in a page must not take its worker thread down: it becomes a 500 page.
+            url => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(store, url))).unwrap_or_else(|_| {
+                Response::html(500, pages::error(500, "this page failed to render (a bug); the server goes on"))
+            }),
         },
         _ => Response::html(405, pages::error(405, "this dashboard is read-only: GET only")),
     };
@@ -624,5 +628,39 @@ mod tests {
         assert_eq!(pages::duration(200.0), "3 min 20 s");
         assert_eq!(pages::duration(7500.0), "2 h 05 min");
         assert_eq!(pages::duration(3.0 * 86_400.0 + 4.0 * 3600.0), "3 d 04 h");
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    /// Every page of an empty store, and a campaign that has just started (no iteration, no wells).
+    #[test]
+    fn empty_store_and_a_campaign_without_results_render() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for path in ["/", "/results", "/facility", "/lines", "/params"] {
+            let r = route(&store, path);
+            assert_eq!(r.status, 200, "{path}: {}", r.text());
+        }
+        assert!(route(&store, "/").text().contains("No campaigns."));
+        assert!(route(&store, "/facility").text().contains("No saved plans."));
+        store
+            .campaigns
+            .execute(
+                "INSERT INTO campaigns (campaign_id, campaign_type, status, start_date) VALUES ('fresh', 'dose_finding', 'running', '2026-11-24T08:00:00Z')",
+                [],
+            )
+            .unwrap();
+        let r = route(&store, "/campaigns/fresh");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let page = r.text();
+        assert!(page.contains("none yet") && page.contains("0 measurements;"));
+        assert_eq!(page.matches("<p class=\"note\">no measurements yet</p>").count(), 3, "trajectory and box plots");
+        assert!(!page.contains("chart could not be drawn"), "{page}");
+        assert_eq!(route(&store, "/campaigns/fresh/state").text(), r#"{"iterations":0,"status":"running"}"#);
+        let csv = route(&store, "/campaigns/fresh/measurements.csv");
+        assert_eq!(csv.text().lines().count(), 1, "the header alone");
     }
 }

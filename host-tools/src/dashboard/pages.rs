@@ -4,7 +4,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
-use super::charts;
+use super::charts::{self, Chart};
 use super::data::{Campaign, CampaignRow, Measurement};
 use super::encode;
 use crate::facility::SavedPlan;
@@ -109,10 +109,11 @@ pub fn duration(s: f64) -> String {
     }
 }
 
-fn chart(svg: Result<String, String>) -> Markup {
-    match svg {
-        Ok(svg) => html! { div.chart { (PreEscaped(svg)) } },
-        Err(e) => html! { p.bad { "chart could not be drawn: " (e) } },
+fn chart(c: Chart) -> Markup {
+    match c {
+        Chart::Svg(svg) => html! { div.chart { (PreEscaped(svg)) } },
+        Chart::Empty(why) => html! { p.note { (why) } },
+        Chart::Failed(e) => html! { p.bad { "chart could not be drawn: " (e) } },
     }
 }
 
@@ -222,13 +223,13 @@ fn measurement_row(m: &Measurement) -> Markup {
 /// The charts of a campaign, in page order.
 pub struct CampaignCharts {
     /// Trajectory.
-    pub trajectory: Result<String, String>,
+    pub trajectory: Chart,
     /// One dose-response chart per `(line, compound)`.
-    pub dose_response: Vec<(String, Result<String, String>)>,
+    pub dose_response: Vec<(String, Chart)>,
     /// Box plots by compound.
-    pub by_compound: Result<String, String>,
+    pub by_compound: Chart,
     /// Box plots by cell line.
-    pub by_line: Result<String, String>,
+    pub by_line: Chart,
 }
 
 /// A campaign's page.
@@ -318,13 +319,7 @@ pub fn results(pairs: &[(String, String, i64)]) -> String {
 }
 
 /// One fit.
-pub fn result_fit(
-    line: &str,
-    compound: &str,
-    n: usize,
-    curve: Option<super::data::Curve>,
-    svg: Result<String, String>,
-) -> String {
+pub fn result_fit(line: &str, compound: &str, n: usize, curve: Option<super::data::Curve>, svg: Chart) -> String {
     let body = html! {
         table id="fit" {
             tr { th { "Cell line" } td { (line) } }
@@ -344,7 +339,7 @@ pub fn result_fit(
 }
 
 /// The facility page: saved plans, and the selected one's daily loads.
-pub fn facility(list: &[(i64, String, String)], plan: Option<(&SavedPlan, [Result<String, String>; 3])>) -> String {
+pub fn facility(list: &[(i64, String, String)], plan: Option<(&SavedPlan, [Chart; 3])>) -> String {
     let body = html! {
         @if list.is_empty() {
             p.note { "No saved plans. Save one with " code { "cellos facility plan FILE.toml --save" } "." }
@@ -429,7 +424,7 @@ pub fn error(status: u16, message: &str) -> String {
 }
 
 /// The chart of a facility plan's resource: `(title, unit, before, after, capacity)`.
-pub fn facility_charts(p: &SavedPlan) -> [Result<String, String>; 3] {
+pub fn facility_charts(p: &SavedPlan) -> [Chart; 3] {
     let f = &p.input.facility;
     let series = |pick: fn(&crate::facility::DayLoad) -> f64, days: &[crate::facility::DayLoad]| {
         days.iter().map(|d| (d.day, pick(d))).collect::<Vec<_>>()
