@@ -76,7 +76,17 @@ fn data() -> &'static Data {
                 params![EVIL, json!({ "note": EVIL }).to_string()],
             )
             .unwrap();
-        add_iteration(&store, 1);
+        add_iteration(&store, EVIL);
+        // Another running campaign, watched by the browser test.
+        store
+            .campaigns
+            .execute(
+                "INSERT INTO campaigns (campaign_id, campaign_type, start_date, status, created_at) \
+                 VALUES ('live', 'autonomous', '2026-11-24T09:00:00Z', 'running', '2026-11-24T09:00:00Z')",
+                [],
+            )
+            .unwrap();
+        add_iteration(&store, "live");
         let campaign: String = store
             .campaigns
             .query_row("SELECT campaign_id FROM campaigns WHERE campaign_type = 'dose_finding'", [], |r| r.get(0))
@@ -85,14 +95,15 @@ fn data() -> &'static Data {
     })
 }
 
-fn add_iteration(store: &Store, n: i64) {
-    let results =
-        json!([{ "cell_line": EVIL, "compound": "staurosporine", "dose": 0.1 * n as f64, "measurement": 0.5 }]);
+/// Commits the next iteration of a running campaign (one legacy-shaped result whose line is markup).
+fn add_iteration(store: &Store, id: &str) {
+    let results = json!([{ "cell_line": EVIL, "compound": "staurosporine", "dose": 0.1, "measurement": 0.5 }]);
     store
         .campaigns
         .execute(
-            "INSERT INTO campaign_iterations (campaign_id, iteration_number, timestamp, results) VALUES (?1, ?2, '2026-11-24T08:00:00Z', ?3)",
-            params![EVIL, n, results.to_string()],
+            "INSERT INTO campaign_iterations (campaign_id, iteration_number, timestamp, results) VALUES (?1, \
+             (SELECT coalesce(max(iteration_number), 0) + 1 FROM campaign_iterations WHERE campaign_id = ?1), '2026-11-24T08:00:00Z', ?2)",
+            params![id, results.to_string()],
         )
         .unwrap();
 }
@@ -325,7 +336,7 @@ fn running_campaign_page_follows_its_iterations() {
     assert!(page.contains(&format!("data-iterations=\"{before}\"")));
     assert!(page.contains("data-state-url=\"/campaigns/%3Cscript%3Ealert%281%29%3C%2Fscript%3E/state\""));
     assert!(page.contains("<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"));
-    add_iteration(&store(), before + 1);
+    add_iteration(&store(), EVIL);
     let after = state(());
     assert_eq!(after["iterations"], before + 1);
     assert_eq!(after["status"], "running");
@@ -491,6 +502,11 @@ impl Browser {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A WebDriver command; its error (a stale element, say) as text.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let url = if path == "/session" {
             format!("{}{path}", self.base)
         } else {
@@ -501,8 +517,8 @@ impl Browser {
             ("DELETE", _) => ureq::delete(&url).call(),
             (_, body) => ureq::post(&url).send_json(body.unwrap_or(json!({}))),
         };
-        let v: Value = r.unwrap_or_else(|e| panic!("{method} {path}: {e}")).body_mut().read_json().unwrap();
-        v["value"].clone()
+        let v: Value = r.map_err(|e| e.to_string())?.body_mut().read_json().map_err(|e| e.to_string())?;
+        Ok(v["value"].clone())
     }
 
     fn find(&self, using: &str, value: &str) -> Vec<String> {
@@ -567,4 +583,21 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-campaign.png");
     std::fs::write(&out, &bytes).unwrap();
     eprintln!("screenshot: {} ({} bytes)", out.display(), bytes.len());
+    // A running campaign's page reloads itself in the browser once an iteration is committed.
+    b.call("POST", "/url", Some(json!({ "url": format!("{root}campaigns/live") })));
+    let shown = || -> Option<String> {
+        let body = b.try_call("POST", "/element", Some(json!({ "using": "css selector", "value": "body" }))).ok()?;
+        let id = body[ELEMENT].as_str()?.to_string();
+        b.try_call("GET", &format!("/element/{id}/attribute/data-iterations"), None).ok()?.as_str().map(str::to_string)
+    };
+    let before: i64 = shown().expect("the live page").parse().unwrap();
+    add_iteration(&store(), "live");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if shown().is_some_and(|n| n == (before + 1).to_string()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the running campaign's page did not reload");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
