@@ -153,9 +153,6 @@ fn query_value(query: &str, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The style sheet and the watch script, served from the binary.
-const STYLE_PATH: &str = "/style.css";
-
 /// Answers one GET request for `target` (path and query, as sent).
 pub fn route(store: &Store, target: &str) -> Response {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -548,7 +545,9 @@ fn answer(store: &Store, request: tiny_http::Request) {
     use tiny_http::Method;
     let response = match request.method() {
         Method::Get | Method::Head => match request.url() {
-            STYLE_PATH => Response { status: 200, content_type: "text/css", body: pages::STYLE.into(), download: None },
+            pages::STYLE_PATH => {
+                Response { status: 200, content_type: "text/css", body: pages::STYLE.into(), download: None }
+            }
             pages::WATCH_PATH => {
                 Response { status: 200, content_type: "text/javascript", body: pages::WATCH.into(), download: None }
             }

@@ -12,6 +12,9 @@ use crate::facility::SavedPlan;
 /// At most this many measurements are listed in a page's table; the CSV download has them all.
 pub const TABLE_ROWS: usize = 1000;
 
+/// Where the style sheet is served.
+pub const STYLE_PATH: &str = "/style.css";
+
 /// The style sheet.
 pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}\
 nav{background:#1d3b53;padding:.6em 1em}nav a{color:#fff;margin-right:1.2em;text-decoration:none}\
@@ -59,7 +62,7 @@ pub fn layout(section: Section, title: &str, watch: Option<(&str, i64)>, body: M
             head {
                 meta charset="utf-8";
                 title { (title) " · cellos" }
-                link rel="stylesheet" href="/style.css";
+                link rel="stylesheet" href=(STYLE_PATH);
                 @if watch.is_some() {
                     noscript { meta http-equiv="refresh" content="5"; }
                 }
