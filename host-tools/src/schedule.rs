@@ -12,13 +12,16 @@
 //! precedence; a cumulative constraint per resource, its unavailable time as fixed blocks of full
 //! capacity; due times as `start ≤ due − duration` (hard) for the makespan objective, or as
 //! `late ≥ start + duration − due`, `late ≥ 0`, minimising Σ weight · late, for weighted tardiness;
-//! makespan = max of the ends. [`solve_within`] bounds the search by time and, for results that must not
-//! depend on the machine's load, by search steps ([`Budget`]). After solving,
+//! makespan = max of the ends. Under a time budget two searches run on two threads, the model with the
+//! redundant order disjunctions and the one without (each wins on some instances), and the first to prove
+//! its result stops the other; [`solve_within`] with a step budget ([`Budget`]) runs one search, so the
+//! result depends on the input alone and not on the machine's load. After solving,
 //! concrete units (`incubator_1` …) are assigned greedily in start order, which never fails: a task's
 //! start sees at most `capacity − demand` units in use, because the cumulative constraint holds there.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pumpkin_solver::Solver;
@@ -446,14 +449,19 @@ impl std::fmt::Display for Budget {
     }
 }
 
-/// The solver's termination: the time left or the steps, whichever ends first.
-struct Stop {
+/// The solver's termination: the time left or the steps, whichever ends first, or a peer search of the
+/// portfolio that has proven its result.
+struct Stop<'a> {
     time: TimeBudget,
     steps_left: Option<u64>,
+    peer: Option<&'a AtomicBool>,
 }
 
-impl TerminationCondition for Stop {
+impl TerminationCondition for Stop<'_> {
     fn should_stop(&mut self) -> bool {
+        if self.peer.is_some_and(|done| done.load(Ordering::Relaxed)) {
+            return true;
+        }
         if let Some(n) = &mut self.steps_left {
             if *n == 0 {
                 return true;
@@ -474,7 +482,7 @@ pub fn solve_within(p: &Problem, budget: Budget) -> Result<Schedule, ScheduleErr
     let limit = budget.time;
     let started = Instant::now();
     let ix = validate(p)?;
-    let (preds, needs) = (&ix.preds, &ix.needs);
+    let needs = &ix.needs;
     let horizon = i32::try_from(p.horizon_min).map_err(|_| infeasible("horizon", "the horizon is too large".into()))?;
     let lower = lower_bound(p, &ix);
     let tardy = p.objective == Objective::WeightedTardiness;
@@ -521,138 +529,69 @@ pub fn solve_within(p: &Problem, budget: Budget) -> Result<Schedule, ScheduleErr
         (Some(_), false) => upper_value.map_or(p.horizon_min, |u| u as u32),
         _ => p.horizon_min,
     };
-    let mut solver = Solver::default();
-    let tag = solver.new_constraint_tag();
-    let starts: Vec<_> = p
-        .tasks
-        .iter()
-        .map(|t| {
-            let latest = hard_due(p, t).unwrap_or(p.horizon_min).min(upper) - t.duration_min;
-            solver.new_bounded_integer(t.release_min as i32, latest as i32)
-        })
-        .collect();
-    // `a` ends before `b` starts.
-    let before = |a: usize, b: usize| {
-        pumpkin_solver::less_than_or_equals(
-            vec![starts[a].scaled(1), starts[b].scaled(-1)],
-            -(p.tasks[a].duration_min as i32),
-            tag,
-        )
+    let bounds = Bounds { upper, upper_value, objective_lower, horizon, tardy };
+    // The searches stop a little early (a twentieth of the limit, at most 250 ms): ending the threads,
+    // assigning units and checking the result take that, and the caller's limit covers all of it.
+    let search_until = limit.saturating_sub((limit / 20).min(Duration::from_millis(250)));
+    let stop = |peer| Stop {
+        time: TimeBudget::starting_now(search_until.saturating_sub(started.elapsed())),
+        steps_left: budget.steps,
+        peer,
     };
-    for (j, pr) in preds.iter().enumerate() {
-        for &i in pr {
-            solver.add_constraint(before(i, j)).post();
-        }
-    }
-    for (r, res) in p.resources.iter().enumerate() {
-        let mut vars = Vec::new();
-        let mut durations = Vec::new();
-        let mut demands = Vec::new();
-        for (t, ns) in needs.iter().enumerate() {
-            for &(rr, d) in ns {
-                if rr == r && p.tasks[t].duration_min > 0 {
-                    vars.push(starts[t].scaled(1));
-                    durations.push(p.tasks[t].duration_min as i32);
-                    demands.push(d as i32);
+    let found: Vec<Found> = if budget.steps.is_some() {
+        // A step budget asks for a result that depends on the input alone: one search, one thread.
+        vec![search(p, &ix, &bounds, true, stop(None))]
+    } else {
+        // A portfolio of the two models on two threads (the order disjunctions help most instances and
+        // slow the proof of some); the first to prove its result stops the other.
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = [true, false]
+                .into_iter()
+                .map(|disjunctions| {
+                    let (done, stop, ix, bounds) = (&done, &stop, &ix, &bounds);
+                    scope.spawn(move || {
+                        let f = search(p, ix, bounds, disjunctions, stop(Some(done)));
+                        if f.proven() {
+                            done.store(true, Ordering::Relaxed);
+                        }
+                        f
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
+    };
+    let mut best: Option<(Vec<u32>, bool)> = None;
+    let mut nothing_better = false;
+    for f in found {
+        match f {
+            Found::Schedule(start_of, proven) => {
+                let better = match &best {
+                    None => true,
+                    Some((b, b_proven)) => !b_proven && (proven || value(&start_of) < value(b)),
+                };
+                if better {
+                    best = Some((start_of, proven));
                 }
             }
-        }
-        for (a, b) in blocked(res, p.horizon_min) {
-            let v = solver.new_bounded_integer(a as i32, a as i32);
-            vars.push(v.scaled(1));
-            durations.push((b - a) as i32);
-            demands.push(res.capacity as i32);
-        }
-        if !vars.is_empty() {
-            solver
-                .add_constraint(pumpkin_solver::cumulative(vars, durations, demands, res.capacity as i32, tag))
-                .post();
+            Found::NothingBetter => nothing_better = true,
+            Found::Unknown => {}
         }
     }
-    // Redundant disjunctions for pairs that can never overlap (their demands on one resource exceed its
-    // capacity): an order literal each way, one of them true. Time-tabling alone propagates these pairs
-    // only once their start domains are narrow; the literals let the solver branch and learn on orders.
-    let mut exclusive = std::collections::BTreeSet::new();
-    for (i, ni) in needs.iter().enumerate() {
-        for (j, nj) in needs.iter().enumerate().skip(i + 1) {
-            let clash = ni.iter().any(|&(r, d)| nj.iter().any(|&(q, e)| q == r && d + e > p.resources[r].capacity));
-            if clash && p.tasks[i].duration_min > 0 && p.tasks[j].duration_min > 0 {
-                exclusive.insert((i, j));
-            }
-        }
-    }
-    for &(i, j) in &exclusive {
-        let (ij, ji) = (solver.new_literal(), solver.new_literal());
-        before(i, j).reify(&mut solver, ij);
-        before(j, i).reify(&mut solver, ji);
-        solver.add_clause([ij.get_true_predicate(), ji.get_true_predicate()], tag);
-    }
-    let makespan = solver.new_bounded_integer(0, (upper as i32).min(horizon));
-    let ends: Vec<_> = starts.iter().zip(&p.tasks).map(|(s, t)| s.offset(t.duration_min as i32)).collect();
-    if !ends.is_empty() {
-        solver.add_constraint(pumpkin_solver::maximum(ends, makespan, tag)).post();
-    }
-    // Weighted tardiness: late_i ≥ end_i − due_i, late_i ≥ 0, total = Σ weight_i · late_i (the range was
-    // checked in `validate`).
-    let objective = if tardy {
-        let total = solver.new_bounded_integer(0, upper_value.map_or(i32::MAX, |u| u as i32));
-        let mut terms = vec![total.scaled(-1)];
-        for (t, s) in p.tasks.iter().zip(&starts) {
-            if let Some(due) = t.due_min {
-                let late = solver.new_bounded_integer(0, horizon);
-                solver
-                    .add_constraint(pumpkin_solver::less_than_or_equals(
-                        vec![s.scaled(1), late.scaled(-1)],
-                        due as i32 - t.duration_min as i32,
-                        tag,
-                    ))
-                    .post();
-                terms.push(late.scaled(t.weight as i32));
-            }
-        }
-        solver.add_constraint(pumpkin_solver::equals(terms, 0, tag)).post();
-        total
-    } else {
-        makespan
-    };
-    // The solver's default search (activity-based, solution-guided) did better here than set-times
-    // branching: 698 vs 761 min on the 50-task benchmark instance (measured before the order
-    // disjunctions were added).
-    let mut brancher = solver.default_brancher();
-    let mut resolver = ResolutionResolver::default();
-    let mut stop =
-        Stop { time: TimeBudget::starting_now(limit.saturating_sub(started.elapsed())), steps_left: budget.steps };
-    // Stop as soon as a solution meets the lower bound: it is optimal, nothing is left to prove.
-    let callback =
-        move |_: &Solver, s: SolutionReference, _: &DefaultBrancher, _: &ResolutionResolver| -> ControlFlow<()> {
-            if s.get_integer_value(objective) as i64 <= objective_lower as i64 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        };
-    let result = solver.optimise(
-        &mut brancher,
-        &mut stop,
-        &mut resolver,
-        LinearSatUnsat::new(OptimisationDirection::Minimise, objective, callback),
-    );
-    let read = |s: &pumpkin_solver::core::results::Solution| {
-        starts.iter().map(|v| s.get_integer_value(*v) as u32).collect::<Vec<u32>>()
-    };
-    let (start_of, optimal) = match (result, first) {
-        (OptimisationResult::Optimal(s), _) => (read(&s), true),
-        (OptimisationResult::Satisfiable(s) | OptimisationResult::Stopped(s, _), _) => (read(&s), false),
-        // The list schedule is feasible, so "no schedule at or under its makespan" proves it optimal.
-        (OptimisationResult::Unsatisfiable, Some(g)) => (g, true),
-        (OptimisationResult::Unsatisfiable, None) => {
+    let (start_of, optimal) = match (best, first) {
+        (Some((s, true)), _) => (s, true),
+        // The list schedule is feasible, so "no schedule better than its value" proves it optimal.
+        (_, Some(g)) if nothing_better => (g, true),
+        (_, None) if nothing_better => {
             return Err(infeasible(
                 "capacity",
                 "no start times satisfy precedence, capacity, windows and due times together".into(),
             ));
         }
-        (OptimisationResult::Unknown, Some(g)) => (g, false),
-        (OptimisationResult::Unknown, None) => return Err(ScheduleError::TimedOut(budget)),
+        (Some((s, false)), _) => (s, false),
+        (None, Some(g)) => (g, false),
+        (None, None) => return Err(ScheduleError::TimedOut(budget)),
     };
     finish(start_of, optimal)
 }
@@ -810,4 +749,170 @@ pub fn gantt(s: &Schedule, width: usize) -> String {
         );
     }
     out
+}
+
+/// What one search found.
+enum Found {
+    /// A schedule; `true` when it is proven optimal (by the search, or by meeting the lower bound).
+    Schedule(Vec<u32>, bool),
+    /// Proof that no schedule is at or under the list schedule's value (nothing at all without one).
+    NothingBetter,
+    /// Nothing within the budget.
+    Unknown,
+}
+
+impl Found {
+    fn proven(&self) -> bool {
+        matches!(self, Found::Schedule(_, true) | Found::NothingBetter)
+    }
+}
+
+/// What a search starts from: the list schedule's makespan and objective value, the objective's lower
+/// bound, the horizon.
+struct Bounds {
+    upper: u32,
+    upper_value: Option<u64>,
+    objective_lower: u64,
+    horizon: i32,
+    tardy: bool,
+}
+
+/// One search: builds the model (with or without the redundant order disjunctions) and optimises.
+fn search(p: &Problem, ix: &Indexed, b: &Bounds, disjunctions: bool, mut stop: Stop) -> Found {
+    let (preds, needs) = (&ix.preds, &ix.needs);
+    let mut solver = Solver::default();
+    let tag = solver.new_constraint_tag();
+    let starts: Vec<_> = p
+        .tasks
+        .iter()
+        .map(|t| {
+            let latest = hard_due(p, t).unwrap_or(p.horizon_min).min(b.upper) - t.duration_min;
+            solver.new_bounded_integer(t.release_min as i32, latest as i32)
+        })
+        .collect();
+    // `a` ends before `b` starts.
+    let before = |a: usize, b: usize| {
+        pumpkin_solver::less_than_or_equals(
+            vec![starts[a].scaled(1), starts[b].scaled(-1)],
+            -(p.tasks[a].duration_min as i32),
+            tag,
+        )
+    };
+    for (j, pr) in preds.iter().enumerate() {
+        for &i in pr {
+            solver.add_constraint(before(i, j)).post();
+        }
+    }
+    for (r, res) in p.resources.iter().enumerate() {
+        let mut vars = Vec::new();
+        let mut durations = Vec::new();
+        let mut demands = Vec::new();
+        for (t, ns) in needs.iter().enumerate() {
+            for &(rr, d) in ns {
+                if rr == r && p.tasks[t].duration_min > 0 {
+                    vars.push(starts[t].scaled(1));
+                    durations.push(p.tasks[t].duration_min as i32);
+                    demands.push(d as i32);
+                }
+            }
+        }
+        for (a, b) in blocked(res, p.horizon_min) {
+            let v = solver.new_bounded_integer(a as i32, a as i32);
+            vars.push(v.scaled(1));
+            durations.push((b - a) as i32);
+            demands.push(res.capacity as i32);
+        }
+        if !vars.is_empty() {
+            solver
+                .add_constraint(pumpkin_solver::cumulative(vars, durations, demands, res.capacity as i32, tag))
+                .post();
+        }
+    }
+    // Redundant disjunctions for pairs that can never overlap (their demands on one resource exceed its
+    // capacity): an order literal each way, one of them true. Time-tabling alone propagates these pairs
+    // only once their start domains are narrow; the literals let the solver branch and learn on orders.
+    let mut exclusive = std::collections::BTreeSet::new();
+    for (i, ni) in needs.iter().enumerate() {
+        for (j, nj) in needs.iter().enumerate().skip(i + 1) {
+            let clash = ni.iter().any(|&(r, d)| nj.iter().any(|&(q, e)| q == r && d + e > p.resources[r].capacity));
+            if clash && p.tasks[i].duration_min > 0 && p.tasks[j].duration_min > 0 {
+                exclusive.insert((i, j));
+            }
+        }
+    }
+    if !disjunctions {
+        exclusive.clear();
+    }
+    for &(i, j) in &exclusive {
+        let (ij, ji) = (solver.new_literal(), solver.new_literal());
+        before(i, j).reify(&mut solver, ij);
+        before(j, i).reify(&mut solver, ji);
+        solver.add_clause([ij.get_true_predicate(), ji.get_true_predicate()], tag);
+    }
+    let makespan = solver.new_bounded_integer(0, (b.upper as i32).min(b.horizon));
+    let ends: Vec<_> = starts.iter().zip(&p.tasks).map(|(s, t)| s.offset(t.duration_min as i32)).collect();
+    if !ends.is_empty() {
+        solver.add_constraint(pumpkin_solver::maximum(ends, makespan, tag)).post();
+    }
+    // Weighted tardiness: late_i ≥ end_i − due_i, late_i ≥ 0, total = Σ weight_i · late_i (the range was
+    // checked in `validate`).
+    let objective = if b.tardy {
+        let total = solver.new_bounded_integer(0, b.upper_value.map_or(i32::MAX, |u| u as i32));
+        let mut terms = vec![total.scaled(-1)];
+        for (t, s) in p.tasks.iter().zip(&starts) {
+            if let Some(due) = t.due_min {
+                let late = solver.new_bounded_integer(0, b.horizon);
+                solver
+                    .add_constraint(pumpkin_solver::less_than_or_equals(
+                        vec![s.scaled(1), late.scaled(-1)],
+                        due as i32 - t.duration_min as i32,
+                        tag,
+                    ))
+                    .post();
+                terms.push(late.scaled(t.weight as i32));
+            }
+        }
+        solver.add_constraint(pumpkin_solver::equals(terms, 0, tag)).post();
+        total
+    } else {
+        makespan
+    };
+    // The solver's default search (activity-based, solution-guided) did better here than set-times
+    // branching: 698 vs 761 min on the 50-task benchmark instance (measured before the order
+    // disjunctions were added).
+    let mut brancher = solver.default_brancher();
+    let mut resolver = ResolutionResolver::default();
+    let read = |s: SolutionReference| starts.iter().map(|v| s.get_integer_value(*v) as u32).collect::<Vec<u32>>();
+    let value = |start_of: &[u32]| {
+        if b.tardy {
+            weighted_tardiness(p, start_of)
+        } else {
+            u64::from(start_of.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0))
+        }
+    };
+    // Stop as soon as a solution meets the lower bound: it is optimal, nothing is left to prove.
+    let callback =
+        move |_: &Solver, s: SolutionReference, _: &DefaultBrancher, _: &ResolutionResolver| -> ControlFlow<()> {
+            if s.get_integer_value(objective) as i64 <= b.objective_lower as i64 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+    let result = solver.optimise(
+        &mut brancher,
+        &mut stop,
+        &mut resolver,
+        LinearSatUnsat::new(OptimisationDirection::Minimise, objective, callback),
+    );
+    match result {
+        OptimisationResult::Optimal(s) => Found::Schedule(read(s.as_reference()), true),
+        OptimisationResult::Satisfiable(s) | OptimisationResult::Stopped(s, _) => {
+            let start_of = read(s.as_reference());
+            let at_bound = value(&start_of) <= b.objective_lower;
+            Found::Schedule(start_of, at_bound)
+        }
+        OptimisationResult::Unsatisfiable => Found::NothingBetter,
+        OptimisationResult::Unknown => Found::Unknown,
+    }
 }
