@@ -127,7 +127,8 @@ pub enum ScheduleCommand {
     Solve {
         /// Problem file (JSON).
         file: PathBuf,
-        /// Seconds the solver may use; the best schedule found so far is returned.
+        /// Seconds the whole solve may use (two searches run on two threads until one proves its result);
+        /// when time runs out, the best schedule found so far is returned, marked not proven optimal.
         #[arg(long, default_value_t = 30.0)]
         time_limit: f64,
     },

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cellos_host::schedule::{Problem, ScheduleError, check, solve};
+use cellos_host::schedule::{Budget, Problem, ScheduleError, check, solve, solve_within};
 use proptest::prelude::*;
 
 fn problem(json: &str) -> Problem {
@@ -266,4 +266,35 @@ proptest! {
         prop_assert_eq!(s.weighted_tardiness, brute_force_tardiness(&p));
         prop_assert_eq!(s.objective_bound, s.weighted_tardiness);
     }
+}
+
+/// The benchmark's 100-task instance (seed 1), which no budget here proves optimal.
+fn hard_instance() -> Problem {
+    problem(include_str!("fixtures/schedule_bench_100.json"))
+}
+
+#[test]
+fn a_step_budget_ends_the_search_with_a_checked_schedule_and_its_bound() {
+    let p = hard_instance();
+    let s = solve_within(&p, Budget { time: Duration::from_secs(600), steps: Some(2_000) }).unwrap();
+    check(&p, &s).unwrap();
+    assert!(!s.optimal);
+    // The static bound: the busiest resource's energy (critical paths are shorter here).
+    assert_eq!(s.bound_min, 1538);
+    assert!(s.makespan_min > s.bound_min, "{} ≤ {}", s.makespan_min, s.bound_min);
+    // One search on one thread: the same steps give the same schedule.
+    let again = solve_within(&p, Budget { time: Duration::from_secs(600), steps: Some(2_000) }).unwrap();
+    assert_eq!(again.tasks, s.tasks);
+}
+
+#[test]
+fn a_time_limit_returns_the_best_schedule_found() {
+    let p = hard_instance();
+    let t0 = std::time::Instant::now();
+    let s = solve(&p, Duration::from_millis(300)).unwrap();
+    // Without the limit the two searches would run for hours; the bound is generous for loaded machines.
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    check(&p, &s).unwrap();
+    assert!(s.bound_min <= s.makespan_min);
+    assert_eq!(s.optimal, s.bound_min == s.makespan_min);
 }
