@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cellos_core::fit::{FitOptions, FourPl, fit_four_pl, four_pl_start};
+use cellos_core::fit::{FitError, FitOptions, FourPl, FourPlFit, fit_four_pl, four_pl_start};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
@@ -325,27 +325,36 @@ pub fn results_summary(store: &Store) -> Result<Value> {
     )
 }
 
-/// A dose-response fit of normalised viability for (line, compound): IC50, Hill and their standard
-/// errors, by the core's four-parameter logistic with the bottom held at 0.
-pub fn results_fit(store: &Store, line: &str, compound: &str) -> Result<Value> {
+/// The `(dose, normalised viability)` points of a line and compound in the measurements database.
+pub(crate) fn viability_points(store: &Store, line: &str, compound: &str) -> Result<Vec<(f64, f64)>> {
     let mut st = store.results.prepare_cached(
         "SELECT dose_uM, viability_norm FROM measurements WHERE cell_line = ?1 AND compound = ?2 AND dose_uM IS NOT NULL AND viability_norm IS NOT NULL",
     )?;
-    let (xs, ys): (Vec<f64>, Vec<f64>) = st
-        .query_map([line, compound], |r| Ok((r.get::<_, f64>(0)?, r.get::<_, f64>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
+    let rows = st.query_map([line, compound], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The core's four-parameter logistic from data-derived starting values; `floor_zero` holds the bottom
+/// at 0 (normalised viability).
+pub(crate) fn fit_4pl(xs: &[f64], ys: &[f64], floor_zero: bool) -> std::result::Result<FourPlFit, FitError> {
+    let options = FitOptions { fixed: [floor_zero, false, false, false], ..FitOptions::default() };
+    let mut start = four_pl_start(xs, ys);
+    if floor_zero {
+        start[FourPl::BOTTOM] = 0.0;
+    }
+    fit_four_pl(xs, ys, None, Some(start), &options)
+}
+
+/// A dose-response fit of normalised viability for (line, compound): IC50, Hill and their standard
+/// errors, by the core's four-parameter logistic with the bottom held at 0.
+pub fn results_fit(store: &Store, line: &str, compound: &str) -> Result<Value> {
+    let (xs, ys): (Vec<f64>, Vec<f64>) = viability_points(store, line, compound)?.into_iter().unzip();
     if xs.is_empty() {
         return Err(StoreError::NotFound(format!(
             "no measurements of {compound} on {line} (see `cellos results summary`)"
         )));
     }
-    let options = FitOptions { fixed: [true, false, false, false], ..FitOptions::default() };
-    let mut start = four_pl_start(&xs, &ys);
-    start[FourPl::BOTTOM] = 0.0;
-    let f = fit_four_pl(&xs, &ys, None, Some(start), &options)
-        .map_err(|e| StoreError::Invalid(format!("fit of {compound} on {line}: {e}")))?;
+    let f = fit_4pl(&xs, &ys, true).map_err(|e| StoreError::Invalid(format!("fit of {compound} on {line}: {e}")))?;
     Ok(json!({
         "cell_line": line, "compound": compound, "points": xs.len(),
         "ic50_uM": f.curve.ic50, "ic50_rel_se": f.ic50_rel_err(), "hill": f.curve.hill, "hill_se": f.std_err[FourPl::HILL],

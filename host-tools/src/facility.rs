@@ -174,15 +174,19 @@ fn stack(input: &PlanInput, runs: &[Vec<DayReport>], starts: &[u32]) -> Vec<DayL
     days
 }
 
+/// A day's load of each capacity, `(resource, load, capacity)`: incubator flasks, BSC hours, staff hours.
+pub fn loads(f: &Facility, d: &DayLoad) -> [(&'static str, f64, f64); 3] {
+    [
+        ("incubator", f64::from(d.flasks), f64::from(f.incubator_flasks)),
+        ("bsc", d.bsc_h, f.bsc_hours_per_day),
+        ("staff", d.staff_h, f.staff_fte * f.staff_hours_per_day),
+    ]
+}
+
 fn violations(f: &Facility, days: &[DayLoad]) -> Vec<Violation> {
     let mut out = Vec::new();
     for d in days {
-        let staff = f.staff_fte * f.staff_hours_per_day;
-        for (resource, load, capacity) in [
-            ("incubator", f64::from(d.flasks), f64::from(f.incubator_flasks)),
-            ("bsc", d.bsc_h, f.bsc_hours_per_day),
-            ("staff", d.staff_h, staff),
-        ] {
+        for (resource, load, capacity) in loads(f, d) {
             if load > capacity + 1e-9 {
                 out.push(Violation { day: d.day, resource: resource.into(), load, capacity });
             }

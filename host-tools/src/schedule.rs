@@ -299,6 +299,19 @@ fn hard_due(p: &Problem, t: &Task) -> Option<u32> {
     t.due_min.filter(|_| p.objective == Objective::Makespan)
 }
 
+/// The latest end, for tasks starting at `start`.
+fn makespan(p: &Problem, start: &[u32]) -> u32 {
+    start.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0)
+}
+
+/// The value of the problem's objective for tasks starting at `start`.
+fn objective_value(p: &Problem, start: &[u32]) -> u64 {
+    match p.objective {
+        Objective::Makespan => u64::from(makespan(p, start)),
+        Objective::WeightedTardiness => weighted_tardiness(p, start),
+    }
+}
+
 /// Σ weight × minutes past the due time, for tasks starting at `start`.
 pub fn weighted_tardiness(p: &Problem, start: &[u32]) -> u64 {
     p.tasks
@@ -486,21 +499,15 @@ pub fn solve_within(p: &Problem, budget: Budget) -> Result<Schedule, ScheduleErr
     let horizon = i32::try_from(p.horizon_min).map_err(|_| infeasible("horizon", "the horizon is too large".into()))?;
     let lower = lower_bound(p, &ix);
     let tardy = p.objective == Objective::WeightedTardiness;
-    // The objective's value of a schedule, and a lower bound of it: the makespan bound, or for weighted
-    // tardiness each task's lateness at its earliest end.
-    let value = |start_of: &[u32]| -> u64 {
-        if tardy {
-            weighted_tardiness(p, start_of)
-        } else {
-            u64::from(start_of.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0))
-        }
-    };
+    let value = |start_of: &[u32]| objective_value(p, start_of);
+    // A lower bound of the objective: the makespan bound, or for weighted tardiness each task's lateness
+    // at its earliest end.
     let earliest: Vec<u32> = ix.heads.iter().map(|&h| h as u32).collect();
     let objective_lower = if tardy { weighted_tardiness(p, &earliest) } else { u64::from(lower) };
     // Every result leaves through here: units assigned, optimality by proof or by meeting the bound,
     // and the independent check.
     let finish = |start_of: Vec<u32>, proven: bool| {
-        let span = start_of.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0);
+        let span = makespan(p, &start_of);
         let v = value(&start_of);
         let optimal = proven || v <= objective_lower;
         let schedule = Schedule {
@@ -529,7 +536,7 @@ pub fn solve_within(p: &Problem, budget: Budget) -> Result<Schedule, ScheduleErr
         (Some(_), false) => upper_value.map_or(p.horizon_min, |u| u as u32),
         _ => p.horizon_min,
     };
-    let bounds = Bounds { upper, upper_value, objective_lower, horizon, tardy };
+    let bounds = Bounds { upper, upper_value, objective_lower, horizon };
     // The searches stop a little early (a twentieth of the limit, at most 250 ms): ending the threads,
     // assigning units and checking the result take that, and the caller's limit covers all of it.
     let search_until = limit.saturating_sub((limit / 20).min(Duration::from_millis(250)));
@@ -774,7 +781,6 @@ struct Bounds {
     upper_value: Option<u64>,
     objective_lower: u64,
     horizon: i32,
-    tardy: bool,
 }
 
 /// One search: builds the model (with or without the redundant order disjunctions) and optimises.
@@ -831,23 +837,20 @@ fn search(p: &Problem, ix: &Indexed, b: &Bounds, disjunctions: bool, mut stop: S
     // Redundant disjunctions for pairs that can never overlap (their demands on one resource exceed its
     // capacity): an order literal each way, one of them true. Time-tabling alone propagates these pairs
     // only once their start domains are narrow; the literals let the solver branch and learn on orders.
-    let mut exclusive = std::collections::BTreeSet::new();
-    for (i, ni) in needs.iter().enumerate() {
-        for (j, nj) in needs.iter().enumerate().skip(i + 1) {
-            let clash = ni.iter().any(|&(r, d)| nj.iter().any(|&(q, e)| q == r && d + e > p.resources[r].capacity));
-            if clash && p.tasks[i].duration_min > 0 && p.tasks[j].duration_min > 0 {
-                exclusive.insert((i, j));
+    if disjunctions {
+        for i in 0..p.tasks.len() {
+            for j in i + 1..p.tasks.len() {
+                let clash = needs[i]
+                    .iter()
+                    .any(|&(r, d)| needs[j].iter().any(|&(q, e)| q == r && d + e > p.resources[r].capacity));
+                if clash && p.tasks[i].duration_min > 0 && p.tasks[j].duration_min > 0 {
+                    let (ij, ji) = (solver.new_literal(), solver.new_literal());
+                    before(i, j).reify(&mut solver, ij);
+                    before(j, i).reify(&mut solver, ji);
+                    solver.add_clause([ij.get_true_predicate(), ji.get_true_predicate()], tag);
+                }
             }
         }
-    }
-    if !disjunctions {
-        exclusive.clear();
-    }
-    for &(i, j) in &exclusive {
-        let (ij, ji) = (solver.new_literal(), solver.new_literal());
-        before(i, j).reify(&mut solver, ij);
-        before(j, i).reify(&mut solver, ji);
-        solver.add_clause([ij.get_true_predicate(), ji.get_true_predicate()], tag);
     }
     let makespan = solver.new_bounded_integer(0, (b.upper as i32).min(b.horizon));
     let ends: Vec<_> = starts.iter().zip(&p.tasks).map(|(s, t)| s.offset(t.duration_min as i32)).collect();
@@ -856,7 +859,7 @@ fn search(p: &Problem, ix: &Indexed, b: &Bounds, disjunctions: bool, mut stop: S
     }
     // Weighted tardiness: late_i ≥ end_i − due_i, late_i ≥ 0, total = Σ weight_i · late_i (the range was
     // checked in `validate`).
-    let objective = if b.tardy {
+    let objective = if p.objective == Objective::WeightedTardiness {
         let total = solver.new_bounded_integer(0, b.upper_value.map_or(i32::MAX, |u| u as i32));
         let mut terms = vec![total.scaled(-1)];
         for (t, s) in p.tasks.iter().zip(&starts) {
@@ -883,13 +886,6 @@ fn search(p: &Problem, ix: &Indexed, b: &Bounds, disjunctions: bool, mut stop: S
     let mut brancher = solver.default_brancher();
     let mut resolver = ResolutionResolver::default();
     let read = |s: SolutionReference| starts.iter().map(|v| s.get_integer_value(*v) as u32).collect::<Vec<u32>>();
-    let value = |start_of: &[u32]| {
-        if b.tardy {
-            weighted_tardiness(p, start_of)
-        } else {
-            u64::from(start_of.iter().zip(&p.tasks).map(|(s, t)| s + t.duration_min).max().unwrap_or(0))
-        }
-    };
     // Stop as soon as a solution meets the lower bound: it is optimal, nothing is left to prove.
     let callback =
         move |_: &Solver, s: SolutionReference, _: &DefaultBrancher, _: &ResolutionResolver| -> ControlFlow<()> {
@@ -909,7 +905,7 @@ fn search(p: &Problem, ix: &Indexed, b: &Bounds, disjunctions: bool, mut stop: S
         OptimisationResult::Optimal(s) => Found::Schedule(read(s.as_reference()), true),
         OptimisationResult::Satisfiable(s) | OptimisationResult::Stopped(s, _) => {
             let start_of = read(s.as_reference());
-            let at_bound = value(&start_of) <= b.objective_lower;
+            let at_bound = objective_value(p, &start_of) <= b.objective_lower;
             Found::Schedule(start_of, at_bound)
         }
         OptimisationResult::Unsatisfiable => Found::NothingBetter,

@@ -6,8 +6,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::data::Curve;
 use super::pages::num;
+use cellos_core::readout;
+use cellos_core::titer::Transduction;
 
 const SIZE: (u32, u32) = (760, 380);
 const CAPACITY: RGBColor = RGBColor(200, 30, 30);
@@ -130,33 +131,24 @@ pub struct DoseSeries<'a> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Fit {
     /// A falling 4PL (dose-response).
-    FourPl(Curve),
+    FourPl(readout::FourPl),
     /// Lentivirus transduction: `A · (1 − exp(−V · T / N))` (MODEL.md §5).
-    Lentivirus {
-        /// Titer T, TU/µL.
-        titer: f64,
-        /// Plateau A.
-        max_fraction: f64,
-        /// Cells N.
-        cells: f64,
-    },
+    Lentivirus(Transduction),
 }
 
 impl Fit {
     /// The curve's value at `x`.
     pub fn at(&self, x: f64) -> f64 {
         match *self {
-            Fit::FourPl(c) => c.at(x),
-            Fit::Lentivirus { titer, max_fraction, cells } => max_fraction * (1.0 - (-x * titer / cells).exp()),
+            Fit::FourPl(c) => c.eval(x),
+            Fit::Lentivirus(t) => t.fraction(x),
         }
     }
 
     fn label(&self) -> String {
         match *self {
             Fit::FourPl(c) => format!("IC50 {} µM, Hill {}", num(c.ic50), num(c.hill)),
-            Fit::Lentivirus { titer, max_fraction, .. } => {
-                format!("titer {} TU/µL, plateau {}", num(titer), num(max_fraction))
-            }
+            Fit::Lentivirus(t) => format!("titer {} TU/µL, plateau {}", num(t.titer_tu_per_ul), num(t.max_fraction)),
         }
     }
 }
@@ -296,23 +288,31 @@ pub fn boxplots(title: &str, y_label: &str, groups: &[(String, Vec<f64>)]) -> Ch
     })
 }
 
+/// One day-by-day load: `(day, load)` for every day, and the days over capacity.
+pub struct Daily {
+    /// Every day's load.
+    pub loads: Vec<(u32, f64)>,
+    /// The days over capacity, with their load.
+    pub over: Vec<(u32, f64)>,
+}
+
 /// A daily load before and after scheduling against its capacity, with the days over capacity marked.
-pub fn daily_load(title: &str, unit: &str, before: &[(u32, f64)], after: &[(u32, f64)], capacity: f64) -> Chart {
+pub fn daily_load(title: &str, unit: &str, capacity: f64, before: &Daily, after: &Daily) -> Chart {
     render(|root| {
-        let days = before.iter().chain(after).map(|p| f64::from(p.0));
+        let days = before.loads.iter().chain(&after.loads).map(|p| f64::from(p.0));
         let xs = padded(days);
-        let ys = padded(before.iter().chain(after).map(|p| p.1).chain([0.0, capacity]));
+        let ys = padded(before.loads.iter().chain(&after.loads).map(|p| p.1).chain([0.0, capacity]));
         let mut chart = frame(root, title).build_cartesian_2d(xs.clone(), ys).map_err(err)?;
         chart.configure_mesh().x_desc("day").y_desc(unit).draw().map_err(err)?;
         let line = |pts: &[(u32, f64)]| pts.iter().map(|&(d, v)| (f64::from(d), v)).collect::<Vec<_>>();
         let (b, a) = (color(1), color(0));
         chart
-            .draw_series(LineSeries::new(line(before), b.mix(0.7).stroke_width(1)))
+            .draw_series(LineSeries::new(line(&before.loads), b.mix(0.7).stroke_width(1)))
             .map_err(err)?
             .label("as requested")
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], b));
         chart
-            .draw_series(LineSeries::new(line(after), a.stroke_width(2)))
+            .draw_series(LineSeries::new(line(&after.loads), a.stroke_width(2)))
             .map_err(err)?
             .label("after scheduling")
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], a.stroke_width(2)));
@@ -326,16 +326,13 @@ pub fn daily_load(title: &str, unit: &str, before: &[(u32, f64)], after: &[(u32,
             .map_err(err)?
             .label(format!("capacity {capacity:.2}"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], CAPACITY));
-        let over = |pts: &[(u32, f64)]| {
-            pts.iter().filter(|p| p.1 > capacity + 1e-9).map(|&(d, v)| (f64::from(d), v)).collect::<Vec<_>>()
-        };
         chart
-            .draw_series(over(before).into_iter().map(|p| Cross::new(p, 4, CAPACITY.stroke_width(1))))
+            .draw_series(line(&before.over).into_iter().map(|p| Cross::new(p, 4, CAPACITY.stroke_width(1))))
             .map_err(err)?
             .label("over capacity, as requested")
             .legend(|(x, y)| Cross::new((x + 10, y), 4, CAPACITY));
         chart
-            .draw_series(over(after).into_iter().map(|p| TriangleMarker::new(p, 5, CAPACITY.filled())))
+            .draw_series(line(&after.over).into_iter().map(|p| TriangleMarker::new(p, 5, CAPACITY.filled())))
             .map_err(err)?
             .label("over capacity, after scheduling")
             .legend(|(x, y)| TriangleMarker::new((x + 10, y), 5, CAPACITY.filled()));

@@ -5,7 +5,7 @@
 //! the campaign's id (cellos campaigns write every well there, with its iteration), and the legacy
 //! platform's iterations, whose `results` are arrays of `{cell_line, compound, dose, measurement, …}`.
 
-use cellos_core::fit::{FitOptions, FourPl, fit_four_pl, four_pl_start};
+use cellos_core::fit::{FitStatus, FourPlFit};
 use cellos_core::search::Criteria;
 use rusqlite::params;
 use serde_json::Value;
@@ -321,58 +321,22 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
     })
 }
 
-/// A four-parameter logistic fit of points `(dose, response)` with positive doses.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Curve {
-    /// IC50 (µM).
-    pub ic50: f64,
-    /// Hill slope.
-    pub hill: f64,
-    /// Response at zero dose.
-    pub top: f64,
-    /// Response at infinite dose.
-    pub bottom: f64,
-    /// Relative standard error of the IC50.
-    pub ic50_rel_se: f64,
-}
-
-impl Curve {
-    /// The fitted response at `dose`.
-    pub fn at(&self, dose: f64) -> f64 {
-        self.bottom + (self.top - self.bottom) / (1.0 + (dose / self.ic50).powf(self.hill))
-    }
-}
-
 /// Fits a falling 4PL to `(dose, response)`; `floor_zero` fixes the bottom at 0 (viability). `None` when
 /// there are too few positive doses, the fit fails, or the curve is not credible (IC50 more than 10×
 /// outside the doses, Hill slope outside 0.2–10).
-pub fn fit(points: &[(f64, f64)], floor_zero: bool) -> Option<Curve> {
+pub fn fit(points: &[(f64, f64)], floor_zero: bool) -> Option<FourPlFit> {
     let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().filter(|(x, y)| *x > 0.0 && y.is_finite()).copied().unzip();
     if xs.len() < 5 {
         return None;
     }
-    let options = FitOptions { fixed: [floor_zero, false, false, false], ..FitOptions::default() };
-    let mut start = four_pl_start(&xs, &ys);
-    if floor_zero {
-        start[FourPl::BOTTOM] = 0.0;
-    }
-    let f = fit_four_pl(&xs, &ys, None, Some(start), &options).ok()?;
+    let f = crate::admin::fit_4pl(&xs, &ys, floor_zero).ok()?;
     // A curve is shown only if it describes the data: converged, its IC50 near the doses given, a
     // plausible slope. Scattered points with no dose trend fit to degenerate curves otherwise.
     let (lo, hi) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
-    let credible = f.fit.status == cellos_core::fit::FitStatus::Converged
+    let credible = f.fit.status == FitStatus::Converged
         && (lo / 10.0..=hi * 10.0).contains(&f.curve.ic50)
         && (0.2..=10.0).contains(&f.curve.hill);
-    if !credible {
-        return None;
-    }
-    Some(Curve {
-        ic50: f.curve.ic50,
-        hill: f.curve.hill,
-        top: f.curve.top,
-        bottom: f.curve.bottom,
-        ic50_rel_se: f.ic50_rel_err(),
-    })
+    credible.then_some(f)
 }
 
 /// A `(line, compound)` of the measurements database with its count.
@@ -382,15 +346,5 @@ pub fn result_pairs(store: &Store) -> Result<Vec<(String, String, i64)>> {
          GROUP BY cell_line, compound ORDER BY cell_line, compound",
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
-    Ok(rows)
-}
-
-/// The `(dose, viability)` points of a line and compound.
-pub fn result_points(store: &Store, line: &str, compound: &str) -> Result<Vec<(f64, f64)>> {
-    let mut st = store.results.prepare_cached(
-        "SELECT dose_uM, viability_norm FROM measurements WHERE cell_line = ?1 AND compound = ?2 \
-         AND dose_uM IS NOT NULL AND viability_norm IS NOT NULL",
-    )?;
-    let rows = st.query_map([line, compound], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use cellos_core::titer::Transduction;
 use serde_json::{Value, json};
 
 use crate::error::StoreError;
@@ -197,7 +198,7 @@ fn campaigns_page(store: &Store, status: Option<&str>, kind: Option<&str>) -> cr
 }
 
 fn four_pl(points: &[(f64, f64)], floor_zero: bool) -> Option<charts::Fit> {
-    data::fit(points, floor_zero).map(charts::Fit::FourPl)
+    data::fit(points, floor_zero).map(|f| charts::Fit::FourPl(f.curve))
 }
 
 /// The lentivirus titration chart of a line, from its stage outputs: the measured BFP fractions, the
@@ -213,7 +214,9 @@ fn titration_chart(c: &Campaign, line: &str) -> Option<Chart> {
         .collect();
     let cells = volume.and_then(|v| v["cells"].as_f64());
     let fit = match (titer["value"].as_f64(), titer["max_fraction"].as_f64(), cells) {
-        (Some(titer), Some(max_fraction), Some(cells)) => Some(charts::Fit::Lentivirus { titer, max_fraction, cells }),
+        (Some(titer_tu_per_ul), Some(max_fraction), Some(cells)) => {
+            Some(charts::Fit::Lentivirus(Transduction { titer_tu_per_ul, max_fraction, cells }))
+        }
         _ => None,
     };
     let target = volume.and_then(|v| v["target_bfp"].as_f64());
@@ -232,6 +235,14 @@ fn titration_chart(c: &Campaign, line: &str) -> Option<Chart> {
     }))
 }
 
+/// The larger of two optional values (either when only one is given).
+fn larger(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Draws a campaign's charts.
 pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
     use std::collections::BTreeMap;
@@ -246,19 +257,13 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
             for m in &mine {
                 let e = per_iteration.entry(m.iteration).or_insert(None);
                 if data::meets(m, c.thresholds) {
-                    *e = match (*e, m.value) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (a, b) => a.or(b),
-                    };
+                    *e = larger(*e, m.value);
                 }
             }
             let mut best = Vec::new();
             let mut so_far: Option<f64> = None;
             for (it, v) in per_iteration {
-                so_far = match (so_far, v) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
+                so_far = larger(so_far, v);
                 if let Some(b) = so_far {
                     best.push((it as f64, b));
                 }
@@ -279,7 +284,7 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
             pairs.push((&m.cell_line, &m.compound));
         }
     }
-    let dose_response = pairs
+    let mut dose_response = pairs
         .iter()
         .map(|&(line, compound)| {
             let mine = || measured().filter(|m| m.cell_line == line && m.compound == compound);
@@ -322,7 +327,6 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
             (title, chart)
         })
         .collect::<Vec<_>>();
-    let mut dose_response = dose_response;
     for line in c.outputs.iter().map(|o| o.line.as_str()).collect::<std::collections::BTreeSet<_>>() {
         if let Some(chart) = titration_chart(c, line) {
             dose_response.push((format!("{line} · lentivirus titration"), chart));
@@ -404,7 +408,7 @@ fn campaign_csv(store: &Store, id: &str) -> crate::Result<Response> {
 }
 
 fn result_fit_page(store: &Store, line: &str, compound: &str) -> crate::Result<Response> {
-    let points = data::result_points(store, line, compound)?;
+    let points = crate::admin::viability_points(store, line, compound)?;
     if points.is_empty() {
         return Err(StoreError::NotFound(format!("no measurements of {compound} on {line}")));
     }
@@ -414,7 +418,11 @@ fn result_fit_page(store: &Store, line: &str, compound: &str) -> crate::Result<R
         title: &format!("{compound} on {line}"),
         x: ("dose", "µM"),
         y_label: "normalised viability",
-        series: vec![charts::DoseSeries { name: "viability", points: dosed, curve: curve.map(charts::Fit::FourPl) }],
+        series: vec![charts::DoseSeries {
+            name: "viability",
+            points: dosed,
+            curve: curve.map(|f| charts::Fit::FourPl(f.curve)),
+        }],
         thresholds: Vec::new(),
         chosen: None,
     });
@@ -661,5 +669,39 @@ mod edge_tests {
         assert_eq!(route(&store, "/campaigns/fresh/state").text(), r#"{"iterations":0,"status":"running"}"#);
         let csv = route(&store, "/campaigns/fresh/measurements.csv");
         assert_eq!(csv.text().lines().count(), 1, "the header alone");
+    }
+}
+
+#[cfg(test)]
+mod facility_chart_tests {
+    use super::charts::Chart;
+    use crate::facility::{PlanInput, SavedPlan, plan};
+
+    fn triangles(c: &Chart) -> usize {
+        let Chart::Svg(svg) = c else { panic!("{c:?}") };
+        svg.matches("<polygon").count()
+    }
+
+    /// The days marked over capacity after scheduling (triangles; one more in the legend) are the plan's
+    /// reported violations of that resource, not a second judgement of the loads.
+    #[test]
+    fn over_capacity_marks_are_the_plans_violations() {
+        let mut input: PlanInput = toml::from_str(include_str!("../../tests/fixtures/facility_stress.toml")).unwrap();
+        input.facility.incubator_flasks = 6;
+        for r in &mut input.requests {
+            r.max_shift_days = 0;
+        }
+        let p = plan(&input).unwrap();
+        let mut saved = SavedPlan { plan_id: 1, name: "tight".into(), created_at: String::new(), input, plan: p };
+        let count = |s: &SavedPlan, r: &str| s.plan.violations_after.iter().filter(|v| v.resource == r).count();
+        assert!(count(&saved, "incubator") > 0);
+        let charts = super::pages::facility_charts(&saved);
+        for (chart, r) in charts.iter().zip(["incubator", "bsc", "staff"]) {
+            assert_eq!(triangles(chart), count(&saved, r) + 1, "{r}");
+        }
+        saved.plan.violations_after.clear();
+        for chart in &super::pages::facility_charts(&saved) {
+            assert_eq!(triangles(chart), 1);
+        }
     }
 }

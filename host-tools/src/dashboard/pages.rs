@@ -1,6 +1,7 @@
 //! The pages, as `maud` templates: every value goes through maud's escaping; the only markup not built by
 //! maud is the charts' SVG, which `plotters` escapes itself.
 
+use cellos_core::fit::FourPlFit;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
@@ -322,16 +323,16 @@ pub fn results(pairs: &[(String, String, i64)]) -> String {
 }
 
 /// One fit.
-pub fn result_fit(line: &str, compound: &str, n: usize, curve: Option<super::data::Curve>, svg: Chart) -> String {
+pub fn result_fit(line: &str, compound: &str, n: usize, curve: Option<FourPlFit>, svg: Chart) -> String {
     let body = html! {
         table id="fit" {
             tr { th { "Cell line" } td { (line) } }
             tr { th { "Compound" } td { (compound) } }
             tr { th { "Measurements" } td.n { (n) } }
             @if let Some(c) = curve {
-                tr { th { "IC50 (µM)" } td.n { (num(c.ic50)) " ± " (num(c.ic50 * c.ic50_rel_se)) } }
-                tr { th { "Hill slope" } td.n { (num(c.hill)) } }
-                tr { th { "Top" } td.n { (num(c.top)) } }
+                tr { th { "IC50 (µM)" } td.n { (num(c.curve.ic50)) " ± " (num(c.curve.ic50 * c.ic50_rel_err())) } }
+                tr { th { "Hill slope" } td.n { (num(c.curve.hill)) } }
+                tr { th { "Top" } td.n { (num(c.curve.top)) } }
             } @else {
                 tr { th { "Fit" } td.bad { "no fit (fewer than 5 dosed points, or it did not converge)" } }
             }
@@ -428,16 +429,21 @@ pub fn error(status: u16, message: &str) -> String {
 
 /// The chart of a facility plan's resource: `(title, unit, before, after, capacity)`.
 pub fn facility_charts(p: &SavedPlan) -> [Chart; 3] {
+    use crate::facility::{DayLoad, Violation, loads};
     let f = &p.input.facility;
-    let series = |pick: fn(&crate::facility::DayLoad) -> f64, days: &[crate::facility::DayLoad]| {
-        days.iter().map(|d| (d.day, pick(d))).collect::<Vec<_>>()
-    };
-    let one = |title: &str, unit: &str, pick: fn(&crate::facility::DayLoad) -> f64, cap: f64| {
-        charts::daily_load(title, unit, &series(pick, &p.plan.before), &series(pick, &p.plan.after), cap)
-    };
-    [
-        one("Incubator", "flasks", |d| f64::from(d.flasks), f64::from(f.incubator_flasks)),
-        one("Biosafety cabinet", "hours per day", |d| d.bsc_h, f.bsc_hours_per_day),
-        one("Staff", "hours per day", |d| d.staff_h, f.staff_fte * f.staff_hours_per_day),
-    ]
+    let titles = [("Incubator", "flasks"), ("Biosafety cabinet", "hours per day"), ("Staff", "hours per day")];
+    std::array::from_fn(|k| {
+        let (resource, _, capacity) = loads(f, &DayLoad::default())[k];
+        let series = |days: &[DayLoad]| days.iter().map(|d| (d.day, loads(f, d)[k].1)).collect::<Vec<_>>();
+        // The days marked over capacity are the plan's violations, as reported.
+        let over = |vs: &[Violation]| vs.iter().filter(|v| v.resource == resource).map(|v| (v.day, v.load)).collect();
+        let (title, unit) = titles[k];
+        charts::daily_load(
+            title,
+            unit,
+            capacity,
+            &charts::Daily { loads: series(&p.plan.before), over: over(&p.plan.violations_before) },
+            &charts::Daily { loads: series(&p.plan.after), over: over(&p.plan.violations_after) },
+        )
+    })
 }
