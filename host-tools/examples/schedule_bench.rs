@@ -1,13 +1,16 @@
 //! Seeded random lab instances of 20, 50, 100 and 200 tasks on three resources (capacities 4, 3, 2),
 //! random demands and sparse precedences, solved with a 30 s limit. Prints one line per size:
-//! `tasks=<n> makespan=<min> optimal=<bool> bound=<min> solve_ms=<ms>`.
+//! `tasks=<n> makespan=<min> optimal=<bool> bound=<min> solve_ms=<ms>`. Then the legacy facility stress
+//! test planned (banking model, shifting, a step-budgeted schedule per day): its time (median of 5), the
+//! BSC violations before and after, and the minutes of all scheduled days.
 //!
 //! `cargo run --release -p cellos-host --example schedule_bench [SEED] [--dump DIR]`; with `--dump`, each
 //! instance is also written as `DIR/bench-<n>-<seed>.json` (the `cellos schedule solve` input), so that
 //! other solvers can be run on the same instances.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use cellos_host::facility::{self, PlanInput};
 use cellos_host::schedule::{Problem, check, solve};
 use serde_json::json;
 
@@ -62,4 +65,23 @@ fn main() {
             Err(e) => println!("tasks={n} error={e}"),
         }
     }
+    let input: PlanInput = toml::from_str(include_str!("../tests/fixtures/facility_stress.toml"))
+        .unwrap_or_else(|e| panic!("facility fixture: {e}"));
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        last = Some(facility::plan(&input).unwrap_or_else(|e| panic!("facility plan: {e}")));
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let plan = last.unwrap_or_else(|| unreachable!("planned five times"));
+    let bsc = |v: &[facility::Violation]| v.iter().filter(|v| v.resource == "bsc").count();
+    println!(
+        "facility_stress_plan_ms={:.1} bsc_violations_before={} bsc_violations_after={} scheduled_min={}",
+        times[2],
+        bsc(&plan.violations_before),
+        bsc(&plan.violations_after),
+        plan.after.iter().map(|d| d.scheduled_min).sum::<u32>()
+    );
 }
