@@ -1,12 +1,14 @@
-//! Fault injection on the twin's instrument replies (STAR and EVO), set by the host. Off by default.
+//! Fault injection on the twin's replies (STAR, EVO and the reader link), set by the host. Off by
+//! default.
 //!
-//! Counted faults (`drop_next`, `corrupt_next`, `duplicate_next`) apply to the next replies, optionally
-//! only to those of one command code; `delay_ms` delays every reply; `stall_ms` silences the instrument
-//! for that long after the next command. A corrupted reply has one byte changed so that a receiver can
-//! tell: a STAR reply gets its id's last digit replaced by `#` (it no longer parses), an EVO reply its
-//! status byte's bit 7 cleared (not a valid status).
+//! Counted faults (`drop_next`, `corrupt_next`, `duplicate_next`, `late_next`) apply to the next replies,
+//! optionally only to those of one command code; `delay_ms` delays every reply (or, with `late_next`,
+//! only the next N); `stall_ms` silences the instrument for that long after the next command. A corrupted
+//! reply has one byte changed so that a receiver can tell: a STAR reply gets its id's last digit replaced
+//! by `#` (it no longer parses), an EVO reply its status byte's bit 7 cleared (not a valid status), a
+//! `wire` frame one byte of its body flipped (its CRC fails).
 
-use cellos_core::proto::wire::Faults;
+use cellos_core::proto::wire::{Faults, LinkFaults};
 
 /// What to do with one reply.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -26,6 +28,9 @@ pub enum Action {
 pub struct Injector {
     /// The settings, with counts going down as faults are applied.
     pub faults: Faults,
+    /// Replies still to be delayed, when only some are (see [`LinkFaults::late_next`]).
+    pub late_next: u16,
+    late_only: bool,
     stall_until_ms: u64,
     stall_armed: bool,
 }
@@ -33,14 +38,31 @@ pub struct Injector {
 impl Injector {
     /// No faults.
     pub const fn new() -> Injector {
-        Injector { faults: Faults::NONE, stall_until_ms: 0, stall_armed: false }
+        Injector { faults: Faults::NONE, late_next: 0, late_only: false, stall_until_ms: 0, stall_armed: false }
     }
 
     /// Replaces the settings.
-    pub fn set(&mut self, faults: Faults) {
+    pub fn set(&mut self, faults: impl Into<LinkFaults>) {
+        let LinkFaults { faults, late_next } = faults.into();
         self.faults = faults;
+        self.late_next = late_next;
+        self.late_only = late_next > 0;
         self.stall_armed = faults.stall_ms > 0;
         self.stall_until_ms = 0;
+    }
+
+    /// The delay of the reply to a command `code` arriving now, and whether it is a counted (late) fault.
+    /// Every reply gets `delay_ms`, unless `late_next` was set: then only that many replies (of the
+    /// filtered code) do.
+    pub fn reply_delay(&mut self, code: [u8; 2]) -> (u64, bool) {
+        if !self.late_only {
+            return (self.delay_ms(), false);
+        }
+        if self.late_next == 0 || self.faults.only_code.is_some_and(|c| c != code) {
+            return (0, false);
+        }
+        self.late_next -= 1;
+        (self.delay_ms(), true)
     }
 
     /// A command arrived at `now_ms` (arms a pending stall).
@@ -89,6 +111,14 @@ pub fn corrupt_star(text: &mut [u8]) {
     }
 }
 
+/// Corrupts a `wire` frame in place (delimiter excluded): one byte in the middle of its body changes,
+/// never into a delimiter, so the frame still arrives whole and fails its CRC or framing.
+pub fn corrupt_wire(frame: &mut [u8]) {
+    if let Some(b) = frame.get_mut(frame.len() / 2) {
+        *b = if *b ^ 0x20 == 0 { *b ^ 0x40 } else { *b ^ 0x20 };
+    }
+}
+
 /// Corrupts an EVO reply frame in place: its status byte loses bit 7.
 pub fn corrupt_evo(frame: &mut [u8]) {
     if frame.len() > 3 {
@@ -112,6 +142,18 @@ mod tests {
     }
 
     #[test]
+    fn late_replies_are_counted_and_filtered() {
+        let mut i = Injector::default();
+        i.set(Faults { delay_ms: 40, ..Faults::default() });
+        assert_eq!(i.reply_delay(*b"RD"), (40, false), "without late_next every reply waits");
+        i.set(LinkFaults { faults: Faults { delay_ms: 6000, only_code: Some(*b"RD"), ..Faults::default() }, late_next: 2 });
+        assert_eq!(i.reply_delay(*b"IN"), (0, false));
+        assert_eq!(i.reply_delay(*b"RD"), (6000, true));
+        assert_eq!(i.reply_delay(*b"RD"), (6000, true));
+        assert_eq!(i.reply_delay(*b"RD"), (0, false), "two late replies, then none");
+    }
+
+    #[test]
     fn stall_starts_at_the_next_command() {
         let mut i = Injector::default();
         i.set(Faults { stall_ms: 100, ..Faults::default() });
@@ -131,5 +173,13 @@ mod tests {
         let mut f = *b"\x02C5\x80\x00";
         corrupt_evo(&mut f);
         assert!(cellos_core::proto::evo::EvoReply::parse(&f).is_err());
+        use cellos_core::proto::wire::{self, Response};
+        for v in [0.0, 0.5, 1e9] {
+            let mut buf = [0u8; wire::MAX_FRAME];
+            let n = wire::encode_tagged(wire::Tag::Id(7), &Response::Value(v), &mut buf).unwrap();
+            corrupt_wire(&mut buf[..n - 1]);
+            assert!(!buf[..n - 1].contains(&0));
+            assert!(wire::decode::<Response>(&mut buf[..n - 1]).is_err(), "{v}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cellos_core::plate::PlateFormat;
-use cellos_core::proto::wire::Faults;
+use cellos_core::proto::wire::{Faults, LinkFaults};
 use embedded_io_adapters::std::FromStd;
 use serde::Deserialize;
 use serialport::SerialPort;
@@ -57,10 +57,14 @@ pub enum TwinError {
     Thread(std::io::Error),
 }
 
-/// Parses a fault specification: comma-separated `drop=N`, `corrupt=N`, `dup=N`, `delay=MS`, `stall=MS`,
-/// `only=CODE` (an empty specification: no faults).
-pub fn parse_faults(spec: &str) -> Result<Faults, TwinError> {
+/// Parses a fault specification: comma-separated `drop=N`, `corrupt=N`, `dup=N`, `late=N`, `delay=MS`,
+/// `stall=MS`, `only=CODE` (an empty specification: no faults). `late=N` delays only the next N replies
+/// by `delay`; `only=CODE` is two upper-case letters or digits: a STAR command (`AS`), an EVO module
+/// (`C5`), or a reader request (`RD` read, `IN` incubate, `WS` well state, `TS` trough state, `HE`
+/// hello, `ID` identify).
+pub fn parse_faults(spec: &str) -> Result<LinkFaults, TwinError> {
     let mut f = Faults::default();
+    let mut late_next = 0;
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let fail = |message: &str| TwinError::Faults { item: item.into(), message: message.into() };
         let (k, v) = item.split_once('=').ok_or_else(|| fail("expected KIND=VALUE"))?;
@@ -70,19 +74,23 @@ pub fn parse_faults(spec: &str) -> Result<Faults, TwinError> {
             "drop" => f.drop_next = count()?,
             "corrupt" => f.corrupt_next = count()?,
             "dup" => f.duplicate_next = count()?,
+            "late" => late_next = count()?,
             "delay" => f.delay_ms = num()?,
             "stall" => f.stall_ms = num()?,
             "only" => {
                 let b = v.as_bytes();
-                if b.len() != 2 || !b.iter().all(u8::is_ascii_uppercase) {
-                    return Err(fail("a command code is two upper-case letters, like AS"));
+                if b.len() != 2 || !b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+                    return Err(fail("a code is two upper-case letters or digits, like AS, C5 or RD"));
                 }
                 f.only_code = Some([b[0], b[1]]);
             }
-            _ => return Err(fail("unknown kind (drop, corrupt, dup, delay, stall, only)")),
+            _ => return Err(fail("unknown kind (drop, corrupt, dup, late, delay, stall, only)")),
         }
     }
-    Ok(f)
+    if late_next > 0 && f.delay_ms == 0 {
+        return Err(TwinError::Faults { item: spec.into(), message: "late=N needs delay=MS".into() });
+    }
+    Ok(LinkFaults { faults: f, late_next })
 }
 
 #[derive(Deserialize)]
@@ -293,6 +301,10 @@ impl TwinServer {
         evo: Option<&Path>,
         reader: Option<&Path>,
     ) -> Result<TwinServer, TwinError> {
+        let mut twin = twin;
+        if twin.instance == 0 {
+            twin.set_instance(draw_instance());
+        }
         let twin = Arc::new(Mutex::new(twin));
         let stop = Arc::new(AtomicBool::new(false));
         let start = Instant::now();
@@ -340,6 +352,13 @@ impl Drop for TwinServer {
     }
 }
 
+/// A number no other twin on this machine is likely to have drawn: the clock's nanoseconds and the
+/// process id, mixed. Never 0 (which means "not drawn").
+fn draw_instance() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    crate::reader::mix(nanos ^ (u64::from(std::process::id()) << 40)).max(1)
+}
+
 fn serve(kind: Kind, mut ep: Endpoint, twin: &Mutex<HostTwin>, stop: &AtomicBool, start: Instant) {
     let mut star = StarPort::new();
     let mut evo = EvoPort::new();
@@ -375,7 +394,14 @@ fn serve(kind: Kind, mut ep: Endpoint, twin: &Mutex<HostTwin>, stop: &AtomicBool
                 evo.receive(&mut t, &buf[..n], now);
                 evo.transmit(&mut t, &mut io, now)
             }
-            Kind::Wire => wire.receive(&mut t, &buf[..n], &mut io),
+            Kind::Wire => {
+                wire.receive(&mut t, &buf[..n], now);
+                let sent = wire.transmit(&mut t, &mut io, now);
+                if t.shutdown && !wire.holding() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                sent
+            }
         };
         drop(t);
         if let Err(e) = result {
@@ -401,7 +427,7 @@ mod tests {
 
     #[test]
     fn faults_spec() {
-        let f = parse_faults("drop=2, corrupt=1,dup=3,delay=50,stall=200,only=AS").unwrap();
+        let f = parse_faults("drop=2, corrupt=1,dup=3,delay=50,stall=200,only=AS").unwrap().faults;
         assert_eq!(
             f,
             Faults {
@@ -413,11 +439,15 @@ mod tests {
                 only_code: Some(*b"AS")
             }
         );
-        assert_eq!(parse_faults("").unwrap(), Faults::default());
+        assert_eq!(parse_faults("").unwrap(), LinkFaults::default());
+        let f = parse_faults("late=2,delay=6000,only=RD").unwrap();
+        assert_eq!((f.late_next, f.faults.delay_ms, f.faults.only_code), (2, 6000, Some(*b"RD")));
+        assert_eq!(parse_faults("only=C5").unwrap().faults.only_code, Some(*b"C5"), "an EVO module");
+        assert!(parse_faults("late=1").unwrap_err().to_string().contains("needs delay"));
         assert_eq!(parse_faults("drop").unwrap_err().to_string(), "fault `drop`: expected KIND=VALUE");
         assert_eq!(
             parse_faults("only=as").unwrap_err().to_string(),
-            "fault `only=as`: a command code is two upper-case letters, like AS"
+            "fault `only=as`: a code is two upper-case letters or digits, like AS, C5 or RD"
         );
         assert_eq!(parse_faults("drop=x").unwrap_err().to_string(), "fault `drop=x`: value is not a whole number");
         assert!(parse_faults("melt=1").unwrap_err().to_string().contains("unknown kind"));

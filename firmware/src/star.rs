@@ -3,7 +3,7 @@
 //! Commands are executed when they arrive; their replies are released when the command's simulated
 //! duration has passed (see [`Timing`]). Movement commands (initialise, tips, aspirate, dispense) run one
 //! after another, each starting when the previous one ends; status queries (`C0QW`, `C0RT`, `C0RF`,
-//! `C0QM`, `C0RM`) and `C0TT` answer at once, even while a movement is under way. So a `C0RF` sent after a
+//! `C0RI`, `C0QM`, `C0RM`) and `C0TT` answer at once, even while a movement is under way. So a `C0RF` sent after a
 //! `C0DI` is answered first: replies complete out of order, matched by id, as on the instrument.
 //!
 //! The twin checks a whole command before it changes anything: an error reply means nothing happened.
@@ -98,6 +98,8 @@ pub struct Star {
     pending: heapless::Vec<Pending, MAX_PENDING>,
     /// The plate the iSWAP holds (deck plate index).
     pub held_plate: Option<usize>,
+    /// The instrument serial number reported by `C0RI` (the host twin draws it when it starts).
+    pub serial_number: u32,
 }
 
 /// The firmware version the twin reports (`C0RF`).
@@ -141,6 +143,7 @@ impl Star {
             busy_until_ms: 0,
             pending: heapless::Vec::new(),
             held_plate: None,
+            serial_number: 0,
         }
     }
 
@@ -267,6 +270,16 @@ impl Star {
                 &{
                     let mut s = heapless::String::<64>::new();
                     let _ = write!(s, "rf{FIRMWARE_VERSION}");
+                    s
+                },
+                0,
+                false,
+            ),
+            b"RI" => ok(
+                &{
+                    // ASSUMPTION: the layout PyLabRobot reads (`si` then `sn`); `sn` is 8 hex digits here.
+                    let mut s = heapless::String::<64>::new();
+                    let _ = write!(s, "si0000sn{:08X}", self.serial_number);
                     s
                 },
                 0,

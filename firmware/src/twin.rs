@@ -5,12 +5,12 @@
 //! a microcontroller a tick counter (or 0, with [`crate::star::Timing::INSTANT`]).
 
 use cellos_core::proto::frame::{Accumulator, Feed, Framing};
-use cellos_core::proto::wire::{self, Counters, Refusal, Request, Response, VERSION};
+use cellos_core::proto::wire::{self, Counters, Identity, Link, Refusal, Request, Response, Tag, VERSION};
 use embedded_io::{Read, ReadReady, Write};
 
 use crate::deck::{Deck, default_deck};
 use crate::evo::Evo;
-use crate::faults::{Action, Injector, corrupt_evo, corrupt_star};
+use crate::faults::{Action, Injector, corrupt_evo, corrupt_star, corrupt_wire};
 use crate::reader;
 use crate::star::{Star, Timing};
 
@@ -29,8 +29,15 @@ pub struct Twin<const P: usize, const W: usize> {
     pub star_faults: Injector,
     /// Faults on EVO replies.
     pub evo_faults: Injector,
+    /// Faults on reader replies (never on control requests).
+    pub wire_faults: Injector,
     /// Seed of all reader noise.
     pub seed: u64,
+    /// This twin's instance number, reported by `Identify` (its low 32 bits are the STAR's serial
+    /// number). A host twin draws it when it starts.
+    pub instance: u64,
+    /// A `Shutdown` request arrived: the server stops after answering it.
+    pub shutdown: bool,
 }
 
 impl<const P: usize, const W: usize> Twin<P, W> {
@@ -54,8 +61,17 @@ impl<const P: usize, const W: usize> Twin<P, W> {
             counters: Counters::ZERO,
             star_faults: Injector::new(),
             evo_faults: Injector::new(),
+            wire_faults: Injector::new(),
             seed,
+            instance: 0,
+            shutdown: false,
         }
+    }
+
+    /// Sets the instance number (and the STAR serial number derived from it).
+    pub fn set_instance(&mut self, instance: u64) {
+        self.instance = instance;
+        self.star.serial_number = instance as u32;
     }
 
     /// Answers one `wire` request.
@@ -92,17 +108,31 @@ impl<const P: usize, const W: usize> Twin<P, W> {
                 }),
                 None => Response::Refused(Refusal::NoSuchWell),
             },
+            Request::Identify => Response::Identity(Identity { instance: self.instance, seed: self.seed }),
+            Request::SetLinkFaults { link, faults } => {
+                match link {
+                    Link::Star => self.star_faults.set(faults),
+                    Link::Evo => self.evo_faults.set(faults),
+                    Link::Reader => self.wire_faults.set(faults),
+                }
+                Response::Done
+            }
+            Request::Shutdown => {
+                self.shutdown = true;
+                Response::Done
+            }
         }
     }
 
-    /// Answers one `wire` frame (without its delimiter, decoded in place) into `out`; returns the
-    /// length of the response frame.
-    pub fn wire_frame(&mut self, frame: &mut [u8], out: &mut [u8]) -> usize {
-        let response = match wire::decode::<Request>(frame) {
-            Ok(req) => self.request(req),
-            Err(_) => Response::Refused(Refusal::BadFrame),
+    /// Answers one `wire` frame (without its delimiter, decoded in place) into `out`, in the frame's
+    /// version and with its id; returns the length of the response frame and the request it answered
+    /// (`None` for a damaged frame, answered untagged with `Refused(BadFrame)`).
+    pub fn wire_frame(&mut self, frame: &mut [u8], out: &mut [u8]) -> (usize, Option<Request>) {
+        let (tag, response, req) = match wire::decode_tagged::<Request>(frame) {
+            Ok((tag, req)) => (tag, self.request(req), Some(req)),
+            Err(_) => (Tag::Untagged, Response::Refused(Refusal::BadFrame), None),
         };
-        wire::encode(&response, out).unwrap_or(0)
+        (wire::encode_tagged(tag, &response, out).unwrap_or(0), req)
     }
 }
 
@@ -133,7 +163,8 @@ impl StarPort {
                 Feed::Consumed => return,
                 Feed::Frame { frame, remaining } => {
                     twin.star_faults.on_command(now_ms);
-                    let delay = twin.star_faults.delay_ms();
+                    let code = [frame.get(2).copied().unwrap_or(0), frame.get(3).copied().unwrap_or(0)];
+                    let delay = late(twin, Link::Star, code);
                     let line = core::str::from_utf8(frame).unwrap_or("");
                     twin.star.command(line, now_ms + delay, &mut twin.deck, &mut twin.counters);
                     input = remaining;
@@ -177,6 +208,20 @@ impl StarPort {
         }
         self.transmit(twin, io, now_ms)
     }
+}
+
+/// The delay of the reply to a command `code` on `link`, counting a late reply as a fault applied.
+fn late<const P: usize, const W: usize>(twin: &mut Twin<P, W>, link: Link, code: [u8; 2]) -> u64 {
+    let injector = match link {
+        Link::Star => &mut twin.star_faults,
+        Link::Evo => &mut twin.evo_faults,
+        Link::Reader => &mut twin.wire_faults,
+    };
+    let (delay, counted) = injector.reply_delay(code);
+    if counted {
+        twin.counters.faults_applied = twin.counters.faults_applied.wrapping_add(1);
+    }
+    delay
 }
 
 /// Writes one reply under a fault action: dropped, corrupted (by `corrupt`) or sent twice, and counted
@@ -228,8 +273,10 @@ impl EvoPort {
                 Feed::Consumed => return,
                 Feed::Frame { frame, remaining } => {
                     twin.evo_faults.on_command(now_ms);
+                    let code = [frame.get(1).copied().unwrap_or(0), frame.get(2).copied().unwrap_or(0)];
+                    let delay = late(twin, Link::Evo, code);
                     let reply = twin.evo.frame(frame, &mut twin.deck, &mut twin.counters);
-                    let due = now_ms + twin.evo_faults.delay_ms();
+                    let due = now_ms + delay;
                     if self.held.is_full() {
                         self.held.pop_front();
                     }
@@ -276,9 +323,11 @@ impl EvoPort {
     }
 }
 
-/// Serves the reader and twin control on a `wire` byte stream.
+/// Serves the reader and twin control on a `wire` byte stream. Every request is executed when it
+/// arrives; its response is held until it is due (reader faults may delay it) and sent by `transmit`.
 pub struct WirePort {
     acc: Accumulator<{ wire::MAX_FRAME }>,
+    held: heapless::Deque<(u64, Action, heapless::Vec<u8, { wire::MAX_FRAME }>), 8>,
 }
 
 impl Default for WirePort {
@@ -290,36 +339,70 @@ impl Default for WirePort {
 impl WirePort {
     /// A port with nothing buffered.
     pub fn new() -> Self {
-        WirePort { acc: Accumulator::new(Framing::Nul) }
+        WirePort { acc: Accumulator::new(Framing::Nul), held: heapless::Deque::new() }
     }
 
-    /// Feeds received bytes and writes a response to every complete request.
-    pub fn receive<const P: usize, const W: usize, IO: Write>(
-        &mut self,
-        twin: &mut Twin<P, W>,
-        mut input: &[u8],
-        io: &mut IO,
-    ) -> Result<(), IO::Error> {
+    /// Feeds received bytes: executes every complete request and holds its response.
+    pub fn receive<const P: usize, const W: usize>(&mut self, twin: &mut Twin<P, W>, mut input: &[u8], now_ms: u64) {
         loop {
-            match self.acc.feed(input) {
-                Feed::Consumed => return io.flush(),
+            let mut out = [0u8; wire::MAX_FRAME];
+            let (len, req) = match self.acc.feed(input) {
+                Feed::Consumed => return,
                 Feed::Frame { frame, remaining } => {
+                    input = remaining;
                     let mut copy = [0u8; wire::MAX_FRAME];
                     let n = frame.len().min(copy.len());
                     copy[..n].copy_from_slice(&frame[..n]);
-                    let mut out = [0u8; wire::MAX_FRAME];
-                    let len = twin.wire_frame(&mut copy[..n], &mut out);
-                    io.write_all(&out[..len])?;
-                    input = remaining;
+                    twin.wire_frame(&mut copy[..n], &mut out)
                 }
                 Feed::Overflow { remaining } => {
-                    let mut out = [0u8; wire::MAX_FRAME];
-                    let len = wire::encode(&Response::Refused(Refusal::BadFrame), &mut out).unwrap_or(0);
-                    io.write_all(&out[..len])?;
                     input = remaining;
+                    (wire::encode(&Response::Refused(Refusal::BadFrame), &mut out).unwrap_or(0), None)
                 }
+            };
+            // Faults touch reader requests only: a test's control requests always get through.
+            let (action, delay) = match req {
+                Some(r) if !r.is_control() => {
+                    twin.wire_faults.on_command(now_ms);
+                    let delay = late(twin, Link::Reader, r.code());
+                    (twin.wire_faults.action(r.code()), delay)
+                }
+                _ => (Action::Send, 0),
+            };
+            let mut frame = heapless::Vec::new();
+            let _ = frame.extend_from_slice(&out[..len]);
+            if self.held.is_full() {
+                self.held.pop_front();
             }
+            let _ = self.held.push_back((now_ms + delay, action, frame));
         }
+    }
+
+    /// Writes the responses due at `now_ms`, in order, with faults applied.
+    pub fn transmit<const P: usize, const W: usize, IO: Write>(
+        &mut self,
+        twin: &mut Twin<P, W>,
+        io: &mut IO,
+        now_ms: u64,
+    ) -> Result<(), IO::Error> {
+        if twin.wire_faults.stalled(now_ms) {
+            return Ok(());
+        }
+        while self.held.front().is_some_and(|(due, ..)| *due <= now_ms) {
+            let Some((_, action, mut frame)) = self.held.pop_front() else { break };
+            // The delimiter stays: a corrupted frame must still end where it ends.
+            let corrupt: fn(&mut [u8]) = |f| {
+                let body = f.len().saturating_sub(1);
+                corrupt_wire(&mut f[..body]);
+            };
+            send(io, &mut twin.counters, action, &mut frame[..], corrupt)?;
+        }
+        io.flush()
+    }
+
+    /// Whether responses are waiting.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// One round of service.
@@ -327,12 +410,13 @@ impl WirePort {
         &mut self,
         twin: &mut Twin<P, W>,
         io: &mut IO,
+        now_ms: u64,
     ) -> Result<(), IO::Error> {
         if io.read_ready()? {
             let mut buf = [0u8; CHUNK];
             let n = io.read(&mut buf)?;
-            self.receive(twin, &buf[..n], io)?;
+            self.receive(twin, &buf[..n], now_ms);
         }
-        Ok(())
+        self.transmit(twin, io, now_ms)
     }
 }

@@ -143,8 +143,52 @@ impl CampaignConfig {
         if !matches!(self.strategy.as_str(), "adaptive" | "grid") {
             return Err(bad("strategy is adaptive or grid".into()));
         }
-        if self.budget_wells > 54 {
-            return Err(bad("at most 54 search wells per line (60 inner wells, a control per iteration)".into()));
+        let [lo, hi] = self.dose_range_um;
+        let range = |why: &str| bad(format!("dose_range_um = [{lo}, {hi}]: {why}"));
+        if !(lo.is_finite() && hi.is_finite()) {
+            return Err(range("both ends must be numbers"));
+        }
+        if lo < 0.0 {
+            return Err(range("a dose cannot be negative"));
+        }
+        if hi <= lo {
+            return Err(range("the upper end must be above the lower end"));
+        }
+        if hi > MAX_DOSE_UM {
+            return Err(range(&format!(
+                "at most {MAX_DOSE_UM} µM ({} µL of the {STOCK_UM} µM stock in a {FINAL_UL} µL well)",
+                FINAL_UL - SEED_UL
+            )));
+        }
+        let least = MIN_UL * LOWEST_UM / FINAL_UL;
+        if lo > 0.0 && lo < least {
+            return Err(range(&format!(
+                "the least dose the deck can make is {least} µM ({MIN_UL} µL of the {LOWEST_UM} µM intermediate)"
+            )));
+        }
+        if hi / SCOUT_SPAN < least {
+            return Err(range(&format!(
+                "the search scouts from a fiftieth of the upper end, which must be at least {least} µM: give an upper end of at least {} µM",
+                least * SCOUT_SPAN
+            )));
+        }
+        if self.budget_wells == 0 {
+            return Err(bad("budget_wells = 0: the search needs at least one well".into()));
+        }
+        let search = self.search()?;
+        let needed = plate_wells_needed(search.strategy(), search.config());
+        if needed > INNER_WELLS {
+            let most = (1..=self.budget_wells)
+                .rev()
+                .find(|&b| {
+                    let c = SearchConfig { budget_wells: b, ..*search.config() };
+                    plate_wells_needed(search.strategy(), &c) <= INNER_WELLS
+                })
+                .unwrap_or(0);
+            return Err(bad(format!(
+                "budget_wells = {}: the search may need {needed} wells with one control per iteration, and a line's plate has {INNER_WELLS} inner wells: at most {most}",
+                self.budget_wells
+            )));
         }
         Ok(())
     }
@@ -161,8 +205,35 @@ impl CampaignConfig {
             budget_wells: self.budget_wells.max(base.budget_wells.min(self.budget_wells)),
             ..base
         };
-        DoseSearch::new(strategy, cfg)
-            .map_err(|e| GatewayError::Config { path: "campaign".into(), message: e.to_string() })
+        DoseSearch::new(strategy, cfg).map_err(|e| GatewayError::Config {
+            path: "campaign".into(),
+            message: format!(
+                "budget_wells = {} with strategy {}: {e} (the grid needs at least 12 wells)",
+                self.budget_wells, self.strategy
+            ),
+        })
+    }
+}
+
+/// Inner wells of a line's 96-well plate (rows B–G × columns 2–11).
+pub const INNER_WELLS: usize = 60;
+/// The highest dose a well can get: the stock's share of the final volume.
+pub const MAX_DOSE_UM: f64 = STOCK_UM * (FINAL_UL - SEED_UL) / FINAL_UL;
+/// The adaptive search scouts from a fiftieth of the upper end of the range.
+const SCOUT_SPAN: f64 = 50.0;
+
+/// The most wells a search can take from its line's plate: every batch at its largest, plus a control
+/// well per batch. Batches are the scouts, then `batch_wells` each until the budget is spent (adaptive),
+/// or the whole grid at once.
+pub fn plate_wells_needed(strategy: Strategy, c: &SearchConfig) -> usize {
+    let budget = usize::from(c.budget_wells);
+    match strategy {
+        Strategy::Grid => budget.min(12 * usize::from(c.replicates)) + 1,
+        Strategy::Adaptive => {
+            let scouts = budget.min(usize::from(c.scout_wells));
+            let batches = 1 + (budget - scouts).div_ceil(usize::from(c.batch_wells).max(1));
+            budget + batches
+        }
     }
 }
 
@@ -295,6 +366,10 @@ pub struct Runner<H: LiquidHandler> {
     clocks: Vec<f64>,
     /// Journal entries of the campaign: (iteration, seq) → (state, op).
     journal: std::collections::HashMap<(i64, i64), (String, JournalOp)>,
+    /// The operations the journal holds as done, in the order they were done.
+    done_in_order: Vec<JournalOp>,
+    /// Replay `done_in_order` on a fresh twin before going on.
+    replay: bool,
     iteration: i64,
     seq: i64,
     /// Print a line per iteration on standard error.
@@ -302,7 +377,7 @@ pub struct Runner<H: LiquidHandler> {
 }
 
 fn sql(e: rusqlite::Error) -> GatewayError {
-    GatewayError::Campaign(format!("database: {e}"))
+    GatewayError::Campaign(format!("database: {}", cellos_host::store::describe(&e)))
 }
 
 fn host(e: cellos_host::StoreError) -> GatewayError {
@@ -310,35 +385,16 @@ fn host(e: cellos_host::StoreError) -> GatewayError {
 }
 
 impl<H: LiquidHandler> Runner<H> {
-    /// Starts (or, with an existing id, resumes) a campaign over a workcell and a reader.
+    /// A runner for campaign `id` (claimed with [`claim`] before, or being resumed) over a workcell and a
+    /// reader: the journal is loaded and the deck model rebuilt from what certainly happened.
     pub fn new(
         workcell: Workcell<H>,
         reader: WireClient<SerialTx, SerialRx>,
-        data_dir: &Path,
+        store: Store,
+        id: String,
         config: CampaignConfig,
-        twin: Option<Value>,
     ) -> Result<Self, GatewayError> {
         config.check()?;
-        let store = Store::open(data_dir).map_err(host)?;
-        let id = config
-            .campaign_id
-            .clone()
-            .unwrap_or_else(|| format!("tbhp_{}", cellos_host::time::now().replace([':', '-', '.'], "")));
-        let exists: bool = store
-            .campaigns
-            .query_row("SELECT count(*) FROM campaigns WHERE campaign_id = ?1", [&id], |r| r.get::<_, i64>(0))
-            .map_err(sql)?
-            > 0;
-        if !exists {
-            let cfg = json!({ "config": config, "twin": twin });
-            store
-                .campaigns
-                .execute(
-                    "INSERT INTO campaigns (campaign_id, campaign_type, goal, start_date, status, config, created_at) VALUES (?1, 'dose_finding', 'optimal_tbhp_dose', ?2, 'running', ?3, ?2)",
-                    params![id, cellos_host::time::now(), cfg.to_string()],
-                )
-                .map_err(sql)?;
-        }
         let plates = workcell.envelope.deck.plates.len();
         let mut r = Runner {
             workcell,
@@ -348,12 +404,22 @@ impl<H: LiquidHandler> Runner<H> {
             config,
             clocks: vec![0.0; plates],
             journal: Default::default(),
+            done_in_order: Vec::new(),
+            replay: false,
             iteration: 0,
             seq: 0,
             progress: false,
         };
         r.load_journal()?;
         Ok(r)
+    }
+
+    /// The instrument is a fresh twin standing in for one that is gone: before the campaign goes on, every
+    /// operation the journal holds as done is carried out on it again, in order, so that it holds what
+    /// the old one held (the reader's noise depends only on seed, plate, well, readout and time, so it
+    /// then reads what the old one would have).
+    pub fn replay_on_fresh_twin(&mut self) {
+        self.replay = true;
     }
 
     fn load_journal(&mut self) -> Result<(), GatewayError> {
@@ -374,9 +440,37 @@ impl<H: LiquidHandler> Runner<H> {
             // Rebuild the model from what certainly happened.
             if state == "done" || state == "reconciled" {
                 self.apply(&op);
+                self.done_in_order.push(op.clone());
             }
             self.journal.insert((it, seq), (state, op));
         }
+        Ok(())
+    }
+
+    /// Carries out the journal's done operations on a fresh twin (see [`Runner::replay_on_fresh_twin`]).
+    async fn replay(&mut self) -> Result<(), GatewayError> {
+        let ops = std::mem::take(&mut self.done_in_order);
+        let deck = deck_model(&self.config.lines)?;
+        self.workcell.envelope = crate::liquid::Envelope::new(deck, self.workcell.envelope.tips.len());
+        self.clocks = vec![0.0; self.clocks.len()];
+        for op in &ops {
+            match op {
+                JournalOp::Incubate { plate, hours } => {
+                    self.reader.incubate(*plate, *hours, self.clocks[usize::from(*plate)]).await?;
+                    self.apply(op);
+                }
+                other => {
+                    let o = other.liquid().ok_or_else(|| GatewayError::Campaign("not a liquid step".into()))?;
+                    self.workcell.run(&o).await.map_err(|e| {
+                        GatewayError::Campaign(format!("replaying the journal on the new twin: {o}: {e}"))
+                    })?;
+                }
+            }
+        }
+        if self.progress {
+            eprintln!("  the new twin was brought to the journal's state ({} operations replayed)", ops.len());
+        }
+        self.done_in_order = ops;
         Ok(())
     }
 
@@ -412,9 +506,17 @@ impl<H: LiquidHandler> Runner<H> {
             .collect())
     }
 
+    /// The reader link.
+    pub fn reader(&self) -> &WireClient<SerialTx, SerialRx> {
+        &self.reader
+    }
+
     /// Runs (or finishes) the campaign; returns each line's result.
     pub async fn run(&mut self) -> Result<Vec<LineResult>, GatewayError> {
         self.workcell.initialise().await?;
+        if std::mem::take(&mut self.replay) {
+            self.replay().await?;
+        }
         if self.config.posh {
             for (li, line) in self.config.lines.clone().iter().enumerate() {
                 self.bank(li, line)?;
@@ -523,11 +625,9 @@ impl<H: LiquidHandler> Runner<H> {
         }
         crate::crash::point("journal written, before sending");
         let result = match &op {
+            // Never re-sent blindly: a lost reply is settled by reading the plate clock back.
             JournalOp::Incubate { plate, hours } => {
-                match self.reader.ask(&Request::Incubate { plate: *plate, hours: *hours }).await? {
-                    Response::Done => Ok(()),
-                    other => Err(GatewayError::Campaign(format!("incubation refused: {other:?}"))),
-                }
+                self.reader.incubate(*plate, *hours, self.clocks[usize::from(*plate)]).await
             }
             other => {
                 let o = other.liquid().ok_or_else(|| GatewayError::Campaign("not a liquid step".into()))?;
@@ -582,12 +682,7 @@ impl<H: LiquidHandler> Runner<H> {
                 if matches!(op, JournalOp::PickUp { .. }) { has } else { !has }
             }
             JournalOp::Incubate { plate, .. } => {
-                let r = self.reader.ask(&Request::WellState { plate: *plate, well: 1 }).await?;
-                let clock = match r {
-                    Response::Well(w) => w.incubated_h,
-                    other => return Err(GatewayError::Campaign(format!("{other:?}"))),
-                };
-                clock > self.clocks[usize::from(*plate)] + 1e-9
+                self.reader.plate_clock(*plate).await? > self.clocks[usize::from(*plate)] + 1e-9
             }
             JournalOp::Aspirate { from, volume_ul, .. } | JournalOp::Dispense { to: from, volume_ul, .. } => {
                 let place = Place::parse(from);
@@ -1023,44 +1118,200 @@ pub fn deck_path(data_dir: &Path) -> PathBuf {
     data_dir.join("campaign-deck.toml")
 }
 
-/// A stored campaign's settings and, if the gateway started a twin for it, the twin's lines.
-pub fn stored_config(data_dir: &Path, id: &str) -> Result<(CampaignConfig, Option<(String, String)>), GatewayError> {
-    let conn = cellos_host::store::open(data_dir, Db::Campaigns).map_err(host)?;
-    let (status, cfg): (String, Option<String>) = conn
+/// The twin a campaign runs on, as the campaign row records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwinRecord {
+    /// STAR line.
+    pub star: String,
+    /// Reader line.
+    pub reader: String,
+    /// The twin's process id when it was started.
+    pub pid: Option<u32>,
+    /// The twin's instance number (its answer to `Identify`).
+    pub instance: u64,
+}
+
+/// A stored campaign: its settings, its status and the twin it runs on, if the gateway started one.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The settings (with the campaign id).
+    pub config: CampaignConfig,
+    /// `running`, `failed`, `completed` or `abandoned`.
+    pub status: String,
+    /// The twin, if the campaign runs on one the gateway started.
+    pub twin: Option<TwinRecord>,
+}
+
+/// Reads a stored campaign; `None` if there is none of that id.
+pub fn stored(db: &rusqlite::Connection, id: &str) -> Result<Option<Stored>, GatewayError> {
+    let row: Option<(String, Option<String>)> = db
         .query_row("SELECT status, config FROM campaigns WHERE campaign_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
-        .map_err(sql)?
-        .ok_or_else(|| GatewayError::Config { path: data_dir.into(), message: format!("no campaign `{id}`") })?;
-    if status == "completed" {
-        return Err(GatewayError::Config {
-            path: data_dir.into(),
-            message: format!("campaign `{id}` is already completed"),
-        });
-    }
-    let v: Value =
-        serde_json::from_str(cfg.as_deref().unwrap_or("null")).map_err(|e| GatewayError::Campaign(e.to_string()))?;
+        .map_err(sql)?;
+    let Some((status, cfg)) = row else { return Ok(None) };
+    let v: Value = serde_json::from_str(cfg.as_deref().unwrap_or("null")).map_err(|e| GatewayError::Campaign(e.to_string()))?;
     let mut config: CampaignConfig = serde_json::from_value(v["config"].clone()).map_err(|e| GatewayError::Config {
-        path: data_dir.into(),
+        path: "campaigns.db".into(),
         message: format!("campaign `{id}` was not started by the gateway: {e}"),
     })?;
     config.campaign_id = Some(id.to_string());
-    let twin = match (v["twin"]["star"].as_str(), v["twin"]["reader"].as_str()) {
-        (Some(s), Some(r)) => Some((s.to_string(), r.to_string())),
-        _ => None,
-    };
-    Ok((config, twin))
+    let twin = serde_json::from_value::<TwinRecord>(v["twin"].clone()).ok();
+    Ok(Some(Stored { config, status, twin }))
+}
+
+/// Claims campaign id `id` for a new campaign: its row is written with the settings (status `running`).
+/// An id that exists is refused, pointing to `resume` and `status`.
+pub fn claim(db: &rusqlite::Connection, id: &str, config: &CampaignConfig) -> Result<(), GatewayError> {
+    let cfg = json!({ "config": config, "twin": Value::Null });
+    let inserted = db
+        .execute(
+            "INSERT INTO campaigns (campaign_id, campaign_type, goal, start_date, status, config, created_at) VALUES (?1, 'dose_finding', 'optimal_tbhp_dose', ?2, 'running', ?3, ?2) \
+             ON CONFLICT (campaign_id) DO NOTHING",
+            params![id, cellos_host::time::now(), cfg.to_string()],
+        )
+        .map_err(sql)?;
+    if inserted == 0 {
+        let status: String = db
+            .query_row("SELECT status FROM campaigns WHERE campaign_id = ?1", [id], |r| r.get(0))
+            .map_err(sql)?;
+        return Err(GatewayError::Config {
+            path: "campaign".into(),
+            message: format!(
+                "campaign `{id}` already exists ({status}): `cellos-gateway campaign resume {id}` continues it, `campaign status {id}` shows it; give another campaign_id for a new one"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Records the twin a campaign runs on in its row.
+pub fn record_twin(db: &rusqlite::Connection, id: &str, twin: &TwinRecord) -> Result<(), GatewayError> {
+    db
+        .execute(
+            "UPDATE campaigns SET config = json_set(config, '$.twin', json(?2)) WHERE campaign_id = ?1",
+            params![id, serde_json::to_string(twin).unwrap_or_default()],
+        )
+        .map_err(sql)?;
+    Ok(())
+}
+
+/// Sets a campaign's status (`failed` with the reason, `abandoned`, `running`).
+pub fn set_status(db: &rusqlite::Connection, id: &str, status: &str, failure: Option<&str>) -> Result<(), GatewayError> {
+    db
+        .execute(
+            "UPDATE campaigns SET status = ?2, failure = ?3, end_date = CASE WHEN ?2 = 'running' THEN NULL ELSE ?4 END WHERE campaign_id = ?1",
+            params![id, status, failure, cellos_host::time::now()],
+        )
+        .map_err(sql)?;
+    Ok(())
+}
+
+/// Who an instrument is, as a campaign records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentId {
+    /// What the instrument answered, field by field (STAR: `serial`, `firmware`; reader: `instance`,
+    /// `seed`).
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Display for InstrumentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.fields.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+impl InstrumentId {
+    /// An identity from `(field, value)` pairs.
+    pub fn new<'a>(fields: impl IntoIterator<Item = (&'a str, String)>) -> InstrumentId {
+        InstrumentId { fields: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+    }
+}
+
+/// The identity a campaign last recorded for an instrument role (`star`, `reader`).
+pub fn recorded_identity(db: &rusqlite::Connection, id: &str, role: &str) -> Result<Option<InstrumentId>, GatewayError> {
+    let v: Option<String> = db
+        .query_row(
+            "SELECT identity FROM campaign_instruments WHERE campaign_id = ?1 AND role = ?2 ORDER BY entry_id DESC LIMIT 1",
+            params![id, role],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql)?;
+    v.map(|v| serde_json::from_str(&v).map_err(|e| GatewayError::Campaign(format!("recorded {role} identity: {e}"))))
+        .transpose()
+}
+
+/// Checks an instrument against the identity the campaign recorded for its role, or records it if
+/// there is none yet (or `note` says why it replaces the recorded one). A different instrument is
+/// refused, naming the one expected and the one that answered.
+pub fn check_identity(
+    db: &rusqlite::Connection,
+    id: &str,
+    role: &str,
+    port: &str,
+    answered: &InstrumentId,
+    replaces: Option<&str>,
+) -> Result<(), GatewayError> {
+    match recorded_identity(db, id, role)? {
+        Some(expected) if &expected == answered => Ok(()),
+        Some(expected) if replaces.is_none() => Err(GatewayError::WrongInstrument {
+            role: role.to_string(),
+            port: port.to_string(),
+            expected: expected.to_string(),
+            answered: answered.to_string(),
+        }),
+        _ => {
+            db.execute(
+                    "INSERT INTO campaign_instruments (campaign_id, role, identity, port, recorded_at, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, role, serde_json::to_string(answered).unwrap_or_default(), port, cellos_host::time::now(), replaces],
+                )
+                .map_err(sql)?;
+            Ok(())
+        }
+    }
+}
+
+/// The lock of a campaign: held by the one process running it (a lock file in the data directory,
+/// released by the kernel when the process ends, however it ends).
+pub struct CampaignLock {
+    _file: std::fs::File,
+}
+
+impl CampaignLock {
+    /// Takes the lock of campaign `id`, or says that another process holds it.
+    pub fn take(dir: &Path, id: &str) -> Result<CampaignLock, GatewayError> {
+        let safe: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let path = dir.join(format!(".campaign-{safe}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| GatewayError::Io { path: path.clone(), source })?;
+        match file.try_lock() {
+            Ok(()) => Ok(CampaignLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(GatewayError::Config {
+                path: dir.into(),
+                message: format!("campaign `{id}` is being run by another process; `campaign status {id}` shows its progress"),
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(GatewayError::Io { path, source }),
+        }
+    }
 }
 
 /// A campaign's progress, read from the databases (another process may be running it).
 pub fn status(data_dir: &Path, id: &str) -> Result<Value, GatewayError> {
-    let conn = cellos_host::store::open(data_dir, Db::Campaigns).map_err(host)?;
-    let row: Option<(String, Option<String>)> = conn
-        .query_row("SELECT status, results_summary FROM campaigns WHERE campaign_id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+    // Read-only: works on a read-only data directory and migrates nothing.
+    let conn = cellos_host::store::open_read_only(data_dir, Db::Campaigns).map_err(host)?;
+    let row: Option<(String, Option<String>, Option<String>)> = conn
+        .query_row("SELECT status, results_summary, failure FROM campaigns WHERE campaign_id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()
         .map_err(sql)?;
-    let (state, summary) =
+    let (state, summary, failure) =
         row.ok_or_else(|| GatewayError::Config { path: data_dir.into(), message: format!("no campaign `{id}`") })?;
     let iterations: i64 = conn
         .query_row("SELECT count(*) FROM campaign_iterations WHERE campaign_id = ?1", [id], |r| r.get(0))
@@ -1084,7 +1335,7 @@ pub fn status(data_dir: &Path, id: &str) -> Result<Value, GatewayError> {
         .map(|(l, k, v)| json!({ "line": l, "key": k, "value": serde_json::from_str::<Value>(&v).unwrap_or(Value::Null) }))
         .collect();
     Ok(
-        json!({ "campaign_id": id, "status": state, "iterations": iterations, "journal_entries": journal, "journal_not_done": pending,
+        json!({ "campaign_id": id, "status": state, "failure": failure, "iterations": iterations, "journal_entries": journal, "journal_not_done": pending,
                "outputs": outputs, "summary": summary.and_then(|s| serde_json::from_str::<Value>(&s).ok()) }),
     )
 }

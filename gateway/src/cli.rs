@@ -14,7 +14,7 @@ use crate::evo::{EVO_TIMEOUT, EvoDriver};
 use crate::handlers::{EvoHandler, StarHandler};
 use crate::liquid::{DeckModel, LiquidHandler, Workcell};
 use crate::star::{StarDriver, Timeouts};
-use crate::transport::{Protocol, SerialConfig, open_serial};
+use crate::transport::{Protocol, SerialConfig, open_line};
 use crate::twin::{TwinOptions, TwinProcess};
 use crate::worklist::{self, gwl, hamilton};
 
@@ -170,9 +170,12 @@ pub struct TwinArgs {
     /// Deck description.
     #[arg(long)]
     pub deck: Option<PathBuf>,
-    /// Fault specification.
+    /// Fault specification of the STAR and EVO lines.
     #[arg(long, default_value = "")]
     pub faults: String,
+    /// Fault specification of the reader line.
+    #[arg(long, default_value = "")]
+    pub reader_faults: String,
     /// No simulated durations.
     #[arg(long)]
     pub instant: bool,
@@ -307,7 +310,7 @@ pub fn connect(c: &Connection) -> Result<(String, Option<TwinProcess>), GatewayE
         let exe = std::env::current_exe().map_err(|e| GatewayError::Twin(e.to_string()))?;
         let twin = TwinProcess::spawn(
             &exe,
-            &TwinOptions { seed: c.seed, deck: c.deck.clone(), faults: String::new(), instant: false },
+            &TwinOptions { seed: c.seed, deck: c.deck.clone(), ..TwinOptions::default() },
         )?;
         let path = match c.instrument {
             Instrument::Star => twin.star.clone(),
@@ -352,11 +355,11 @@ pub async fn run_worklist(file: &Path, c: &Connection) -> Result<(), GatewayErro
     let serial = SerialConfig { path, baud: c.baud, ..SerialConfig::new("") };
     match c.instrument {
         Instrument::Star => {
-            let (tx, rx) = open_serial(&serial, Protocol::Star)?;
+            let (tx, rx, _) = open_line(&serial, Protocol::Star).await?;
             run_on(Workcell::new(StarHandler::new(StarDriver::new(tx, rx, timeouts, 8)), deck), file, loaded).await
         }
         Instrument::Evo => {
-            let (tx, rx) = open_serial(&serial, Protocol::Evo)?;
+            let (tx, rx, _) = open_line(&serial, Protocol::Evo).await?;
             let limit = if c.timeouts.contains("default=") { timeouts.default_limit() } else { EVO_TIMEOUT };
             run_on(Workcell::new(EvoHandler::new(EvoDriver::new(tx, rx, limit)), deck), file, loaded).await
         }
@@ -368,18 +371,19 @@ pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
     let serial = SerialConfig::new(args.port.display().to_string());
     let report = match args.instrument {
         Instrument::Star => {
-            let (tx, rx) = open_serial(&serial, Protocol::Star)?;
+            let (tx, rx, _) = open_line(&serial, Protocol::Star).await?;
             let d = StarDriver::new(tx, rx, Timeouts::uniform(Duration::from_secs(5)), 8);
             let qw = d.query("QW", 2).await?;
             let rf = d.query("RF", 2).await?;
+            let serial_number = d.serial_number().await.ok().flatten();
             let tips = d.tip_presence().await?;
             let initialised = qw.message().param("qw").and_then(|v| v.flag()).unwrap_or(false);
             let firmware = rf.message().param("rf").map(|v| v.raw().to_string()).unwrap_or_default();
-            json!({"instrument": "STAR", "initialised": initialised, "firmware": firmware, "channels": tips.len(),
+            json!({"instrument": "STAR", "initialised": initialised, "firmware": firmware, "serial_number": serial_number, "channels": tips.len(),
                    "tips": tips, "round_trip_ms": rf.elapsed.as_secs_f64() * 1e3})
         }
         Instrument::Evo => {
-            let (tx, rx) = open_serial(&serial, Protocol::Evo)?;
+            let (tx, rx, _) = open_line(&serial, Protocol::Evo).await?;
             let d = EvoDriver::new(tx, rx, Duration::from_secs(5));
             let cmd = |c: &[u8; 3], p: &[Option<i32>]| {
                 cellos_core::proto::evo::EvoCommand::new(b"C5", c, p)
@@ -412,7 +416,9 @@ pub fn twin(args: &TwinArgs) -> Result<(), GatewayError> {
         seed: args.seed,
         deck: args.deck.clone(),
         faults: args.faults.clone(),
+        reader_faults: args.reader_faults.clone(),
         instant: args.instant,
+        log: None,
     })
 }
 
@@ -422,8 +428,9 @@ pub fn twin(args: &TwinArgs) -> Result<(), GatewayError> {
 pub enum CampaignCommand {
     /// Start a campaign from a TOML file (`lines`, `dose_range_um`, `strategy`, `budget_wells`, `seed`,
     /// optional `campaign_id`, `star_port`, `reader_port`), on the instruments at those ports, or with
-    /// `--twin` on a twin started with the campaign deck; the twin outlives a crashed gateway, so `resume`
-    /// finds it again.
+    /// `--twin` on a twin started with the campaign deck. Every setting is checked before anything is
+    /// written; an id that exists is refused (use `resume`). The twin outlives a failed or killed
+    /// gateway, so `resume` finds it again; it is stopped when the campaign completes or is abandoned.
     Run {
         /// Campaign settings (TOML); the defaults with `--lines` when absent.
         #[arg(long, required_unless_present = "lines")]
@@ -438,20 +445,34 @@ pub enum CampaignCommand {
         /// Start the instrument twin and run on it instead of the configured ports.
         #[arg(long, conflicts_with_all = ["star", "reader"])]
         twin: bool,
-        /// Where the databases live.
+        /// Where the databases and instruments are.
         #[command(flatten)]
         ports: Ports,
     },
-    /// Finish an interrupted campaign: completed steps are skipped, the one in flight is checked on the
-    /// instrument, and the rest run.
+    /// Finish an interrupted or failed campaign on the instruments it ran on (their identities are
+    /// checked; another instrument is refused): completed steps are skipped, the one in flight is
+    /// checked on the instrument, and the rest run.
     Resume {
         /// Campaign id.
         id: String,
-        /// Where the databases live.
+        /// The campaign ran on a twin that is gone: start a new twin and bring it to the journal's state
+        /// (every operation done so far is carried out on it again) before going on.
+        #[arg(long, conflicts_with_all = ["star", "reader"])]
+        twin: bool,
+        /// Where the databases and instruments are.
         #[command(flatten)]
         ports: Ports,
     },
-    /// Print a campaign's progress as JSON.
+    /// Give up a campaign that will not be finished: its status becomes `abandoned` and the twin it
+    /// ran on, if any, is stopped.
+    Abandon {
+        /// Campaign id.
+        id: String,
+        /// Data directory.
+        #[arg(long, env = "CELLOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Print a campaign's progress as JSON (reads only: works on a read-only data directory).
     Status {
         /// Campaign id.
         id: String,
@@ -482,67 +503,272 @@ pub struct Ports {
     /// Reader serial device (overrides the settings).
     #[arg(long, requires = "star")]
     pub reader: Option<String>,
+    /// Time-limit overrides, `CODE=SECONDS,…`: STAR codes like AS, `default=` for the other STAR
+    /// commands, `reader=` for a request on the reader link (5 s).
+    #[arg(long, default_value = "")]
+    pub timeouts: String,
 }
 
 fn data_dir(d: Option<&Path>) -> PathBuf {
     cellos_host::store::data_dir(d)
 }
 
-/// Runs a campaign to its end over the given lines (or a fresh twin) and returns its results.
-async fn drive(
-    config: campaign::CampaignConfig,
-    dir: &Path,
-    ports: (Option<String>, Option<String>),
-    recorded_twin: Option<(String, String)>,
-) -> Result<(String, Vec<campaign::LineResult>), GatewayError> {
-    config.check()?;
-    let deck_file = campaign::deck_path(dir);
-    std::fs::create_dir_all(dir).map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
-    std::fs::write(&deck_file, campaign::deck_toml(&config.lines))
-        .map_err(|e| GatewayError::Config { path: deck_file.clone(), message: e.to_string() })?;
-    let mut twin = None;
-    let (star, reader) =
-        match (ports.0.or(config.star_port.clone()), ports.1.or(config.reader_port.clone()), recorded_twin) {
-            (Some(s), Some(r), _) => (s, r),
-            (None, None, Some(recorded)) => recorded,
-            (None, None, None) => {
-                let exe = std::env::current_exe().map_err(|e| GatewayError::Twin(e.to_string()))?;
-                let t = TwinProcess::spawn(
-                    &exe,
-                    &TwinOptions {
-                        seed: config.seed,
-                        deck: Some(deck_file.clone()),
-                        faults: String::new(),
-                        instant: true,
-                    },
-                )?;
-                let paths = (t.star.clone(), t.reader.clone());
-                twin = Some(t);
-                paths
+/// Splits `--timeouts` into the STAR limits and the reader's.
+fn campaign_timeouts(spec: &str) -> Result<(Timeouts, Duration), GatewayError> {
+    let bad = |m: String| GatewayError::Config { path: "--timeouts".into(), message: m };
+    let mut reader = crate::wire::WIRE_TIMEOUT;
+    let mut star = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match item.split_once('=') {
+            Some(("reader", v)) => {
+                let secs: f64 = v.parse().map_err(|_| bad(format!("timeout `{item}`: `{v}` is not a number of seconds")))?;
+                if !(secs.is_finite() && secs > 0.0) {
+                    return Err(bad(format!("timeout `{item}`: must be positive")));
+                }
+                reader = Duration::from_secs_f64(secs);
             }
-            _ => {
+            _ => star.push(item),
+        }
+    }
+    Ok((Timeouts::default().parse_overrides(&star.join(",")).map_err(bad)?, reader))
+}
+
+/// New campaign or resumed one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Start {
+    New,
+    Resume,
+}
+
+/// The lines a campaign runs on, and the twin behind them if it runs on one.
+struct Lines {
+    star: String,
+    reader: String,
+    twin: Option<campaign::TwinRecord>,
+    /// Why the recorded instruments were replaced (a new twin brought to the journal's state).
+    replaced: Option<String>,
+}
+
+/// Whether the twin a campaign recorded still answers on its reader line as itself.
+async fn twin_alive(t: &campaign::TwinRecord) -> bool {
+    let Ok((tx, rx, _)) = open_line(&SerialConfig::new(t.reader.as_str()), Protocol::Wire).await else { return false };
+    let client = crate::wire::WireClient::new(tx, rx, Duration::from_secs(1));
+    client.identify().await.is_ok_and(|i| i.instance == t.instance)
+}
+
+/// Starts a twin for a campaign (detached: it outlives this process) and records it.
+async fn start_twin(config: &campaign::CampaignConfig, dir: &Path, db: &rusqlite::Connection, id: &str) -> Result<campaign::TwinRecord, GatewayError> {
+    let exe = std::env::current_exe().map_err(|e| GatewayError::Twin(e.to_string()))?;
+    let t = TwinProcess::spawn(
+        &exe,
+        &TwinOptions {
+            seed: config.seed,
+            deck: Some(campaign::deck_path(dir)),
+            instant: true,
+            log: Some(dir.join("twin.log")),
+            ..TwinOptions::default()
+        },
+    )?;
+    let (tx, rx, _) = open_line(&SerialConfig::new(t.reader.as_str()), Protocol::Wire).await?;
+    let identity = crate::wire::WireClient::new(tx, rx, Duration::from_secs(2)).identify().await?;
+    let record = campaign::TwinRecord { star: t.star.clone(), reader: t.reader.clone(), pid: t.id(), instance: identity.instance };
+    t.detach();
+    campaign::record_twin(db, id, &record)?;
+    Ok(record)
+}
+
+/// Decides the lines: the given ports, the campaign's twin if it still answers, or a new twin.
+async fn lines_for(
+    start: Start,
+    config: &campaign::CampaignConfig,
+    stored: Option<&campaign::Stored>,
+    ports: (Option<String>, Option<String>),
+    twin: bool,
+    dir: &Path,
+    db: &rusqlite::Connection,
+    id: &str,
+) -> Result<Lines, GatewayError> {
+    let given = match (ports.0.or(config.star_port.clone()), ports.1.or(config.reader_port.clone())) {
+        (Some(s), Some(r)) if !twin => Some((s, r)),
+        (None, None) => None,
+        _ if twin => None,
+        _ => {
+            return Err(GatewayError::Config {
+                path: "campaign".into(),
+                message: "give both star_port and reader_port, or neither".into(),
+            });
+        }
+    };
+    if let Some((star, reader)) = given {
+        return Ok(Lines { star, reader, twin: None, replaced: None });
+    }
+    let recorded = stored.and_then(|s| s.twin.clone());
+    match (start, recorded) {
+        (Start::New, _) => {
+            let t = start_twin(config, dir, db, id).await?;
+            Ok(Lines { star: t.star.clone(), reader: t.reader.clone(), twin: Some(t), replaced: None })
+        }
+        (Start::Resume, Some(t)) if twin_alive(&t).await => {
+            Ok(Lines { star: t.star.clone(), reader: t.reader.clone(), twin: Some(t), replaced: None })
+        }
+        (Start::Resume, Some(old)) if twin => {
+            let t = start_twin(config, dir, db, id).await?;
+            let why = format!(
+                "twin instance {} (lines {}, {}) was gone; a new twin (instance {}) was brought to the journal's state",
+                old.instance, old.star, old.reader, t.instance
+            );
+            Ok(Lines { star: t.star.clone(), reader: t.reader.clone(), twin: Some(t), replaced: Some(why) })
+        }
+        (Start::Resume, Some(old)) => Err(GatewayError::Config {
+            path: "campaign".into(),
+            message: format!(
+                "campaign `{id}` ran on twin instance {}, which no longer answers on {} (it was stopped, or its lines now belong to another twin): `campaign resume {id} --twin` starts a new twin and brings it to the journal's state",
+                old.instance, old.reader
+            ),
+        }),
+        (Start::Resume, None) => {
+            if campaign::recorded_identity(db, id, "star")?.is_some() {
                 return Err(GatewayError::Config {
                     path: "campaign".into(),
-                    message: "give both star_port and reader_port, or neither".into(),
+                    message: format!(
+                        "campaign `{id}` ran on instruments, not on a twin: give their lines with --star and --reader (a twin cannot stand in for them)"
+                    ),
                 });
             }
-        };
-    let twin_record = twin.as_ref().map(|t| json!({ "star": t.star, "reader": t.reader, "pid": t.id() }));
-    let open = |path: &str, p: Protocol| open_serial(&SerialConfig::new(path), p);
-    let (tx, rx) = open(&star, Protocol::Star)?;
-    let (wtx, wrx) = open(&reader, Protocol::Wire)?;
-    let workcell = Workcell::new(
-        StarHandler::new(StarDriver::new(tx, rx, Timeouts::default(), 8)),
-        campaign::deck_model(&config.lines)?,
-    );
-    let reader = crate::wire::WireClient::new(wtx, wrx, Duration::from_secs(5));
-    let mut runner = campaign::Runner::new(workcell, reader, dir, config, twin_record)?;
+            if !twin {
+                return Err(GatewayError::Config {
+                    path: "campaign".into(),
+                    message: format!("campaign `{id}` has no instruments recorded: give --star and --reader, or --twin"),
+                });
+            }
+            let t = start_twin(config, dir, db, id).await?;
+            Ok(Lines { star: t.star.clone(), reader: t.reader.clone(), twin: Some(t), replaced: None })
+        }
+    }
+}
+
+/// What the STAR answers about itself: serial number (`C0RI`) and firmware (`C0RF`).
+async fn star_identity<Tx: crate::transport::LinkTx>(d: &StarDriver<Tx>) -> Result<campaign::InstrumentId, GatewayError> {
+    let rf = d.query("RF", 3).await?;
+    let firmware = rf.message().param("rf").map(|v| v.raw().to_string()).unwrap_or_default();
+    let serial = d.serial_number().await?.unwrap_or_else(|| "unknown".into());
+    Ok(campaign::InstrumentId::new([("serial", serial), ("firmware", firmware)]))
+}
+
+/// Runs a new or resumed campaign to its end and returns its results. A failure after the campaign
+/// was claimed marks it `failed` with the reason (it can be resumed).
+async fn drive(
+    start: Start,
+    config: campaign::CampaignConfig,
+    dir: &Path,
+    ports: &Ports,
+    twin: bool,
+) -> Result<(String, Vec<campaign::LineResult>), GatewayError> {
+    config.check()?;
+    let (star_timeouts, reader_timeout) = campaign_timeouts(&ports.timeouts)?;
+    let id = config
+        .campaign_id
+        .clone()
+        .unwrap_or_else(|| format!("tbhp_{}", cellos_host::time::now().replace([':', '-', '.'], "")));
+    let config = campaign::CampaignConfig { campaign_id: Some(id.clone()), ..config };
+    std::fs::create_dir_all(dir).map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
+    let store = cellos_host::store::Store::open(dir).map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
+    let _lock = campaign::CampaignLock::take(dir, &id)?;
+    let stored = campaign::stored(&store.campaigns, &id)?;
+    match (start, &stored) {
+        (Start::New, _) => campaign::claim(&store.campaigns, &id, &config)?,
+        (Start::Resume, None) => {
+            return Err(GatewayError::Config { path: dir.into(), message: format!("no campaign `{id}`") });
+        }
+        (Start::Resume, Some(s)) if s.status == "running" || s.status == "failed" => {}
+        (Start::Resume, Some(s)) => {
+            return Err(GatewayError::Config {
+                path: dir.into(),
+                message: format!("campaign `{id}` is already {}: there is nothing to resume", s.status),
+            });
+        }
+    }
+    let status_db = cellos_host::store::open(dir, cellos_host::store::Db::Campaigns)
+        .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
+    let result = carry_out(start, config, store, stored, dir, ports, twin, star_timeouts, reader_timeout).await;
+    if let Err(e) = &result
+        && !matches!(e, GatewayError::WrongInstrument { .. })
+    {
+        // The campaign stopped: say so in its row (a failing disk may refuse even that; the error
+        // that stopped it is the one reported).
+        let _ = campaign::set_status(&status_db, &id, "failed", Some(&e.to_string()));
+    }
+    result.map(|r| (id, r))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn carry_out(
+    start: Start,
+    config: campaign::CampaignConfig,
+    store: cellos_host::store::Store,
+    stored: Option<campaign::Stored>,
+    dir: &Path,
+    ports: &Ports,
+    twin: bool,
+    star_timeouts: Timeouts,
+    reader_timeout: Duration,
+) -> Result<Vec<campaign::LineResult>, GatewayError> {
+    let id = config.campaign_id.clone().unwrap_or_default();
+    let deck_file = campaign::deck_path(dir);
+    std::fs::write(&deck_file, campaign::deck_toml(&config.lines))
+        .map_err(|e| GatewayError::Config { path: deck_file.clone(), message: e.to_string() })?;
+    let lines = lines_for(start, &config, stored.as_ref(), (ports.star.clone(), ports.reader.clone()), twin, dir, &store.campaigns, &id).await?;
+    let (tx, rx, _) = open_line(&SerialConfig::new(lines.star.as_str()), Protocol::Star).await?;
+    let (wtx, wrx, _) = open_line(&SerialConfig::new(lines.reader.as_str()), Protocol::Wire).await?;
+    let driver = StarDriver::new(tx, rx, star_timeouts, 8);
+    let reader = crate::wire::WireClient::new(wtx, wrx, reader_timeout);
+    // The instruments must be the ones the campaign ran on (checked before anything is sent to them).
+    let star_id = star_identity(&driver).await?;
+    let reader_id = reader.identify().await.map(|i| {
+        campaign::InstrumentId::new([("instance", i.instance.to_string()), ("seed", i.seed.to_string())])
+    })?;
+    let note = lines.replaced.as_deref();
+    campaign::check_identity(&store.campaigns, &id, "star", &lines.star, &star_id, note)?;
+    campaign::check_identity(&store.campaigns, &id, "reader", &lines.reader, &reader_id, note)?;
+    if start == Start::Resume {
+        campaign::set_status(&store.campaigns, &id, "running", None)?;
+    }
+    let workcell = Workcell::new(StarHandler::new(driver), campaign::deck_model(&config.lines)?);
+    let mut runner = campaign::Runner::new(workcell, reader, store, id.clone(), config)?;
+    if lines.replaced.is_some() {
+        runner.replay_on_fresh_twin();
+    }
     runner.progress = true;
-    eprintln!("campaign {} (data in {})", runner.id, dir.display());
+    eprintln!("campaign {id} (data in {})", dir.display());
     let results = runner.run().await?;
-    // Finished: the twin, if we started it, goes with us.
-    drop(twin);
-    Ok((runner.id.clone(), results))
+    // Finished: the twin it ran on is not needed any more.
+    if let Some(t) = &lines.twin
+        && runner.reader().identify().await.is_ok_and(|i| i.instance == t.instance)
+    {
+        let _ = runner.reader().ask(&cellos_core::proto::wire::Request::Shutdown).await;
+    }
+    Ok(results)
+}
+
+/// `campaign abandon`: the status becomes `abandoned`, and the campaign's twin (if it still answers as
+/// itself) is stopped.
+async fn abandon(dir: &Path, id: &str) -> Result<String, GatewayError> {
+    let db = cellos_host::store::open(dir, cellos_host::store::Db::Campaigns)
+        .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
+    let _lock = campaign::CampaignLock::take(dir, id)?;
+    let s = campaign::stored(&db, id)?
+        .ok_or_else(|| GatewayError::Config { path: dir.into(), message: format!("no campaign `{id}`") })?;
+    if s.status == "completed" || s.status == "abandoned" {
+        return Err(GatewayError::Config { path: dir.into(), message: format!("campaign `{id}` is already {}", s.status) });
+    }
+    campaign::set_status(&db, id, "abandoned", None)?;
+    Ok(match s.twin {
+        Some(t) => match crate::twin::shutdown(&t.reader, t.instance).await {
+            Ok(true) => format!("campaign {id} abandoned; its twin (instance {}) was stopped", t.instance),
+            _ => format!("campaign {id} abandoned; its twin (instance {}) was not running", t.instance),
+        },
+        None => format!("campaign {id} abandoned"),
+    })
 }
 
 fn print_results(id: &str, results: &[campaign::LineResult], seconds: f64) {
@@ -577,24 +803,35 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
                 cfg.lines = lines.clone();
             }
             cfg.posh |= *posh;
-            let config = &source;
             let dir = data_dir(ports.data_dir.as_deref());
             let cfg = if *twin { campaign::CampaignConfig { star_port: None, reader_port: None, ..cfg } } else { cfg };
+            cfg.check().map_err(|e| match e {
+                GatewayError::Config { message, .. } => GatewayError::Config { path: source.clone(), message },
+                other => other,
+            })?;
+            campaign_timeouts(&ports.timeouts)?;
             let ports_given = ports.star.is_some() || cfg.star_port.is_some();
             if !*twin && !ports_given {
                 return Err(GatewayError::Config {
-                    path: config.clone(),
+                    path: source.clone(),
                     message: "no instrument: set star_port and reader_port, pass --star/--reader, or run on the twin with --twin".into(),
                 });
             }
-            let (id, results) = drive(cfg, &dir, (ports.star.clone(), ports.reader.clone()), None).await?;
+            let (id, results) = drive(Start::New, cfg, &dir, ports, *twin).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }
-        CampaignCommand::Resume { id, ports } => {
+        CampaignCommand::Resume { id, twin, ports } => {
             let dir = data_dir(ports.data_dir.as_deref());
-            let (cfg, twin) = campaign::stored_config(&dir, id)?;
-            let (id, results) = drive(cfg, &dir, (ports.star.clone(), ports.reader.clone()), twin).await?;
+            let db = cellos_host::store::open(&dir, cellos_host::store::Db::Campaigns)
+                .map_err(|e| GatewayError::Config { path: dir.clone(), message: e.to_string() })?;
+            let s = campaign::stored(&db, id)?
+                .ok_or_else(|| GatewayError::Config { path: dir.clone(), message: format!("no campaign `{id}`") })?;
+            drop(db);
+            let (id, results) = drive(Start::Resume, s.config, &dir, ports, *twin).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
+        }
+        CampaignCommand::Abandon { id, data_dir: d } => {
+            println!("{}", abandon(&data_dir(d.as_deref()), id).await?);
         }
         CampaignCommand::Status { id, data_dir: d } => {
             let v = campaign::status(&data_dir(d.as_deref()), id)?;
@@ -603,7 +840,8 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
         CampaignCommand::Demo { data_dir: d, seed } => {
             let dir = data_dir(d.as_deref());
             let cfg = campaign::CampaignConfig { seed: *seed, ..campaign::CampaignConfig::demo() };
-            let (id, results) = drive(cfg, &dir, (None, None), None).await?;
+            let ports = Ports { data_dir: None, star: None, reader: None, timeouts: String::new() };
+            let (id, results) = drive(Start::New, cfg, &dir, &ports, true).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }
     }

@@ -168,6 +168,18 @@ pub enum GatewayError {
     /// The instrument twin could not be started.
     #[error("cannot start the instrument twin: {0}")]
     Twin(String),
+    /// The instrument on a line is not the one a campaign ran on.
+    #[error("the {role} on {port} is not the instrument this campaign ran on: expected {expected}; it answered {answered}. Nothing was sent to it; connect the campaign's instrument, or (for a twin) `campaign resume ID --twin` starts a new twin from the journal")]
+    WrongInstrument {
+        /// `star` or `reader`.
+        role: String,
+        /// The line.
+        port: String,
+        /// The recorded identity.
+        expected: String,
+        /// What answered.
+        answered: String,
+    },
     /// The operation is not supported by this instrument.
     #[error("{0} is not supported by this instrument")]
     Unsupported(String),

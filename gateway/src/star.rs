@@ -319,6 +319,13 @@ impl<Tx: LinkTx> StarDriver<Tx> {
         Err(last.unwrap_or(GatewayError::Closed))
     }
 
+    /// The instrument's serial number (`C0RI`, its `sn` field), asked up to three times; `None` when the
+    /// reply has no `sn` field.
+    pub async fn serial_number(&self) -> Result<Option<String>, GatewayError> {
+        let r = self.query("RI", 3).await?;
+        Ok(r.message().param("sn").map(|v| v.raw().to_string()))
+    }
+
     /// Tip presence per channel (`C0RT`), asked up to three times.
     pub async fn tip_presence(&self) -> Result<Vec<bool>, GatewayError> {
         let r = self.query("RT", 3).await?;

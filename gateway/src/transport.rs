@@ -106,12 +106,13 @@ pub struct SerialRx {
 pub struct Framer {
     acc: Box<Accumulator<4096>>,
     queue: VecDeque<Vec<u8>>,
+    protocol: Protocol,
 }
 
 impl Framer {
     /// A framer for a protocol.
     pub fn new(protocol: Protocol) -> Framer {
-        Framer { acc: Box::new(Accumulator::new(protocol.framing())), queue: VecDeque::new() }
+        Framer { acc: Box::new(Accumulator::new(protocol.framing())), queue: VecDeque::new(), protocol }
     }
 
     /// Feeds bytes; complete messages are queued.
@@ -153,6 +154,54 @@ pub fn open_serial(config: &SerialConfig, protocol: Protocol) -> Result<(SerialT
     Ok(split(stream, protocol, config.path.clone()))
 }
 
+/// How long a line must stay quiet after [`open_line`] cleared it.
+pub const CLEAR_QUIET: Duration = Duration::from_millis(120);
+/// The longest [`open_line`] waits for a line to go quiet.
+pub const CLEAR_MAX: Duration = Duration::from_secs(3);
+
+/// Opens a serial line for a protocol and clears it: whatever a previous session left half-written on
+/// the instrument's side is terminated (a bare CR for STAR, a lone `0x00` for `wire`; an EVO frame
+/// resynchronises at its next STX by itself), and everything the instrument sends back until the line
+/// has been quiet for [`CLEAR_QUIET`] is discarded, so that it cannot be taken for this session's replies.
+/// Returns the halves and the number of bytes discarded.
+pub async fn open_line(config: &SerialConfig, protocol: Protocol) -> Result<(SerialTx, SerialRx, usize), GatewayError> {
+    let (mut tx, mut rx) = open_serial(config, protocol)?;
+    let io = |e| GatewayError::Link(format!("{}: write: {e}", config.path));
+    let flush: &[u8] = match protocol {
+        Protocol::Star => b"\r",
+        Protocol::Wire => b"\0",
+        Protocol::Evo => b"",
+    };
+    if !flush.is_empty() {
+        tx.half.write_all(flush).await.map_err(io)?;
+        tx.half.flush().await.map_err(io)?;
+    }
+    let discarded = rx.discard_until_quiet(CLEAR_QUIET, CLEAR_MAX).await?;
+    if discarded > 0 {
+        tracing::info!(path = %config.path, discarded, "line cleared of a previous session's bytes");
+    }
+    Ok((tx, rx, discarded))
+}
+
+impl SerialRx {
+    /// Reads and drops bytes until none has come for `quiet` (or `max` has passed); returns how many.
+    pub async fn discard_until_quiet(&mut self, quiet: Duration, max: Duration) -> Result<usize, GatewayError> {
+        let started = tokio::time::Instant::now();
+        let mut buf = [0u8; 512];
+        let mut n = 0;
+        while started.elapsed() < max {
+            match tokio::time::timeout(quiet, self.half.read(&mut buf)).await {
+                Err(_) | Ok(Ok(0)) => break,
+                Ok(Ok(k)) => n += k,
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Ok(Err(e)) => return Err(GatewayError::Link(format!("{}: read: {e}", self.path))),
+            }
+        }
+        self.frames = Framer::new(self.frames.protocol);
+        Ok(n)
+    }
+}
+
 /// Splits an open stream into framed halves.
 pub fn split(stream: SerialStream, protocol: Protocol, path: String) -> (SerialTx, SerialRx) {
     let (r, w) = tokio::io::split(stream);
@@ -162,9 +211,15 @@ pub fn split(stream: SerialStream, protocol: Protocol, path: String) -> (SerialT
 impl LinkTx for SerialTx {
     async fn send(&mut self, message: &[u8]) -> Result<(), GatewayError> {
         let io = |e| GatewayError::Link(format!("write: {e}"));
-        self.half.write_all(message).await.map_err(io)?;
+        // The message and its terminator in one write: a process killed between two writes would leave
+        // half a command on the line, to which the next session's first command would be appended.
         if self.protocol == Protocol::Star {
-            self.half.write_all(b"\r").await.map_err(io)?;
+            let mut whole = Vec::with_capacity(message.len() + 1);
+            whole.extend_from_slice(message);
+            whole.push(b'\r');
+            self.half.write_all(&whole).await.map_err(io)?;
+        } else {
+            self.half.write_all(message).await.map_err(io)?;
         }
         self.half.flush().await.map_err(io)
     }

@@ -23,10 +23,15 @@ pub struct TwinOptions {
     pub seed: u64,
     /// Deck file (the built-in deck when `None`).
     pub deck: Option<PathBuf>,
-    /// Fault specification (see `cellos-twin --help`).
+    /// Fault specification of the STAR and EVO lines (see `cellos-twin --help`).
     pub faults: String,
+    /// Fault specification of the reader line.
+    pub reader_faults: String,
     /// Answer every STAR command at once.
     pub instant: bool,
+    /// Where the twin writes its diagnostics (inherited standard error when `None`). A twin that must
+    /// outlive the gateway gets a file: it must not hold the gateway's own output open.
+    pub log: Option<PathBuf>,
 }
 
 impl TwinOptions {
@@ -39,6 +44,10 @@ impl TwinOptions {
         if !self.faults.is_empty() {
             a.push("--faults".into());
             a.push(self.faults.clone());
+        }
+        if !self.reader_faults.is_empty() {
+            a.push("--reader-faults".into());
+            a.push(self.reader_faults.clone());
         }
         if self.instant {
             a.push("--instant".into());
@@ -62,11 +71,24 @@ pub struct TwinProcess {
 impl TwinProcess {
     /// Starts `exe twin …` (`exe` is a `cellos-gateway` binary) and waits for its paths.
     pub fn spawn(exe: &Path, options: &TwinOptions) -> Result<TwinProcess, GatewayError> {
+        use std::os::unix::process::CommandExt;
+        let stderr = match &options.log {
+            Some(p) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| GatewayError::Twin(format!("{}: {e}", p.display())))?,
+            ),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(exe)
             .args(options.args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
+            // Its own process group: a Ctrl-C meant for the gateway does not take the twin with it.
+            .process_group(0)
             .spawn()
             .map_err(|e| GatewayError::Twin(format!("running {}: {e}", exe.display())))?;
         let stdout = child.stdout.take().ok_or_else(|| GatewayError::Twin("no standard output".into()))?;
@@ -114,6 +136,18 @@ impl Drop for TwinProcess {
     }
 }
 
+/// Asks the twin on `reader` to stop, if it is the one with `instance` (any other twin on that line is
+/// left alone). Returns whether it was stopped.
+pub async fn shutdown(reader: &str, instance: u64) -> Result<bool, GatewayError> {
+    use cellos_core::proto::wire::{Request, Response};
+    let (tx, rx, _) = crate::transport::open_line(&crate::transport::SerialConfig::new(reader), crate::transport::Protocol::Wire).await?;
+    let client = crate::wire::WireClient::new(tx, rx, std::time::Duration::from_secs(2));
+    if client.identify().await?.instance != instance {
+        return Ok(false);
+    }
+    Ok(client.ask(&Request::Shutdown).await? == Response::Done)
+}
+
 /// Serves a twin in this process until killed, printing its paths (the hidden `twin` subcommand).
 pub fn serve(options: &TwinOptions) -> Result<(), GatewayError> {
     let deck = match &options.deck {
@@ -121,10 +155,12 @@ pub fn serve(options: &TwinOptions) -> Result<(), GatewayError> {
         None => default_deck(),
     };
     let faults = parse_faults(&options.faults).map_err(|e| GatewayError::Twin(e.to_string()))?;
+    let reader_faults = parse_faults(&options.reader_faults).map_err(|e| GatewayError::Twin(e.to_string()))?;
     let mut twin =
         HostTwin::with_deck(deck, options.seed, if options.instant { Timing::INSTANT } else { Timing::DEFAULT });
     twin.star_faults.set(faults);
     twin.evo_faults.set(faults);
+    twin.wire_faults.set(reader_faults);
     let server = TwinServer::start(twin, None, None, None).map_err(|e| GatewayError::Twin(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| GatewayError::Twin(e.to_string());

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use cellos_core::proto::evo::EvoCommand;
 use cellos_core::proto::star::StarMessage;
-use cellos_core::proto::wire::{Readout, Request, Response};
+use cellos_core::proto::wire::{Link, Readout, Request, Response};
 use cellos_firmware::HostTwin;
 use cellos_firmware::host::{TwinServer, parse_faults};
 use cellos_firmware::star::Timing;
@@ -336,7 +336,9 @@ async fn run_step(rig: &mut Rig, step: &Step) -> Result<String, String> {
         }
         "set_faults" => {
             let f = parse_faults(step.faults.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
-            ask(&rig.control, &Request::SetFaults(f)).await?;
+            for link in [Link::Star, Link::Evo] {
+                ask(&rig.control, &Request::SetLinkFaults { link, faults: f }).await?;
+            }
             Ok("ok".into())
         }
         "incubate" => {

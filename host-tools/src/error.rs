@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A database could not be opened or configured.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}: {}", crate::store::describe(source))]
     Open {
         /// The file.
         path: PathBuf,
@@ -15,7 +15,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// A database could not be brought to the current schema.
-    #[error("cannot migrate {path}: {message} (is it a cellos database, and not newer than this cellos?)")]
+    #[error("cannot migrate {path}: {message}")]
     Migrate {
         /// The file.
         path: PathBuf,

@@ -74,19 +74,114 @@ pub fn data_dir(dir: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
 
-/// Opens (creating and migrating if needed) one database in `dir`.
+/// What an SQLite error means for the person at the bench (disk full, not a database, …).
+pub fn describe(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DiskFull) => format!("{e}: the disk is full; free space and run the command again"),
+        Some(C::NotADatabase) => format!("{e}: the file is damaged or is not a SQLite database"),
+        Some(C::DatabaseCorrupt) => format!("{e}: the file is damaged; restore it from a backup"),
+        Some(C::ReadOnly) => format!("{e}: the file or its folder is read-only"),
+        Some(C::CannotOpen) => format!("{e}: check that the folder exists and can be written"),
+        _ => e.to_string(),
+    }
+}
+
+fn migrate_error(e: rusqlite_migration::Error) -> String {
+    match e {
+        rusqlite_migration::Error::RusqliteError { err, .. } => describe(&err),
+        rusqlite_migration::Error::MigrationDefinition(
+            rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
+        ) => "it was written by a newer cellos (its schema version is ahead of this one's)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The newest schema version of a database (one per migration folder).
+pub fn latest_version(db: Db) -> i64 {
+    match db {
+        Db::SimulationParams => SIMULATION_PARAMS.dirs().count() as i64,
+        Db::CellLines => CELL_LINES.dirs().count() as i64,
+        Db::Campaigns => CAMPAIGNS.dirs().count() as i64,
+        Db::ExperimentalResults => EXPERIMENTAL_RESULTS.dirs().count() as i64,
+    }
+}
+
+/// Refuses a database file of 0 bytes: SQLite would silently make it a new, empty database, hiding
+/// that the data are gone.
+fn refuse_empty(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() == 0 => Err(StoreError::Migrate {
+            path: path.into(),
+            message: "the file is empty (0 bytes), not a database: its data are gone. Restore it from a backup, \
+                      or move it away to start afresh"
+                .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Opens (creating and migrating if needed) one database in `dir`. Two processes opening a fresh data
+/// directory at once migrate one after the other (a lock file in the directory), not over each other.
 pub fn open(dir: &Path, db: Db) -> Result<Connection> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.into(), source })?;
     let path = dir.join(db.file_name());
+    refuse_empty(&path)?;
     let open = |source| StoreError::Open { path: path.clone(), source };
     let mut conn = Connection::open(&path).map_err(open)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
+    let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
+    if version(&conn).map_err(open)? != latest_version(db) {
+        // Migrations are not safe to run concurrently (both processes see version 0 and create the same
+        // tables): the first takes the lock, the second waits and then finds the work done.
+        let lock_path = dir.join(".cellos-migrate.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io { path: lock_path.clone(), source })?;
+        lock.lock().map_err(|source| StoreError::Io { path: lock_path.clone(), source })?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
+        db.migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Migrate { path: path.clone(), message: migrate_error(e) })?;
+        drop(lock);
+    }
     conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(open)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
-    db.migrations()
-        .to_latest(&mut conn)
-        .map_err(|e| StoreError::Migrate { path: path.clone(), message: e.to_string() })?;
+    Ok(conn)
+}
+
+/// Opens one database of `dir` for reading only: nothing is created or migrated, so it works on a
+/// read-only data directory and on a copy. A missing file, an empty one, or one whose schema is not
+/// this cellos's is an error naming the file.
+pub fn open_read_only(dir: &Path, db: Db) -> Result<Connection> {
+    let path = dir.join(db.file_name());
+    if !path.exists() {
+        return Err(StoreError::Migrate {
+            path: path.clone(),
+            message: "no such database (nothing has been written to this data directory yet)".into(),
+        });
+    }
+    refuse_empty(&path)?;
+    let open = |source| StoreError::Open { path: path.clone(), source };
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&path, flags).map_err(open)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(open)?;
+    let latest = latest_version(db);
+    if v != latest {
+        return Err(StoreError::Migrate {
+            path: path.clone(),
+            message: if v > latest {
+                format!("schema version {v} was written by a newer cellos (this one knows {latest})")
+            } else {
+                format!("schema version {v} is older than this cellos's {latest}: run a writing command once to migrate it")
+            },
+        });
+    }
     Ok(conn)
 }
 
@@ -157,8 +252,9 @@ mod tests {
     fn open_creates_migrates_and_configures() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        // One version per migration folder: params 1, cell lines 1, campaigns 3, results 2.
-        for (db, expect) in Db::ALL.into_iter().zip([1, 1, 3, 2]) {
+        // One version per migration folder: params 1, cell lines 1, campaigns 4, results 2.
+        for (db, expect) in Db::ALL.into_iter().zip([1, 1, 4, 2]) {
+            assert_eq!(latest_version(db), expect);
             let c = store.conn(db);
             let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
             assert_eq!(v, expect, "{db:?}");

@@ -66,7 +66,8 @@ fn liquid_path_over_ptys() {
     let s = server(Timing::DEFAULT);
     let mut star = StarLine::open(&s.star);
     let mut reader = WireLine::open(&s.reader);
-    assert_eq!(reader.ask(&Request::Hello), Response::Hello { version: 1, plates: 2 });
+    // A version-1 request (no id) is still answered, in version 1; the twin speaks up to VERSION.
+    assert_eq!(reader.ask(&Request::Hello), Response::Hello { version: cellos_core::proto::wire::VERSION, plates: 2 });
     assert_eq!(star.ask("C0DIid0001"), "C0DIid0001er00/00");
     assert_eq!(star.ask(&cmd::define_tip(2, &TIP).unwrap()), "C0TTid0002er00/00");
     assert_eq!(star.ask(&pick_up(3, 1179, 2418)), "C0TPid0003er00/00");

@@ -1,20 +1,28 @@
 //! `wire`: the link to instruments that are ours (plate reader, incubator, twin control).
 //!
-//! A frame is `COBS(version ‖ postcard(message) ‖ CRC-16/IBM-SDLC(version ‖ payload), little-endian)`
+//! A frame is `COBS(version ‖ [id] ‖ postcard(message) ‖ CRC-16/IBM-SDLC(everything before), little-endian)`
 //! followed by one `0x00`. COBS removes every `0x00` from the body, so the delimiter resynchronises a
 //! receiver after any garbage; the CRC rejects corrupted frames; the version byte rejects a peer that
 //! speaks another revision of the messages. A frame is at most [`MAX_FRAME`] bytes with its delimiter.
 //! `docs/wire.md` has the format with worked bytes.
 //!
+//! Version 2 frames carry a request id (`u16`, little-endian) after the version byte, and a response
+//! carries the id of its request, so a host matches replies to requests and drops a late one instead of
+//! taking it for the answer to the next request. Version 1 frames (no id) are still read and answered in
+//! version 1: the bump is compatible.
+//!
 //! The messages are [`Request`] (host to instrument) and [`Response`] (instrument to host). One request
-//! is answered by exactly one response, in order.
+//! is answered by exactly one response. Whether a request may be sent again when its response is lost is
+//! part of the protocol: [`Request::repeatable`].
 
 use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Protocol revision carried in every frame.
-pub const VERSION: u8 = 1;
+/// The newest protocol revision: frames with a request id.
+pub const VERSION: u8 = 2;
+/// The first revision: frames without an id, still read and answered.
+pub const VERSION_1: u8 = 1;
 /// Largest frame on the wire, delimiter included.
 pub const MAX_FRAME: usize = 256;
 /// Largest body before COBS: what fits in [`MAX_FRAME`] after COBS overhead and the delimiter.
@@ -44,7 +52,7 @@ impl fmt::Display for WireError {
             WireError::TooLong => write!(f, "message longer than a {MAX_FRAME}-byte frame"),
             WireError::BadFraming => f.write_str("frame is not valid COBS or too short"),
             WireError::BadCrc => f.write_str("frame CRC mismatch (corrupted in transit)"),
-            WireError::BadVersion(v) => write!(f, "peer speaks wire version {v}, this side {VERSION}"),
+            WireError::BadVersion(v) => write!(f, "peer speaks wire version {v}, this side {VERSION_1} and {VERSION}"),
             WireError::BadMessage => f.write_str("frame does not hold a message of the expected kind"),
         }
     }
@@ -52,20 +60,52 @@ impl fmt::Display for WireError {
 
 impl core::error::Error for WireError {}
 
-/// Encodes `message` as one frame (delimiter included) into `out`; returns the frame length.
+/// How a frame is tagged: a version-1 frame has no id, a version-2 frame carries one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Tag {
+    /// Version 1: no request id.
+    Untagged,
+    /// Version 2 with this request id.
+    Id(u16),
+}
+
+/// Encodes `message` as one version-1 frame (no id, delimiter included) into `out`; returns its length.
 pub fn encode<T: Serialize>(message: &T, out: &mut [u8]) -> Result<usize, WireError> {
+    encode_tagged(Tag::Untagged, message, out)
+}
+
+/// Encodes `message` as one frame tagged `tag` (delimiter included) into `out`; returns its length.
+pub fn encode_tagged<T: Serialize>(tag: Tag, message: &T, out: &mut [u8]) -> Result<usize, WireError> {
     let mut body = [0u8; MAX_BODY];
-    body[0] = VERSION;
-    let payload = postcard::to_slice(message, &mut body[1..MAX_BODY - 2]).map_err(|_| WireError::TooLong)?.len();
-    let crc = CRC.checksum(&body[..1 + payload]);
-    body[1 + payload..3 + payload].copy_from_slice(&crc.to_le_bytes());
-    let n = cobs::try_encode(&body[..3 + payload], out).map_err(|_| WireError::TooLong)?;
+    let head = match tag {
+        Tag::Untagged => {
+            body[0] = VERSION_1;
+            1
+        }
+        Tag::Id(id) => {
+            body[0] = VERSION;
+            body[1..3].copy_from_slice(&id.to_le_bytes());
+            3
+        }
+    };
+    let payload = postcard::to_slice(message, &mut body[head..MAX_BODY - 2]).map_err(|_| WireError::TooLong)?.len();
+    let end = head + payload;
+    let crc = CRC.checksum(&body[..end]);
+    body[end..end + 2].copy_from_slice(&crc.to_le_bytes());
+    let n = cobs::try_encode(&body[..end + 2], out).map_err(|_| WireError::TooLong)?;
     *out.get_mut(n).ok_or(WireError::TooLong)? = 0;
     Ok(n + 1)
 }
 
-/// Decodes one frame (without its delimiter, as the accumulator returns it) in place.
+/// Decodes one frame of either version (without its delimiter, as the accumulator returns it) in place,
+/// dropping its tag.
 pub fn decode<'a, T: Deserialize<'a>>(frame: &'a mut [u8]) -> Result<T, WireError> {
+    decode_tagged(frame).map(|(_, m)| m)
+}
+
+/// Decodes one frame of either version in place: its tag and its message.
+pub fn decode_tagged<'a, T: Deserialize<'a>>(frame: &'a mut [u8]) -> Result<(Tag, T), WireError> {
     let n = cobs::decode_in_place(frame).map_err(|_| WireError::BadFraming)?;
     if n < 3 {
         return Err(WireError::BadFraming);
@@ -75,11 +115,14 @@ pub fn decode<'a, T: Deserialize<'a>>(frame: &'a mut [u8]) -> Result<T, WireErro
     if CRC.checksum(data).to_le_bytes() != [crc[0], crc[1]] {
         return Err(WireError::BadCrc);
     }
-    if data[0] != VERSION {
-        return Err(WireError::BadVersion(data[0]));
-    }
-    match postcard::take_from_bytes(&data[1..]) {
-        Ok((message, [])) => Ok(message),
+    let (tag, payload) = match data[0] {
+        VERSION_1 => (Tag::Untagged, &data[1..]),
+        VERSION if data.len() >= 3 => (Tag::Id(u16::from_le_bytes([data[1], data[2]])), &data[3..]),
+        VERSION => return Err(WireError::BadFraming),
+        v => return Err(WireError::BadVersion(v)),
+    };
+    match postcard::take_from_bytes(payload) {
+        Ok((message, [])) => Ok((tag, message)),
         _ => Err(WireError::BadMessage),
     }
 }
@@ -196,6 +239,95 @@ pub enum Request {
         /// Trough index.
         trough: u8,
     },
+    /// Which instrument is this? Answered by [`Response::Identity`].
+    Identify,
+    /// Set the fault injection of one link of the twin (the reader's own included).
+    SetLinkFaults {
+        /// The link.
+        link: Link,
+        /// Its faults.
+        faults: LinkFaults,
+    },
+    /// Stop the twin (answered `Done`, then the twin's process ends).
+    Shutdown,
+}
+
+impl Request {
+    /// Whether the request may be sent again when its response is lost or damaged: everything but
+    /// `Incubate` (which moves a plate's clock) and `Shutdown` reads or sets absolute values. A request that
+    /// is not repeatable is never re-sent blindly: the host reads the state back first.
+    pub const fn repeatable(&self) -> bool {
+        !matches!(self, Request::Incubate { .. } | Request::Shutdown)
+    }
+
+    /// Whether this is a control request of the twin (faults, counters, reboot, shutdown), which fault
+    /// injection never touches.
+    pub const fn is_control(&self) -> bool {
+        matches!(
+            self,
+            Request::SetFaults(_)
+                | Request::Counters
+                | Request::Reboot
+                | Request::SetLinkFaults { .. }
+                | Request::Shutdown
+        )
+    }
+
+    /// A two-letter code naming the request, for fault filters (`only=RD`) and logs.
+    pub const fn code(&self) -> [u8; 2] {
+        *match self {
+            Request::Hello => b"HE",
+            Request::Incubate { .. } => b"IN",
+            Request::Read { .. } => b"RD",
+            Request::WellState { .. } => b"WS",
+            Request::SetFaults(_) => b"SF",
+            Request::Counters => b"CT",
+            Request::Reboot => b"RB",
+            Request::TroughState { .. } => b"TS",
+            Request::Identify => b"ID",
+            Request::SetLinkFaults { .. } => b"LF",
+            Request::Shutdown => b"SD",
+        }
+    }
+}
+
+/// A link of the twin.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Link {
+    /// The STAR's serial line.
+    Star,
+    /// The EVO's serial line.
+    Evo,
+    /// The reader's `wire` line (faults apply to reader requests, never to control requests).
+    Reader,
+}
+
+/// The faults of one link: [`Faults`] and late replies.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LinkFaults {
+    /// Counted faults, delay, stall and the code filter.
+    pub faults: Faults,
+    /// When non-zero, only the next N replies (of `only_code`, if set) are delayed by `delay_ms`,
+    /// instead of every reply.
+    pub late_next: u16,
+}
+
+impl From<Faults> for LinkFaults {
+    fn from(faults: Faults) -> Self {
+        LinkFaults { faults, late_next: 0 }
+    }
+}
+
+/// Who an instrument is: the twin's answer to [`Request::Identify`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Identity {
+    /// A number drawn when the twin started: two twins (or one restarted) differ.
+    pub instance: u64,
+    /// The seed of the twin's noise.
+    pub seed: u64,
 }
 
 /// The liquid in one well.
@@ -247,6 +379,8 @@ pub enum Response {
     Counters(Counters),
     /// The request was refused.
     Refused(Refusal),
+    /// Identification of the instrument.
+    Identity(Identity),
 }
 
 #[cfg(test)]
@@ -274,6 +408,36 @@ mod tests {
         // docs/wire.md, second example.
         let n = encode(&Request::Read { plate: 0, well: 5, readout: Readout::Viability }, &mut buf).unwrap();
         assert_eq!(&buf[..n], &[0x03, 0x01, 0x02, 0x02, 0x05, 0x03, 0xfd, 0x83, 0x00]);
+        // docs/wire.md, version 2: the same request with id 0x0102 (CRC 0xFF17, computed apart).
+        let n = encode_tagged(Tag::Id(0x0102), &Request::Read { plate: 0, well: 5, readout: Readout::Viability }, &mut buf)
+            .unwrap();
+        let crc = CRC.checksum(&[0x02, 0x02, 0x01, 0x02, 0x00, 0x05, 0x00]).to_le_bytes();
+        assert_eq!(crc, [0x17, 0xff]);
+        assert_eq!(&buf[..n], &[0x05, 0x02, 0x02, 0x01, 0x02, 0x02, 0x05, 0x03, 0x17, 0xff, 0x00]);
+        // Id 0 puts zero bytes in the body; COBS removes them.
+        let n = encode_tagged(Tag::Id(0), &Request::Hello, &mut buf).unwrap();
+        assert!(!buf[..n - 1].contains(&0));
+        assert_eq!(decode_tagged::<Request>(&mut buf[..n - 1]), Ok((Tag::Id(0), Request::Hello)));
+    }
+
+    #[test]
+    fn test_tags_and_versions() {
+        let mut buf = [0u8; MAX_FRAME];
+        for tag in [Tag::Untagged, Tag::Id(1), Tag::Id(0xffff)] {
+            let n = encode_tagged(tag, &Response::Value(0.5), &mut buf).unwrap();
+            assert_eq!(decode_tagged::<Response>(&mut buf[..n - 1]), Ok((tag, Response::Value(0.5))));
+        }
+        // A version-2 frame too short to hold its id.
+        let body = [VERSION];
+        let crc = CRC.checksum(&body).to_le_bytes();
+        let mut frame = [0u8; 8];
+        let n = cobs::try_encode(&[body[0], crc[0], crc[1]], &mut frame).unwrap();
+        assert_eq!(decode_tagged::<Request>(&mut frame[..n]), Err(WireError::BadFraming));
+        // Only Incubate and Shutdown may not be repeated; control requests are what faults never touch.
+        assert!(!Request::Incubate { plate: 0, hours: 1.0 }.repeatable());
+        assert!(Request::Read { plate: 0, well: 1, readout: Readout::CellRox }.repeatable());
+        assert!(Request::Counters.is_control() && !Request::Identify.is_control());
+        assert_eq!(&Request::Read { plate: 0, well: 1, readout: Readout::CellRox }.code(), b"RD");
     }
 
     #[test]
@@ -286,6 +450,13 @@ mod tests {
         roundtrip(&Response::Well(WellContents { volume_ul: 150.0, compound_um: 41.6, cells: 1e4, incubated_h: 48.0 }));
         roundtrip(&Response::Counters(Counters { aspirates: u32::MAX, ..Counters::default() }));
         roundtrip(&Response::Refused(Refusal::NoSuchWell));
+        roundtrip(&Response::Identity(Identity { instance: u64::MAX, seed: 7 }));
+        roundtrip(&Request::SetLinkFaults {
+            link: Link::Reader,
+            faults: LinkFaults { faults: Faults { delay_ms: 6000, ..Faults::NONE }, late_next: 2 },
+        });
+        roundtrip(&Request::Identify);
+        roundtrip(&Request::Shutdown);
     }
 
     #[test]
@@ -313,11 +484,15 @@ mod tests {
         let crc = CRC.checksum(&body).to_le_bytes();
         let mut frame = [0u8; 8];
         let n = cobs::try_encode(&[body[0], body[1], crc[0], crc[1]], &mut frame).unwrap();
-        assert_eq!(decode::<Request>(&mut frame[..n]), Err(WireError::BadVersion(2)));
+        assert_eq!(decode::<Request>(&mut frame[..n]), Err(WireError::BadFraming), "version 2 without an id");
+        let body = [3u8, 0];
+        let crc = CRC.checksum(&body).to_le_bytes();
+        let n = cobs::try_encode(&[body[0], body[1], crc[0], crc[1]], &mut frame).unwrap();
+        assert_eq!(decode::<Request>(&mut frame[..n]), Err(WireError::BadVersion(3)));
         // A valid frame whose payload is no request: an unknown variant, and a known one with bytes left.
-        for payload in [&[9u8][..], &[5, 1]] {
+        for payload in [&[11u8][..], &[5, 1]] {
             let mut body = heapless::Vec::<u8, 8>::new();
-            body.push(VERSION).unwrap();
+            body.push(VERSION_1).unwrap();
             body.extend_from_slice(payload).unwrap();
             let crc = CRC.checksum(&body).to_le_bytes();
             body.extend_from_slice(&crc).unwrap();

@@ -24,10 +24,16 @@ struct Args {
     /// Deck description (TOML); the built-in deck when absent.
     #[arg(long)]
     deck: Option<PathBuf>,
-    /// Fault injection, comma-separated: drop=N, corrupt=N, dup=N, delay=MS, stall=MS, only=CODE
-    /// (e.g. `drop=1,only=AS` drops the next aspirate reply).
+    /// Fault injection on the STAR and EVO lines, comma-separated: drop=N, corrupt=N, dup=N, late=N,
+    /// delay=MS, stall=MS, only=CODE (e.g. `drop=1,only=AS` drops the next aspirate reply; `only=C5`
+    /// targets the EVO's LiHa replies).
     #[arg(long, default_value = "")]
     faults: String,
+    /// Fault injection on the reader line, same syntax; codes RD (read), IN (incubate), WS (well state),
+    /// TS (trough state), HE (hello), ID (identify). Control requests are never touched.
+    /// E.g. `late=1,delay=6000,only=RD` answers the next reading after 6 s.
+    #[arg(long, default_value = "")]
+    reader_faults: String,
     /// Serve the STAR on this serial device instead of a new pty.
     #[arg(long)]
     star: Option<PathBuf>,
@@ -54,6 +60,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<()> {
     let faults = parse_faults(&args.faults)?;
+    let reader_faults = parse_faults(&args.reader_faults)?;
     let deck = match &args.deck {
         Some(p) => load_deck(p)?,
         None => deck::default_deck(),
@@ -62,6 +69,7 @@ fn run(args: Args) -> Result<()> {
     let mut twin = HostTwin::with_deck(deck, args.seed, timing);
     twin.star_faults.set(faults);
     twin.evo_faults.set(faults);
+    twin.wire_faults.set(reader_faults);
     let server = TwinServer::start(twin, args.star.as_deref(), args.evo.as_deref(), args.reader.as_deref())?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "star={}\nevo={}\nreader={}\nready", server.star, server.evo, server.reader)?;
