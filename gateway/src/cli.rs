@@ -742,10 +742,11 @@ async fn carry_out(
     eprintln!("campaign {id} (data in {})", dir.display());
     let results = runner.run().await?;
     // Finished: the twin it ran on is not needed any more.
+    drop(runner);
     if let Some(t) = &lines.twin
-        && runner.reader().identify().await.is_ok_and(|i| i.instance == t.instance)
+        && let Err(e) = crate::twin::shutdown(&t.reader, t.instance).await
     {
-        let _ = runner.reader().ask(&cellos_core::proto::wire::Request::Shutdown).await;
+        eprintln!("warning: the campaign's twin (instance {}) did not stop: {e}", t.instance);
     }
     Ok(results)
 }
@@ -765,7 +766,8 @@ async fn abandon(dir: &Path, id: &str) -> Result<String, GatewayError> {
     Ok(match s.twin {
         Some(t) => match crate::twin::shutdown(&t.reader, t.instance).await {
             Ok(true) => format!("campaign {id} abandoned; its twin (instance {}) was stopped", t.instance),
-            _ => format!("campaign {id} abandoned; its twin (instance {}) was not running", t.instance),
+            Ok(false) => format!("campaign {id} abandoned; its twin (instance {}) was not running", t.instance),
+            Err(e) => format!("campaign {id} abandoned; its twin (instance {}) did not answer ({e})", t.instance),
         },
         None => format!("campaign {id} abandoned"),
     })

@@ -145,7 +145,12 @@ pub async fn shutdown(reader: &str, instance: u64) -> Result<bool, GatewayError>
     if client.identify().await?.instance != instance {
         return Ok(false);
     }
-    Ok(client.ask(&Request::Shutdown).await? == Response::Done)
+    // The twin may close its lines before its answer is read: that is the shutdown too.
+    match client.ask(&Request::Shutdown).await {
+        Ok(Response::Done) | Err(GatewayError::Closed) => Ok(true),
+        Ok(_) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Serves a twin in this process until killed, printing its paths (the hidden `twin` subcommand).

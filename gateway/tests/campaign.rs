@@ -115,12 +115,20 @@ impl Bench {
     /// Everything the campaign leaves behind that must not depend on crashes: the outputs, the
     /// measurements, the iterations and the journal's operations, in order.
     fn outcome(&self) -> Outcome {
-        let c = self.db("campaigns.db");
+        outcome_of(&self.dir.0)
+    }
+}
+
+/// What a campaign in `dir` left behind (see [`Bench::outcome`]).
+fn outcome_of(dir: &Path) -> Outcome {
+    let db = |name: &str| Connection::open(dir.join(name)).unwrap();
+    {
+        let c = db("campaigns.db");
         let rows = |conn: &Connection, sql: &str| -> Vec<String> {
             let mut st = conn.prepare(sql).unwrap();
             st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
         };
-        let r = self.db("experimental_results.db");
+        let r = db("experimental_results.db");
         Outcome {
             status: rows(&c, "SELECT status FROM campaigns"),
             outputs: rows(&c, "SELECT cell_line_id || ' ' || value FROM stage_outputs ORDER BY cell_line_id"),
@@ -640,4 +648,214 @@ fn sigkill_at_random_moments_changes_nothing() {
         assert!(campaigns <= 4 * kills, "the kills keep missing: {killed} in {campaigns} campaigns");
     }
     eprintln!("{killed} SIGKILLs in {campaigns} campaigns of {duration:?}: 0 hangs, 0 differences, 0 repeated operations");
+}
+
+/// Resume checks which instruments it reached: another twin on the lines is refused, naming the
+/// instrument expected and the one that answered, and nothing is sent to it.
+#[test]
+fn resume_refuses_another_instrument() {
+    let bench = Bench::new("ident", ONE, &["U2OS"]);
+    let first = bench.run(Some((40, "journal written")));
+    assert!(!first.status.success());
+    let other = Bench::new("ident-other", ONE, &["U2OS"]);
+    let o = Command::new(BIN)
+        .args(["campaign", "resume", "crash", "--data-dir", bench.dir.0.to_str().unwrap()])
+        .args(["--star", &other.twin.star, "--reader", &other.twin.reader])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let log = text(&o);
+    assert!(log.contains("is not the instrument this campaign ran on"), "{log}");
+    assert!(log.contains("expected firmware") && log.contains("serial"), "{log}");
+    let c = other.counters();
+    assert_eq!((c.aspirates, c.dispenses, c.tip_pickups), (0, 0, 0), "nothing was sent to the other twin");
+    // The right one resumes.
+    let o = bench.gateway(&["campaign", "resume", "crash"], None);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+fn twin_pid(dir: &Path) -> i64 {
+    Connection::open(dir.join("campaigns.db"))
+        .unwrap()
+        .query_row("SELECT json_extract(config, '$.twin.pid') FROM campaigns", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn wait_gone(pid: i64) -> bool {
+    for _ in 0..200 {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// A campaign on a twin the gateway started can be resumed after any failure: the twin outlives the
+/// failed gateway; once it is gone, `resume --twin` starts a new one and brings it to the journal's
+/// state; the result is the uninterrupted run's. `run` on an existing id is refused; a completed or
+/// abandoned campaign's twin is stopped.
+#[test]
+fn a_twin_campaign_resumes_after_any_failure() {
+    let gw = |dir: &Path, args: &[&str], crash: Option<(u64, &str)>| {
+        let mut c = Command::new(BIN);
+        c.args(args).args(["--data-dir", dir.to_str().unwrap()]).env_remove("CELLOS_DATA_DIR");
+        c.env_remove("CELLOS_CRASH_AFTER").env_remove("CELLOS_CRASH_AT");
+        if let Some((n, label)) = crash {
+            c.env("CELLOS_CRASH_AFTER", n.to_string()).env("CELLOS_CRASH_AT", label);
+        }
+        c.output().unwrap()
+    };
+    let reference = Scratch::new("tw-ref");
+    let config = reference.0.join("c.toml");
+    std::fs::write(&config, ONE).unwrap();
+    let cfg = config.to_str().unwrap();
+    let o = gw(&reference.0, &["campaign", "run", "--twin", "--config", cfg], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(wait_gone(twin_pid(&reference.0)), "the twin of a completed campaign is stopped");
+    let expected = outcome_of(&reference.0);
+
+    let dir = Scratch::new("tw");
+    let o = gw(&dir.0, &["campaign", "run", "--twin", "--config", cfg], Some((60, "journal written")));
+    assert!(!o.status.success());
+    let pid = twin_pid(&dir.0);
+    assert!(alive(pid), "the twin outlives the failed gateway");
+    // `run` again on the same id is refused, pointing to resume.
+    let o = gw(&dir.0, &["campaign", "run", "--twin", "--config", cfg], None);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("already exists") && text(&o).contains("campaign resume crash"), "{}", text(&o));
+    // Killed again later, on the same twin.
+    let o = gw(&dir.0, &["campaign", "resume", "crash"], Some((50, "sent, before the reply")));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(twin_pid(&dir.0), pid, "the same twin");
+    // The twin dies: resume without --twin says what to do; with it, a new twin replays the journal.
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(wait_gone(pid));
+    let o = gw(&dir.0, &["campaign", "resume", "crash"], None);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--twin"), "{}", text(&o));
+    let o = gw(&dir.0, &["campaign", "resume", "crash", "--twin"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("brought to the journal's state"), "{}", text(&o));
+    let new_pid = twin_pid(&dir.0);
+    assert_ne!(new_pid, pid);
+    assert!(wait_gone(new_pid), "the new twin is stopped when the campaign completes");
+    let got = outcome_of(&dir.0);
+    assert_eq!(got, expected);
+
+    // Abandoned: the twin goes too, and the campaign cannot be resumed.
+    let dir = Scratch::new("tw-ab");
+    let o = gw(&dir.0, &["campaign", "run", "--twin", "--config", cfg], Some((30, "journal written")));
+    assert!(!o.status.success());
+    let pid = twin_pid(&dir.0);
+    assert!(alive(pid));
+    let o = gw(&dir.0, &["campaign", "abandon", "crash"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("was stopped"), "{}", text(&o));
+    assert!(wait_gone(pid));
+    let o = gw(&dir.0, &["campaign", "resume", "crash", "--twin"], None);
+    assert!(!o.status.success() && text(&o).contains("abandoned"), "{}", text(&o));
+}
+
+/// Every setting is checked before anything is written, naming the field; the documented largest
+/// budget runs; campaigns started together on a fresh data directory both run; one id started twice
+/// at once runs once.
+#[test]
+fn settings_are_checked_before_anything_is_written() {
+    let fresh = Scratch::new("cfg");
+    let run = |body: &str, data: &Path| {
+        let file = fresh.0.join(format!("{}.toml", data.file_name().unwrap().to_string_lossy()));
+        std::fs::write(&file, body).unwrap();
+        Command::new(BIN)
+            .args(["campaign", "run", "--twin", "--config", file.to_str().unwrap(), "--data-dir"])
+            .arg(data)
+            .env_remove("CELLOS_CRASH_AFTER")
+            .output()
+            .unwrap()
+    };
+    for (bad, why) in [
+        ("lines = [\"U2OS\"]\ndose_range_um = [-50.0, 300.0]\n", "dose_range_um = [-50, 300]: a dose cannot be negative"),
+        ("lines = [\"U2OS\"]\ndose_range_um = [300.0, 10.0]\n", "dose_range_um = [300, 10]: the upper end must be above"),
+        ("lines = [\"U2OS\"]\ndose_range_um = [0.0, 0.001]\n", "dose_range_um = [0, 0.001]: the search scouts from"),
+        ("lines = [\"U2OS\"]\ndose_range_um = [0.0, 900.0]\n", "at most 500 µM"),
+        ("lines = [\"U2OS\"]\nbudget_wells = 0\n", "budget_wells = 0"),
+        ("lines = [\"U2OS\"]\nbudget_wells = 54\n", "budget_wells = 54: the search may need 61 wells"),
+        ("lines = [\"U2OS\"]\nstrategy = \"grid\"\nbudget_wells = 6\n", "grid needs at least 12"),
+    ] {
+        let data = fresh.0.join("data");
+        let o = run(bad, &data);
+        assert_eq!(o.status.code(), Some(1), "{bad}");
+        assert!(text(&o).contains(why), "{bad}: {}", text(&o));
+        assert!(!data.exists(), "{bad}: nothing written");
+    }
+    // The largest budget the plate holds runs to the end.
+    let data = fresh.0.join("big");
+    let o = run("campaign_id = \"big\"\nlines = [\"U2OS\"]\nbudget_wells = 53\n", &data);
+    assert!(o.status.success(), "{}", text(&o));
+    let wells: i64 = Connection::open(data.join("experimental_results.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM measurements WHERE is_control = 0", [], |r| r.get(0))
+        .unwrap();
+    assert!(wells > 0 && wells <= 53, "{wells}");
+    // Two campaigns at once on a fresh data directory; then one id twice at once.
+    for (ids, tag) in [(["a", "b"], "two"), (["same", "same"], "one")] {
+        let data = fresh.0.join(tag);
+        let children: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(k, id)| {
+                let file = fresh.0.join(format!("{tag}{k}.toml"));
+                std::fs::write(&file, format!("campaign_id = \"{id}\"\nlines = [\"A549\"]\nbudget_wells = 16\n")).unwrap();
+                Command::new(BIN)
+                    .args(["campaign", "run", "--twin", "--config", file.to_str().unwrap(), "--data-dir"])
+                    .arg(&data)
+                    .env_remove("CELLOS_CRASH_AFTER")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+        let ok = outs.iter().filter(|o| o.status.success()).count();
+        if tag == "two" {
+            assert_eq!(ok, 2, "{}\n{}", text(&outs[0]), text(&outs[1]));
+        } else {
+            assert_eq!(ok, 1, "{}\n{}", text(&outs[0]), text(&outs[1]));
+            let refused = outs.iter().find(|o| !o.status.success()).unwrap();
+            let log = text(refused);
+            assert!(
+                log.contains("being run by another process") || log.contains("already exists"),
+                "{log}"
+            );
+            let rows: i64 = Connection::open(data.join("campaigns.db"))
+                .unwrap()
+                .query_row("SELECT count(*) FROM campaign_iterations", [], |r| r.get(0))
+                .unwrap();
+            assert!(rows > 0);
+        }
+    }
+}
+
+/// A gateway killed between a STAR command and its CR left half a command on the line: the next one
+/// terminates it and discards the answer, so its own first command is not appended to it.
+#[test]
+fn half_a_command_left_on_the_star_line_is_cleared() {
+    let bench = Bench::new("half", ONE, &["U2OS"]);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(&bench.twin.star).unwrap();
+        f.write_all(b"C0RFid0042").unwrap();
+    }
+    let started = std::time::Instant::now();
+    let o = Command::new(BIN).args(["probe", "--port", &bench.twin.star, "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["firmware"], "1.0.0 CELLOS TWIN");
+    assert_eq!(v["serial_number"].as_str().map(str::len), Some(8));
 }

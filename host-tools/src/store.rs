@@ -121,37 +121,67 @@ fn refuse_empty(path: &Path) -> Result<()> {
     }
 }
 
-/// Opens (creating and migrating if needed) one database in `dir`. Two processes opening a fresh data
-/// directory at once migrate one after the other (a lock file in the directory), not over each other.
+/// The lock that serialises creating and migrating the databases of a data directory.
+fn migration_lock(dir: &Path) -> Result<std::fs::File> {
+    let lock_path = dir.join(".cellos-migrate.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| StoreError::Io { path: lock_path.clone(), source })?;
+    lock.lock().map_err(|source| StoreError::Io { path: lock_path, source })?;
+    Ok(lock)
+}
+
+/// Opens (creating and migrating if needed) one database in `dir`.
+///
+/// A new database is built under a temporary name and renamed into place once migrated, so a database
+/// file is either absent or whole: a process killed while creating one leaves nothing behind, and a
+/// 0-byte file under a database's name was not made by cellos (it is refused). Creating and migrating
+/// hold a lock file in the directory, so two processes opening a fresh data directory at once do it one
+/// after the other, not over each other.
 pub fn open(dir: &Path, db: Db) -> Result<Connection> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.into(), source })?;
     let path = dir.join(db.file_name());
+    if !path.exists() {
+        let _lock = migration_lock(dir)?;
+        if !path.exists() {
+            create(dir, db, &path)?;
+        }
+    }
     refuse_empty(&path)?;
     let open = |source| StoreError::Open { path: path.clone(), source };
     let mut conn = Connection::open(&path).map_err(open)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
     let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
     if version(&conn).map_err(open)? != latest_version(db) {
-        // Migrations are not safe to run concurrently (both processes see version 0 and create the same
-        // tables): the first takes the lock, the second waits and then finds the work done.
-        let lock_path = dir.join(".cellos-migrate.lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| StoreError::Io { path: lock_path.clone(), source })?;
-        lock.lock().map_err(|source| StoreError::Io { path: lock_path.clone(), source })?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
+        let _lock = migration_lock(dir)?;
         db.migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migrate { path: path.clone(), message: migrate_error(e) })?;
-        drop(lock);
     }
     conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(open)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
     Ok(conn)
+}
+
+/// Builds database `db` at a temporary name in `dir` and renames it to `path` (under the lock).
+fn create(dir: &Path, db: Db, path: &Path) -> Result<()> {
+    let tmp = dir.join(format!(".{}.creating", db.file_name()));
+    for leftover in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{leftover}", tmp.display()));
+    }
+    let open = |source| StoreError::Open { path: path.into(), source };
+    let mut conn = Connection::open(&tmp).map_err(open)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
+    db.migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| StoreError::Migrate { path: path.into(), message: migrate_error(e) })?;
+    // Closing checkpoints the WAL into the file, which then holds everything.
+    conn.close().map_err(|(_, source)| open(source))?;
+    std::fs::rename(&tmp, path).map_err(|source| StoreError::Io { path: path.into(), source })
 }
 
 /// Opens one database of `dir` for reading only: nothing is created or migrated, so it works on a
