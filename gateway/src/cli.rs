@@ -213,7 +213,11 @@ pub fn decode(args: &DecodeArgs) -> Result<(), GatewayError> {
                 message: "not text".into(),
             })?;
             let lines = crate::decode::star(&text, args.roundtrip)?;
-            write_out(lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
+            if args.roundtrip {
+                write_out(crate::decode::with_input_endings(text.as_bytes(), &lines).as_bytes())
+            } else {
+                write_out(lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
+            }
         }
         DecodeKind::Evo => {
             let (json, bytes) = crate::decode::evo(&input, args.roundtrip)?;

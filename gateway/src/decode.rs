@@ -119,12 +119,28 @@ fn record_json(line: usize, r: &Record) -> Value {
     }
 }
 
+/// Re-emitted lines, ended as the input's lines end: CR LF when its first line ends so, LF otherwise,
+/// and the last line with a terminator only when the input's has one.
+pub fn with_input_endings(input: &[u8], lines: &[String]) -> String {
+    let crlf = input.iter().position(|&b| b == b'\n').is_some_and(|i| i > 0 && input[i - 1] == b'\r');
+    let sep = if crlf { "\r\n" } else { "\n" };
+    let mut out = lines.join(sep);
+    if input.ends_with(b"\n") && !lines.is_empty() {
+        out += sep;
+    }
+    out
+}
+
 /// GWL: a worklist file. Returns one JSON text per record, or (roundtrip) the worklist re-emitted.
 pub fn gwl(name: &str, input: &[u8], roundtrip: bool) -> Result<Vec<String>, GatewayError> {
     let text = gwl::latin1(input);
     let records = gwl::parse(name, &text)?;
     if roundtrip {
-        let emitted = gwl::emit(&records).map_err(|m| fail("worklist".into(), m))?;
+        let mut emitted = gwl::emit(&records).map_err(|m| fail("worklist".into(), m))?;
+        // The emitter ends every record with CR LF; an input whose last line had no terminator keeps none.
+        if !input.ends_with(b"\n") && emitted.ends_with("\r\n") {
+            emitted.truncate(emitted.len() - 2);
+        }
         return Ok(vec![emitted]);
     }
     Ok(records.iter().enumerate().map(|(i, r)| record_json(i + 1, r).to_string()).collect())
@@ -133,6 +149,17 @@ pub fn gwl(name: &str, input: &[u8], roundtrip: bool) -> Result<Vec<String>, Gat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roundtrips_keep_the_final_line_ending() {
+        let lines = vec!["C0RFid0001".to_string(), "C0QWid0002".to_string()];
+        assert_eq!(with_input_endings(b"a\r\nb\r\n", &lines), "C0RFid0001\r\nC0QWid0002\r\n");
+        assert_eq!(with_input_endings(b"a\nb", &lines), "C0RFid0001\nC0QWid0002");
+        assert_eq!(with_input_endings(b"a\nb\n", &lines), "C0RFid0001\nC0QWid0002\n");
+        let gwl_in = b"A;S;;;1;;10;;;;\r\nD;T;;;1;;10;;;;";
+        let out = gwl("w.gwl", gwl_in, true).unwrap();
+        assert_eq!(out[0].as_bytes(), &gwl_in[..], "no terminator added");
+    }
 
     #[test]
     fn star_lines() {

@@ -859,3 +859,87 @@ fn half_a_command_left_on_the_star_line_is_cleared() {
     assert_eq!(v["firmware"], "1.0.0 CELLOS TWIN");
     assert_eq!(v["serial_number"].as_str().map(str::len), Some(8));
 }
+
+/// A tmpfs of `mib` MiB mounted on a fresh folder (root only), unmounted on drop.
+struct Tmpfs(Scratch);
+
+impl Tmpfs {
+    fn mount(tag: &str, mib: u32) -> Option<Tmpfs> {
+        let dir = Scratch::new(tag);
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&dir.0)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0.0).status();
+    }
+}
+
+/// Storage faults: a full disk stops the campaign with an error that says so, and after space is freed
+/// `resume` finishes it exactly; a 0-byte database is an error naming the file, not a new database; a
+/// read-only data directory still answers `campaign status`.
+#[test]
+fn storage_faults_are_reported_and_survived() {
+    let bench = Bench::new("disk", ONE, &["U2OS"]);
+    // 0 bytes.
+    let empty = Scratch::new("empty");
+    std::fs::write(empty.0.join("campaigns.db"), b"").unwrap();
+    let o = Command::new(BIN).args(["campaign", "status", "crash", "--data-dir"]).arg(&empty.0).output().unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("campaigns.db") && text(&o).contains("empty (0 bytes)"), "{}", text(&o));
+    assert_eq!(std::fs::metadata(empty.0.join("campaigns.db")).unwrap().len(), 0, "left as it was");
+
+    let Some(disk) = Tmpfs::mount("tmpfs", 16) else {
+        eprintln!("SKIPPED: full-disk and read-only parts need root to mount a tmpfs");
+        return;
+    };
+    let reference = Bench::new("disk-ref", ONE, &["U2OS"]);
+    assert!(reference.run(None).status.success());
+    let expected = reference.outcome();
+    let data = disk.0.0.join("data");
+    let gw = |args: &[&str], crash: Option<(u64, &str)>| {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .args(["--data-dir", data.to_str().unwrap(), "--star", &bench.twin.star, "--reader", &bench.twin.reader])
+            .env_remove("CELLOS_CRASH_AFTER")
+            .env_remove("CELLOS_CRASH_AT");
+        if let Some((n, label)) = crash {
+            c.env("CELLOS_CRASH_AFTER", n.to_string()).env("CELLOS_CRASH_AT", label);
+        }
+        c.output().unwrap()
+    };
+    let o = gw(&["campaign", "run", "--config", bench.config.to_str().unwrap()], Some((5, "journal written")));
+    assert!(!o.status.success());
+    // Fill the disk to the last byte.
+    let filler = disk.0.0.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let mut byte = [0u8; 1];
+        while f.write_all(&mut byte).is_ok() {}
+    }
+    let o = gw(&["campaign", "resume", "crash"], None);
+    assert!(!o.status.success(), "a full disk must stop the campaign: {}", text(&o));
+    assert!(text(&o).contains("disk is full"), "{}", text(&o));
+    std::fs::remove_file(&filler).unwrap();
+    let o = gw(&["campaign", "resume", "crash"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let got = outcome_of(&data);
+    assert_eq!(got, expected, "after the disk was full");
+
+    // Read-only: the same directory, remounted read-only, still answers status.
+    let ro = Command::new("mount").args(["-o", "remount,ro"]).arg(&disk.0.0).status().is_ok_and(|s| s.success());
+    assert!(ro);
+    let o = Command::new(BIN).args(["campaign", "status", "crash", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "completed");
+}

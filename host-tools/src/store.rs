@@ -198,9 +198,21 @@ pub fn open_read_only(dir: &Path, db: Db) -> Result<Connection> {
     refuse_empty(&path)?;
     let open = |source| StoreError::Open { path: path.clone(), source };
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
     let conn = Connection::open_with_flags(&path, flags).map_err(open)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
-    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(open)?;
+    let (conn, v) = match version(&conn) {
+        Ok(v) => (conn, v),
+        // A WAL database in a folder that cannot be written (no `-shm` file can be made there): nobody can
+        // be writing it either, so it is read as immutable.
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) => {
+            let uri = format!("file:{}?immutable=1", path.display());
+            let c = Connection::open_with_flags(&uri, flags | rusqlite::OpenFlags::SQLITE_OPEN_URI).map_err(open)?;
+            let v = version(&c).map_err(open)?;
+            (c, v)
+        }
+        Err(e) => return Err(open(e)),
+    };
     let latest = latest_version(db);
     if v != latest {
         return Err(StoreError::Migrate {

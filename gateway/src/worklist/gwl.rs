@@ -107,6 +107,9 @@ fn fail(file: &str, line: usize, message: impl Into<String>) -> GatewayError {
 }
 
 fn label(file: &str, line: usize, what: &str, s: &str) -> Result<String, GatewayError> {
+    if let Some(at) = s.find('\0') {
+        return Err(fail(file, line, format!("{what} has a NUL byte at character {}", s[..at].chars().count() + 1)));
+    }
     if s.chars().count() > MAX_LABEL {
         return Err(fail(file, line, format!("{what} `{s}` is longer than {MAX_LABEL} characters")));
     }
@@ -396,6 +399,12 @@ pub fn distribution_targets(d: &Distribution) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_bytes_in_labels_are_refused() {
+        let e = parse("w.gwl", "A;Sou\0rce;;;1;;10;;;;\r\n").unwrap_err().to_string();
+        assert_eq!(e, "w.gwl:1: rack label has a NUL byte at character 4");
+    }
 
     /// The PROTOCOLS.md vectors; `S;1` / `B;` / `S;2` is one sequence (S only first or right after B).
     const VECTORS: [&str; 7] = [
