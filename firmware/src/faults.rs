@@ -146,7 +146,10 @@ mod tests {
         let mut i = Injector::default();
         i.set(Faults { delay_ms: 40, ..Faults::default() });
         assert_eq!(i.reply_delay(*b"RD"), (40, false), "without late_next every reply waits");
-        i.set(LinkFaults { faults: Faults { delay_ms: 6000, only_code: Some(*b"RD"), ..Faults::default() }, late_next: 2 });
+        i.set(LinkFaults {
+            faults: Faults { delay_ms: 6000, only_code: Some(*b"RD"), ..Faults::default() },
+            late_next: 2,
+        });
         assert_eq!(i.reply_delay(*b"IN"), (0, false));
         assert_eq!(i.reply_delay(*b"RD"), (6000, true));
         assert_eq!(i.reply_delay(*b"RD"), (6000, true));

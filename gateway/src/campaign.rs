@@ -1149,7 +1149,8 @@ pub fn stored(db: &rusqlite::Connection, id: &str) -> Result<Option<Stored>, Gat
         .optional()
         .map_err(sql)?;
     let Some((status, cfg)) = row else { return Ok(None) };
-    let v: Value = serde_json::from_str(cfg.as_deref().unwrap_or("null")).map_err(|e| GatewayError::Campaign(e.to_string()))?;
+    let v: Value =
+        serde_json::from_str(cfg.as_deref().unwrap_or("null")).map_err(|e| GatewayError::Campaign(e.to_string()))?;
     let mut config: CampaignConfig = serde_json::from_value(v["config"].clone()).map_err(|e| GatewayError::Config {
         path: "campaigns.db".into(),
         message: format!("campaign `{id}` was not started by the gateway: {e}"),
@@ -1171,9 +1172,8 @@ pub fn claim(db: &rusqlite::Connection, id: &str, config: &CampaignConfig) -> Re
         )
         .map_err(sql)?;
     if inserted == 0 {
-        let status: String = db
-            .query_row("SELECT status FROM campaigns WHERE campaign_id = ?1", [id], |r| r.get(0))
-            .map_err(sql)?;
+        let status: String =
+            db.query_row("SELECT status FROM campaigns WHERE campaign_id = ?1", [id], |r| r.get(0)).map_err(sql)?;
         return Err(GatewayError::Config {
             path: "campaign".into(),
             message: format!(
@@ -1186,17 +1186,21 @@ pub fn claim(db: &rusqlite::Connection, id: &str, config: &CampaignConfig) -> Re
 
 /// Records the twin a campaign runs on in its row.
 pub fn record_twin(db: &rusqlite::Connection, id: &str, twin: &TwinRecord) -> Result<(), GatewayError> {
-    db
-        .execute(
-            "UPDATE campaigns SET config = json_set(config, '$.twin', json(?2)) WHERE campaign_id = ?1",
-            params![id, serde_json::to_string(twin).unwrap_or_default()],
-        )
-        .map_err(sql)?;
+    db.execute(
+        "UPDATE campaigns SET config = json_set(config, '$.twin', json(?2)) WHERE campaign_id = ?1",
+        params![id, serde_json::to_string(twin).unwrap_or_default()],
+    )
+    .map_err(sql)?;
     Ok(())
 }
 
 /// Sets a campaign's status (`failed` with the reason, `abandoned`, `running`).
-pub fn set_status(db: &rusqlite::Connection, id: &str, status: &str, failure: Option<&str>) -> Result<(), GatewayError> {
+pub fn set_status(
+    db: &rusqlite::Connection,
+    id: &str,
+    status: &str,
+    failure: Option<&str>,
+) -> Result<(), GatewayError> {
     db
         .execute(
             "UPDATE campaigns SET status = ?2, failure = ?3, end_date = CASE WHEN ?2 = 'running' THEN NULL ELSE ?4 END WHERE campaign_id = ?1",
@@ -1230,7 +1234,11 @@ impl InstrumentId {
 }
 
 /// The identity a campaign last recorded for an instrument role (`star`, `reader`).
-pub fn recorded_identity(db: &rusqlite::Connection, id: &str, role: &str) -> Result<Option<InstrumentId>, GatewayError> {
+pub fn recorded_identity(
+    db: &rusqlite::Connection,
+    id: &str,
+    role: &str,
+) -> Result<Option<InstrumentId>, GatewayError> {
     let v: Option<String> = db
         .query_row(
             "SELECT identity FROM campaign_instruments WHERE campaign_id = ?1 AND role = ?2 ORDER BY entry_id DESC LIMIT 1",
@@ -1282,7 +1290,8 @@ pub struct CampaignLock {
 impl CampaignLock {
     /// Takes the lock of campaign `id`, or says that another process holds it.
     pub fn take(dir: &Path, id: &str) -> Result<CampaignLock, GatewayError> {
-        let safe: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let safe: String =
+            id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
         let path = dir.join(format!(".campaign-{safe}.lock"));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -1294,7 +1303,9 @@ impl CampaignLock {
             Ok(()) => Ok(CampaignLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(GatewayError::Config {
                 path: dir.into(),
-                message: format!("campaign `{id}` is being run by another process; `campaign status {id}` shows its progress"),
+                message: format!(
+                    "campaign `{id}` is being run by another process; `campaign status {id}` shows its progress"
+                ),
             }),
             Err(std::fs::TryLockError::Error(source)) => Err(GatewayError::Io { path, source }),
         }

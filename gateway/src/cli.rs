@@ -312,10 +312,8 @@ pub fn convert(
 pub fn connect(c: &Connection) -> Result<(String, Option<TwinProcess>), GatewayError> {
     if c.twin {
         let exe = std::env::current_exe().map_err(|e| GatewayError::Twin(e.to_string()))?;
-        let twin = TwinProcess::spawn(
-            &exe,
-            &TwinOptions { seed: c.seed, deck: c.deck.clone(), ..TwinOptions::default() },
-        )?;
+        let twin =
+            TwinProcess::spawn(&exe, &TwinOptions { seed: c.seed, deck: c.deck.clone(), ..TwinOptions::default() })?;
         let path = match c.instrument {
             Instrument::Star => twin.star.clone(),
             Instrument::Evo => twin.evo.clone(),
@@ -525,7 +523,8 @@ fn campaign_timeouts(spec: &str) -> Result<(Timeouts, Duration), GatewayError> {
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match item.split_once('=') {
             Some(("reader", v)) => {
-                let secs: f64 = v.parse().map_err(|_| bad(format!("timeout `{item}`: `{v}` is not a number of seconds")))?;
+                let secs: f64 =
+                    v.parse().map_err(|_| bad(format!("timeout `{item}`: `{v}` is not a number of seconds")))?;
                 if !(secs.is_finite() && secs > 0.0) {
                     return Err(bad(format!("timeout `{item}`: must be positive")));
                 }
@@ -561,7 +560,12 @@ async fn twin_alive(t: &campaign::TwinRecord) -> bool {
 }
 
 /// Starts a twin for a campaign (detached: it outlives this process) and records it.
-async fn start_twin(config: &campaign::CampaignConfig, dir: &Path, db: &rusqlite::Connection, id: &str) -> Result<campaign::TwinRecord, GatewayError> {
+async fn start_twin(
+    config: &campaign::CampaignConfig,
+    dir: &Path,
+    db: &rusqlite::Connection,
+    id: &str,
+) -> Result<campaign::TwinRecord, GatewayError> {
     let exe = std::env::current_exe().map_err(|e| GatewayError::Twin(e.to_string()))?;
     let t = TwinProcess::spawn(
         &exe,
@@ -575,13 +579,19 @@ async fn start_twin(config: &campaign::CampaignConfig, dir: &Path, db: &rusqlite
     )?;
     let (tx, rx, _) = open_line(&SerialConfig::new(t.reader.as_str()), Protocol::Wire).await?;
     let identity = crate::wire::WireClient::new(tx, rx, Duration::from_secs(2)).identify().await?;
-    let record = campaign::TwinRecord { star: t.star.clone(), reader: t.reader.clone(), pid: t.id(), instance: identity.instance };
+    let record = campaign::TwinRecord {
+        star: t.star.clone(),
+        reader: t.reader.clone(),
+        pid: t.id(),
+        instance: identity.instance,
+    };
     t.detach();
     campaign::record_twin(db, id, &record)?;
     Ok(record)
 }
 
 /// Decides the lines: the given ports, the campaign's twin if it still answers, or a new twin.
+#[allow(clippy::too_many_arguments)]
 async fn lines_for(
     start: Start,
     config: &campaign::CampaignConfig,
@@ -642,7 +652,9 @@ async fn lines_for(
             if !twin {
                 return Err(GatewayError::Config {
                     path: "campaign".into(),
-                    message: format!("campaign `{id}` has no instruments recorded: give --star and --reader, or --twin"),
+                    message: format!(
+                        "campaign `{id}` has no instruments recorded: give --star and --reader, or --twin"
+                    ),
                 });
             }
             let t = start_twin(config, dir, db, id).await?;
@@ -652,7 +664,9 @@ async fn lines_for(
 }
 
 /// What the STAR answers about itself: serial number (`C0RI`) and firmware (`C0RF`).
-async fn star_identity<Tx: crate::transport::LinkTx>(d: &StarDriver<Tx>) -> Result<campaign::InstrumentId, GatewayError> {
+async fn star_identity<Tx: crate::transport::LinkTx>(
+    d: &StarDriver<Tx>,
+) -> Result<campaign::InstrumentId, GatewayError> {
     let rf = d.query("RF", 3).await?;
     let firmware = rf.message().param("rf").map(|v| v.raw().to_string()).unwrap_or_default();
     let serial = d.serial_number().await?.unwrap_or_else(|| "unknown".into());
@@ -676,7 +690,8 @@ async fn drive(
         .unwrap_or_else(|| format!("tbhp_{}", cellos_host::time::now().replace([':', '-', '.'], "")));
     let config = campaign::CampaignConfig { campaign_id: Some(id.clone()), ..config };
     std::fs::create_dir_all(dir).map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
-    let store = cellos_host::store::Store::open(dir).map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
+    let store = cellos_host::store::Store::open(dir)
+        .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
     let _lock = campaign::CampaignLock::take(dir, &id)?;
     let stored = campaign::stored(&store.campaigns, &id)?;
     match (start, &stored) {
@@ -721,16 +736,27 @@ async fn carry_out(
     let deck_file = campaign::deck_path(dir);
     std::fs::write(&deck_file, campaign::deck_toml(&config.lines))
         .map_err(|e| GatewayError::Config { path: deck_file.clone(), message: e.to_string() })?;
-    let lines = lines_for(start, &config, stored.as_ref(), (ports.star.clone(), ports.reader.clone()), twin, dir, &store.campaigns, &id).await?;
+    let lines = lines_for(
+        start,
+        &config,
+        stored.as_ref(),
+        (ports.star.clone(), ports.reader.clone()),
+        twin,
+        dir,
+        &store.campaigns,
+        &id,
+    )
+    .await?;
     let (tx, rx, _) = open_line(&SerialConfig::new(lines.star.as_str()), Protocol::Star).await?;
     let (wtx, wrx, _) = open_line(&SerialConfig::new(lines.reader.as_str()), Protocol::Wire).await?;
     let driver = StarDriver::new(tx, rx, star_timeouts, 8);
     let reader = crate::wire::WireClient::new(wtx, wrx, reader_timeout);
     // The instruments must be the ones the campaign ran on (checked before anything is sent to them).
     let star_id = star_identity(&driver).await?;
-    let reader_id = reader.identify().await.map(|i| {
-        campaign::InstrumentId::new([("instance", i.instance.to_string()), ("seed", i.seed.to_string())])
-    })?;
+    let reader_id = reader
+        .identify()
+        .await
+        .map(|i| campaign::InstrumentId::new([("instance", i.instance.to_string()), ("seed", i.seed.to_string())]))?;
     let note = lines.replaced.as_deref();
     campaign::check_identity(&store.campaigns, &id, "star", &lines.star, &star_id, note)?;
     campaign::check_identity(&store.campaigns, &id, "reader", &lines.reader, &reader_id, note)?;
@@ -764,7 +790,10 @@ async fn abandon(dir: &Path, id: &str) -> Result<String, GatewayError> {
     let s = campaign::stored(&db, id)?
         .ok_or_else(|| GatewayError::Config { path: dir.into(), message: format!("no campaign `{id}`") })?;
     if s.status == "completed" || s.status == "abandoned" {
-        return Err(GatewayError::Config { path: dir.into(), message: format!("campaign `{id}` is already {}", s.status) });
+        return Err(GatewayError::Config {
+            path: dir.into(),
+            message: format!("campaign `{id}` is already {}", s.status),
+        });
     }
     campaign::set_status(&db, id, "abandoned", None)?;
     Ok(match s.twin {

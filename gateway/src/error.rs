@@ -169,7 +169,9 @@ pub enum GatewayError {
     #[error("cannot start the instrument twin: {0}")]
     Twin(String),
     /// The instrument on a line is not the one a campaign ran on.
-    #[error("the {role} on {port} is not the instrument this campaign ran on: expected {expected}; it answered {answered}. Nothing was sent to it; connect the campaign's instrument, or (for a twin) `campaign resume ID --twin` starts a new twin from the journal")]
+    #[error(
+        "the {role} on {port} is not the instrument this campaign ran on: expected {expected}; it answered {answered}. Nothing was sent to it; connect the campaign's instrument, or (for a twin) `campaign resume ID --twin` starts a new twin from the journal"
+    )]
     WrongInstrument {
         /// `star` or `reader`.
         role: String,

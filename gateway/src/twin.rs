@@ -140,7 +140,9 @@ impl Drop for TwinProcess {
 /// left alone). Returns whether it was stopped.
 pub async fn shutdown(reader: &str, instance: u64) -> Result<bool, GatewayError> {
     use cellos_core::proto::wire::{Request, Response};
-    let (tx, rx, _) = crate::transport::open_line(&crate::transport::SerialConfig::new(reader), crate::transport::Protocol::Wire).await?;
+    let (tx, rx, _) =
+        crate::transport::open_line(&crate::transport::SerialConfig::new(reader), crate::transport::Protocol::Wire)
+            .await?;
     let client = crate::wire::WireClient::new(tx, rx, std::time::Duration::from_secs(2));
     if client.identify().await?.instance != instance {
         return Ok(false);

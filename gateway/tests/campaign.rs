@@ -520,10 +520,8 @@ fn reader_faults_change_nothing() {
         "drop=1,corrupt=1,dup=1",
     ] {
         let bench = Bench::with_reader_faults("rf", ONE, &["U2OS"], spec);
-        let o = bench.gateway(
-            &["campaign", "run", "--config", bench.config.to_str().unwrap(), "--timeouts", "reader=1"],
-            None,
-        );
+        let o = bench
+            .gateway(&["campaign", "run", "--config", bench.config.to_str().unwrap(), "--timeouts", "reader=1"], None);
         assert!(o.status.success(), "{spec}: {}", text(&o));
         let got = bench.outcome();
         assert_eq!(got.measurements.len(), readings, "{spec}");
@@ -647,7 +645,9 @@ fn sigkill_at_random_moments_changes_nothing() {
         );
         assert!(campaigns <= 4 * kills, "the kills keep missing: {killed} in {campaigns} campaigns");
     }
-    eprintln!("{killed} SIGKILLs in {campaigns} campaigns of {duration:?}: 0 hangs, 0 differences, 0 repeated operations");
+    eprintln!(
+        "{killed} SIGKILLs in {campaigns} campaigns of {duration:?}: 0 hangs, 0 differences, 0 repeated operations"
+    );
 }
 
 /// Resume checks which instruments it reached: another twin on the lines is refused, naming the
@@ -778,8 +778,14 @@ fn settings_are_checked_before_anything_is_written() {
             .unwrap()
     };
     for (bad, why) in [
-        ("lines = [\"U2OS\"]\ndose_range_um = [-50.0, 300.0]\n", "dose_range_um = [-50, 300]: a dose cannot be negative"),
-        ("lines = [\"U2OS\"]\ndose_range_um = [300.0, 10.0]\n", "dose_range_um = [300, 10]: the upper end must be above"),
+        (
+            "lines = [\"U2OS\"]\ndose_range_um = [-50.0, 300.0]\n",
+            "dose_range_um = [-50, 300]: a dose cannot be negative",
+        ),
+        (
+            "lines = [\"U2OS\"]\ndose_range_um = [300.0, 10.0]\n",
+            "dose_range_um = [300, 10]: the upper end must be above",
+        ),
         ("lines = [\"U2OS\"]\ndose_range_um = [0.0, 0.001]\n", "dose_range_um = [0, 0.001]: the search scouts from"),
         ("lines = [\"U2OS\"]\ndose_range_um = [0.0, 900.0]\n", "at most 500 µM"),
         ("lines = [\"U2OS\"]\nbudget_wells = 0\n", "budget_wells = 0"),
@@ -809,7 +815,8 @@ fn settings_are_checked_before_anything_is_written() {
             .enumerate()
             .map(|(k, id)| {
                 let file = fresh.0.join(format!("{tag}{k}.toml"));
-                std::fs::write(&file, format!("campaign_id = \"{id}\"\nlines = [\"A549\"]\nbudget_wells = 16\n")).unwrap();
+                std::fs::write(&file, format!("campaign_id = \"{id}\"\nlines = [\"A549\"]\nbudget_wells = 16\n"))
+                    .unwrap();
                 Command::new(BIN)
                     .args(["campaign", "run", "--twin", "--config", file.to_str().unwrap(), "--data-dir"])
                     .arg(&data)
@@ -828,10 +835,7 @@ fn settings_are_checked_before_anything_is_written() {
             assert_eq!(ok, 1, "{}\n{}", text(&outs[0]), text(&outs[1]));
             let refused = outs.iter().find(|o| !o.status.success()).unwrap();
             let log = text(refused);
-            assert!(
-                log.contains("being run by another process") || log.contains("already exists"),
-                "{log}"
-            );
+            assert!(log.contains("being run by another process") || log.contains("already exists"), "{log}");
             let rows: i64 = Connection::open(data.join("campaigns.db"))
                 .unwrap()
                 .query_row("SELECT count(*) FROM campaign_iterations", [], |r| r.get(0))
@@ -923,8 +927,8 @@ fn storage_faults_are_reported_and_survived() {
         let mut f = std::fs::File::create(&filler).unwrap();
         let block = vec![0u8; 64 * 1024];
         while f.write_all(&block).is_ok() {}
-        let mut byte = [0u8; 1];
-        while f.write_all(&mut byte).is_ok() {}
+        let byte = [0u8; 1];
+        while f.write_all(&byte).is_ok() {}
     }
     let o = gw(&["campaign", "resume", "crash"], None);
     assert!(!o.status.success(), "a full disk must stop the campaign: {}", text(&o));

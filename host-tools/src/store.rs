@@ -220,7 +220,9 @@ pub fn open_read_only(dir: &Path, db: Db) -> Result<Connection> {
             message: if v > latest {
                 format!("schema version {v} was written by a newer cellos (this one knows {latest})")
             } else {
-                format!("schema version {v} is older than this cellos's {latest}: run a writing command once to migrate it")
+                format!(
+                    "schema version {v} is older than this cellos's {latest}: run a writing command once to migrate it"
+                )
             },
         });
     }

@@ -409,8 +409,9 @@ mod tests {
         let n = encode(&Request::Read { plate: 0, well: 5, readout: Readout::Viability }, &mut buf).unwrap();
         assert_eq!(&buf[..n], &[0x03, 0x01, 0x02, 0x02, 0x05, 0x03, 0xfd, 0x83, 0x00]);
         // docs/wire.md, version 2: the same request with id 0x0102 (CRC 0xFF17, computed apart).
-        let n = encode_tagged(Tag::Id(0x0102), &Request::Read { plate: 0, well: 5, readout: Readout::Viability }, &mut buf)
-            .unwrap();
+        let n =
+            encode_tagged(Tag::Id(0x0102), &Request::Read { plate: 0, well: 5, readout: Readout::Viability }, &mut buf)
+                .unwrap();
         let crc = CRC.checksum(&[0x02, 0x02, 0x01, 0x02, 0x00, 0x05, 0x00]).to_le_bytes();
         assert_eq!(crc, [0x17, 0xff]);
         assert_eq!(&buf[..n], &[0x05, 0x02, 0x02, 0x01, 0x02, 0x02, 0x05, 0x03, 0x17, 0xff, 0x00]);
