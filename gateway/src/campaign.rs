@@ -1293,12 +1293,8 @@ impl CampaignLock {
         let safe: String =
             id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
         let path = dir.join(format!(".campaign-{safe}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| GatewayError::Io { path: path.clone(), source })?;
+        let file =
+            cellos_host::store::lock_file(&path).map_err(|source| GatewayError::Io { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => Ok(CampaignLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(GatewayError::Config {

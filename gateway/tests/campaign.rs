@@ -157,6 +157,15 @@ struct Outcome {
     measurements: Vec<String>,
 }
 
+/// The twin executed exactly the reference run's liquid operations (each once) and no error.
+fn assert_executed_once(got: &Counters, expected: &Counters, context: &str) {
+    assert_eq!(
+        (got.aspirates, got.dispenses, got.tip_pickups, got.tip_drops, got.errors),
+        (expected.aspirates, expected.dispenses, expected.tip_pickups, expected.tip_drops, 0),
+        "{context}"
+    );
+}
+
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -304,18 +313,7 @@ fn a_campaign_killed_anywhere_resumes_to_the_same_end() {
         assert!(got.not_done.is_empty(), "after {n} {label}: {:?}", got.not_done);
         // The same operations in the same order (tip spots included), each executed exactly once.
         assert_eq!(got.journal, expected.journal, "after {n} {label}");
-        let c = bench.counters();
-        assert_eq!(
-            (c.aspirates, c.dispenses, c.tip_pickups, c.tip_drops, c.errors),
-            (
-                expected_counters.aspirates,
-                expected_counters.dispenses,
-                expected_counters.tip_pickups,
-                expected_counters.tip_drops,
-                0
-            ),
-            "after {n} {label}"
-        );
+        assert_executed_once(&bench.counters(), &expected_counters, &format!("after {n} {label}"));
     }
     assert!(kills.len() >= 20);
     assert_eq!(crashed, kills.len(), "every kill point is reached");
@@ -531,17 +529,7 @@ fn reader_faults_change_nothing() {
         assert_eq!(got.journal, expected.journal, "{spec}");
         let c = bench.counters();
         assert!(c.faults_applied >= 1, "{spec}: the fault was applied");
-        assert_eq!(
-            (c.aspirates, c.dispenses, c.tip_pickups, c.tip_drops, c.errors),
-            (
-                expected_counters.aspirates,
-                expected_counters.dispenses,
-                expected_counters.tip_pickups,
-                expected_counters.tip_drops,
-                0
-            ),
-            "{spec}"
-        );
+        assert_executed_once(&c, &expected_counters, spec);
     }
 }
 
@@ -631,17 +619,10 @@ fn sigkill_at_random_moments_changes_nothing() {
         assert_eq!(got.iterations, expected.iterations, "{at}");
         assert_eq!(got.journal, expected.journal, "{at}");
         assert!(got.not_done.is_empty(), "{at}: {:?}", got.not_done);
-        let c = bench.counters();
-        assert_eq!(
-            (c.aspirates, c.dispenses, c.tip_pickups, c.tip_drops, c.errors),
-            (
-                expected_counters.aspirates,
-                expected_counters.dispenses,
-                expected_counters.tip_pickups,
-                expected_counters.tip_drops,
-                0
-            ),
-            "{at}: every liquid operation executed exactly once"
+        assert_executed_once(
+            &bench.counters(),
+            &expected_counters,
+            &format!("{at}: every liquid operation executed exactly once"),
         );
         assert!(campaigns <= 4 * kills, "the kills keep missing: {killed} in {campaigns} campaigns");
     }

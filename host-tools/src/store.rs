@@ -121,16 +121,17 @@ fn refuse_empty(path: &Path) -> Result<()> {
     }
 }
 
+/// Opens (creating if needed) a lock file; lock it with `File::lock` or `File::try_lock`. The kernel
+/// releases the lock when the process ends, however it ends.
+pub fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)
+}
+
 /// The lock that serialises creating and migrating the databases of a data directory.
 fn migration_lock(dir: &Path) -> Result<std::fs::File> {
-    let lock_path = dir.join(".cellos-migrate.lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|source| StoreError::Io { path: lock_path.clone(), source })?;
-    lock.lock().map_err(|source| StoreError::Io { path: lock_path, source })?;
+    let path = dir.join(".cellos-migrate.lock");
+    let lock = lock_file(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+    lock.lock().map_err(|source| StoreError::Io { path, source })?;
     Ok(lock)
 }
 
