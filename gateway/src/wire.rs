@@ -93,7 +93,7 @@ impl<Tx: LinkTx, Rx: LinkRx> WireClient<Tx, Rx> {
         link.tx.send(&buf[..n]).await?;
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
-            let frame = match tokio::time::timeout_at(deadline, link.rx.recv()).await {
+            let mut frame = match tokio::time::timeout_at(deadline, link.rx.recv()).await {
                 Ok(Ok(Some(frame))) => frame,
                 Ok(Ok(None)) => return Err(GatewayError::Closed),
                 Ok(Err(e)) => return Err(e),
@@ -104,7 +104,6 @@ impl<Tx: LinkTx, Rx: LinkRx> WireClient<Tx, Rx> {
                     }));
                 }
             };
-            let mut frame = frame;
             match wire::decode_tagged::<Response>(&mut frame) {
                 Ok((Tag::Id(got), response)) if got == id => {
                     return Ok(match response {

@@ -122,28 +122,26 @@ impl Bench {
 /// What a campaign in `dir` left behind (see [`Bench::outcome`]).
 fn outcome_of(dir: &Path) -> Outcome {
     let db = |name: &str| Connection::open(dir.join(name)).unwrap();
-    {
-        let c = db("campaigns.db");
-        let rows = |conn: &Connection, sql: &str| -> Vec<String> {
-            let mut st = conn.prepare(sql).unwrap();
-            st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
-        };
-        let r = db("experimental_results.db");
-        Outcome {
-            status: rows(&c, "SELECT status FROM campaigns"),
-            outputs: rows(&c, "SELECT cell_line_id || ' ' || value FROM stage_outputs ORDER BY cell_line_id"),
-            iterations: rows(
-                &c,
-                "SELECT iteration_number || ' ' || proposals || ' ' || results FROM campaign_iterations ORDER BY iteration_number",
-            ),
-            journal: rows(&c, "SELECT iteration || '/' || seq || ' ' || op FROM journal ORDER BY iteration, seq"),
-            not_done: rows(&c, "SELECT iteration || '/' || seq FROM journal WHERE state NOT IN ('done', 'reconciled')"),
-            measurements: rows(
-                &r,
-                "SELECT iteration || ' ' || well_id || ' ' || is_control || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal || ' ' || segmentation \
+    let c = db("campaigns.db");
+    let rows = |conn: &Connection, sql: &str| -> Vec<String> {
+        let mut st = conn.prepare(sql).unwrap();
+        st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let r = db("experimental_results.db");
+    Outcome {
+        status: rows(&c, "SELECT status FROM campaigns"),
+        outputs: rows(&c, "SELECT cell_line_id || ' ' || value FROM stage_outputs ORDER BY cell_line_id"),
+        iterations: rows(
+            &c,
+            "SELECT iteration_number || ' ' || proposals || ' ' || results FROM campaign_iterations ORDER BY iteration_number",
+        ),
+        journal: rows(&c, "SELECT iteration || '/' || seq || ' ' || op FROM journal ORDER BY iteration, seq"),
+        not_done: rows(&c, "SELECT iteration || '/' || seq FROM journal WHERE state NOT IN ('done', 'reconciled')"),
+        measurements: rows(
+            &r,
+            "SELECT iteration || ' ' || well_id || ' ' || is_control || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal || ' ' || segmentation \
                  FROM measurements ORDER BY iteration, well_id",
-            ),
-        }
+        ),
     }
 }
 
