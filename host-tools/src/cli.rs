@@ -90,6 +90,24 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The command reads the data directory and writes nothing to it (so it works on a read-only one).
+    pub fn only_reads(&self) -> bool {
+        match self {
+            Command::Import { .. } | Command::Schedule(_) | Command::Facility(_) => false,
+            Command::Params(c) => !matches!(c, ParamsCommand::Set { .. }),
+            Command::Inventory(c) => matches!(c, InventoryCommand::List { .. } | InventoryCommand::History { .. }),
+            Command::Export { .. }
+            | Command::Verify { .. }
+            | Command::Lines(_)
+            | Command::Campaigns(_)
+            | Command::Results(_)
+            | Command::Db(_)
+            | Command::Dashboard { .. } => true,
+        }
+    }
+}
+
 /// `facility` commands.
 #[derive(Subcommand, Debug)]
 pub enum FacilityCommand {
@@ -438,7 +456,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         d.wait();
         return Ok(Outcome::Done);
     }
-    let mut store = Store::open(&dir)?;
+    let mut store = if cli.command.only_reads() { Store::open_for_reading(&dir)? } else { Store::open(&dir)? };
     let j = cli.json;
     match &cli.command {
         Command::Import { kind, source } => {

@@ -62,7 +62,8 @@ impl Db {
         }
     }
 
-    fn migrations(self) -> &'static Migrations<'static> {
+    /// The migrations of this database, oldest first.
+    pub fn migrations(self) -> &'static Migrations<'static> {
         &MIGRATIONS[self as usize]
     }
 }
@@ -256,6 +257,24 @@ impl Store {
         })
     }
 
+    /// Opens every database of `dir` for a command that only reads. When all four exist at this
+    /// cellos's schema they are opened read-only: nothing is created or migrated, so a read-only data
+    /// directory (or a copy of one) works. Otherwise they are opened as by [`Store::open`] (a fresh
+    /// directory gets its empty databases, an older schema is migrated); when that cannot be done either,
+    /// the reason reading alone was not enough is the error.
+    pub fn open_for_reading(dir: &Path) -> Result<Store> {
+        let read_only = || -> Result<Store> {
+            Ok(Store {
+                dir: dir.to_path_buf(),
+                params: open_read_only(dir, Db::SimulationParams)?,
+                lines: open_read_only(dir, Db::CellLines)?,
+                campaigns: open_read_only(dir, Db::Campaigns)?,
+                results: open_read_only(dir, Db::ExperimentalResults)?,
+            })
+        };
+        read_only().or_else(|e| Store::open(dir).map_err(|_| e))
+    }
+
     /// The connection of a database.
     pub fn conn(&self, db: Db) -> &Connection {
         match db {
@@ -297,8 +316,8 @@ mod tests {
     fn open_creates_migrates_and_configures() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        // One version per migration folder: params 1, cell lines 1, campaigns 4, results 2.
-        for (db, expect) in Db::ALL.into_iter().zip([1, 1, 4, 2]) {
+        // One version per migration folder: params 1, cell lines 1, campaigns 4, results 3.
+        for (db, expect) in Db::ALL.into_iter().zip([1, 1, 4, 3]) {
             assert_eq!(latest_version(db), expect);
             let c = store.conn(db);
             let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();

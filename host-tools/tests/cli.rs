@@ -122,3 +122,113 @@ fn dashboard_refuses_remote_binds_and_serves_a_saved_plan() {
     server.wait().unwrap();
     assert!(page.contains("Plan 1: winter") && page.matches("<svg").count() == 3, "{page}");
 }
+
+/// Waits for the dashboard on `port` and returns the body of `path`.
+fn dashboard_page(port: u16, path: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match ureq::get(&format!("http://127.0.0.1:{port}{path}")).call() {
+            Ok(mut r) => break r.body_mut().read_to_string().unwrap(),
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => panic!("dashboard did not answer: {e}"),
+        }
+    }
+}
+
+/// Reading commands (`campaigns list`, `db status`, `results summary`, `lines list`, the dashboard) on a
+/// read-only data directory: they answer, and nothing is migrated or created. A damaged database is an
+/// error that names the file. (The read-only part needs root, to mount a tmpfs and remount it
+/// read-only; elsewhere it says it is skipped.)
+#[test]
+fn reading_commands_work_on_a_read_only_data_directory() {
+    // A damaged file is named.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    json(&cellos(d, &["--json", "import", "cell-lines", &fixture("cell_lines.yaml")]));
+    let mut bytes = std::fs::read(d.join("cell_lines.db")).unwrap();
+    for b in &mut bytes[..100] {
+        *b = 0x5a;
+    }
+    std::fs::write(d.join("cell_lines.db"), &bytes).unwrap();
+    let _ = std::fs::remove_file(d.join("cell_lines.db-wal"));
+    let o = cellos(d, &["lines", "list"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cell_lines.db") && err.contains("not a database"), "{err}");
+
+    let mnt = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(mnt.path())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("SKIPPED: the read-only part needs root to mount a tmpfs");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.path());
+    let d = &mnt.path().join("data");
+    json(&cellos(d, &["--json", "import", "cell-lines", &fixture("cell_lines.yaml")]));
+    json(&cellos(d, &["--json", "import", "results", &fixture("phase0_all_plates.csv")]));
+    json(&cellos(d, &["--json", "import", "campaigns", &fixture("campaigns_db_export")]));
+    // An older schema of one database: reading it must not migrate it.
+    let c = rusqlite::Connection::open(d.join("experimental_results.db")).unwrap();
+    c.execute_batch("DROP INDEX measurements_natural; PRAGMA user_version = 2;").unwrap();
+    drop(c);
+    let listing = |d: &Path| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let c = rusqlite::Connection::open(d.join("experimental_results.db")).unwrap();
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    drop(c);
+    assert!(Command::new("mount").args(["-o", "remount,ro"]).arg(mnt.path()).status().unwrap().success());
+    let files = listing(d);
+
+    // The results database is a version behind: a read-only directory cannot migrate it, and every
+    // command says so, naming the file.
+    for args in [&["db", "status"][..], &["campaigns", "list"]] {
+        let o = cellos(d, args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("experimental_results.db") && err.contains("run a writing command once"), "{err}");
+    }
+    assert_eq!(listing(d), files, "nothing created");
+
+    // Migrated (writable again), then read-only: every reading command answers.
+    assert!(Command::new("mount").args(["-o", "remount,rw"]).arg(mnt.path()).status().unwrap().success());
+    json(&cellos(d, &["--json", "db", "status"]));
+    let c = rusqlite::Connection::open(d.join("experimental_results.db")).unwrap();
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    drop(c);
+    assert!(Command::new("mount").args(["-o", "remount,ro"]).arg(mnt.path()).status().unwrap().success());
+    let list = json(&cellos(d, &["--json", "campaigns", "list"]));
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let lines = json(&cellos(d, &["--json", "lines", "list"]));
+    assert_eq!(lines.as_array().unwrap().len(), 13);
+    let status = json(&cellos(d, &["--json", "db", "status"]));
+    assert_eq!(status[3]["rows"]["measurements"], 528, "{status}");
+    assert_eq!(status[3]["schema_version"], 3);
+    let summary = json(&cellos(d, &["--json", "results", "summary"]));
+    assert_eq!(summary["measurements"], 528);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(d)
+        .args(["dashboard", "--bind", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let page = dashboard_page(port, "/");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(page.contains("demo_campaign"), "{page}");
+}

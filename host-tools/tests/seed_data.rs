@@ -110,8 +110,200 @@ fn legacy_databases_import_with_the_same_counts() {
     let r = verify(&store, Kind::Legacy, &fixture("db_snapshots")).unwrap();
     assert!(r.differences.is_empty(), "{:?}", &r.differences[..r.differences.len().min(5)]);
     assert!(r.fields > 528 * 12, "{}", r.fields);
-    store.results.execute("UPDATE measurements SET well_id = 'B01' WHERE source_row = 1", []).unwrap();
+    store.results.execute("UPDATE measurements SET incubator_id = 'inc-9' WHERE source_row = 1", []).unwrap();
     let r = verify(&store, Kind::Legacy, &fixture("db_snapshots")).unwrap();
     assert_eq!(r.differences.len(), 1);
-    assert_eq!(r.differences[0].path, "experimental_results.db.measurements[0].well_id");
+    assert_eq!(r.differences[0].path, "experimental_results.db.measurements[0].incubator_id");
+}
+
+fn present(s: &cellos_host::kinds::Summary, table: &str) -> u64 {
+    s.already_present.iter().find(|(t, _)| t == table).map_or(0, |(_, n)| *n)
+}
+
+fn added(s: &cellos_host::kinds::Summary, table: &str) -> u64 {
+    s.rows.iter().find(|(t, _)| t == table).map_or(0, |(_, n)| *n)
+}
+
+/// Fits of every (line, compound) of the phase-0 data, as `cellos results fit` reports them.
+fn fits(store: &Store) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for line in ["HepG2", "U2OS"] {
+        for compound in ["H2O2", "staurosporine", "tunicamycin"] {
+            out.push(cellos_host::admin::results_fit(store, line, compound).unwrap());
+        }
+    }
+    out
+}
+
+/// A second source of the same measurements adds nothing and says so: the legacy database after the
+/// CSV, the CSV after the legacy database, the CSV again with one more line ending. The fits (and their
+/// standard errors) are those of one copy.
+#[test]
+fn a_second_source_of_the_same_measurements_adds_nothing() {
+    let one = tempfile::tempdir().unwrap();
+    let mut single = Store::open(one.path()).unwrap();
+    import(&mut single, Kind::Results, "phase0_all_plates.csv");
+    let expected = fits(&single);
+    assert!(expected.iter().all(|f| f["ic50_rel_se"].as_f64().is_some_and(|e| e > 0.0)), "{expected:?}");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read(fixture("phase0_all_plates.csv")).unwrap();
+    text.push(b'\n');
+    let newline = scratch.path().join("phase0_with_an_extra_newline.csv");
+    std::fs::write(&newline, &text).unwrap();
+
+    // CSV, then legacy, then the CSV with an extra newline.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(added(&import(&mut store, Kind::Results, "phase0_all_plates.csv"), "measurements"), 528);
+    let s = import(&mut store, Kind::Legacy, "db_snapshots");
+    assert_eq!((added(&s, "measurements"), present(&s, "measurements")), (0, 528));
+    let s = Kind::Results.import(&mut store, &newline, &mut |_, _| {}).unwrap();
+    assert!(!s.already_imported, "another file (its hash differs)");
+    assert_eq!((added(&s, "measurements"), present(&s, "measurements")), (0, 528));
+    assert_eq!(count(&store.results, "measurements").unwrap(), 528);
+    assert_eq!(fits(&store), expected);
+
+    // Legacy first, then the CSV.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    import(&mut store, Kind::Legacy, "db_snapshots");
+    let s = import(&mut store, Kind::Results, "phase0_all_plates.csv");
+    assert_eq!((added(&s, "measurements"), present(&s, "measurements")), (0, 528));
+    assert_eq!(count(&store.results, "measurements").unwrap(), 528);
+
+    // A row of the same plate, well and time with another value is refused, naming both values and
+    // where the stored one came from; nothing is imported.
+    let csv = String::from_utf8(text).unwrap();
+    let changed = csv.replacen("0.9512201444213735", "0.5", 1);
+    assert_ne!(changed, csv);
+    let bad = scratch.path().join("changed.csv");
+    std::fs::write(&bad, changed).unwrap();
+    let e = Kind::Results.import(&mut store, &bad, &mut |_, _| {}).unwrap_err().to_string();
+    assert!(
+        e.contains("plate HepG2_P1 well A09 at this time is already in the store (from the legacy import of")
+            && e.contains("with viability_norm = 0.9512201444213736, this file has 0.5"),
+        "{e}"
+    );
+    assert_eq!(count(&store.results, "measurements").unwrap(), 528);
+}
+
+/// The legacy databases after the YAML, CSV and JSON imports of the same data: every row is found
+/// already present (values the store lacked are filled in), nothing doubles, no internal constraint
+/// error; a legacy row that disagrees with the store is refused, naming the table, row, column and both
+/// values, and nothing is imported.
+#[test]
+fn legacy_after_the_other_sources_merges_and_refuses_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    import(&mut store, Kind::Params, "simulation_parameters.yaml");
+    import(&mut store, Kind::CellLines, "cell_lines.yaml");
+    import(&mut store, Kind::Results, "phase0_all_plates.csv");
+    import(&mut store, Kind::Campaigns, "campaigns_db_export");
+    let before = counts(&store);
+    assert_eq!(before, [8, 35, 3, 3, 13, 13, 130, 30, 528, 2, 8]);
+    // A copy of the legacy databases with one sensitivity changed.
+    let scratch = tempfile::tempdir().unwrap();
+    for f in ["simulation_params.db", "cell_lines.db", "campaigns.db", "experimental_results.db"] {
+        std::fs::copy(fixture("db_snapshots").join(f), scratch.path().join(f)).unwrap();
+    }
+    let c = rusqlite::Connection::open(scratch.path().join("simulation_params.db")).unwrap();
+    c.execute("UPDATE compound_sensitivity SET ic50_um = 0.07 WHERE sensitivity_id = 2", []).unwrap();
+    drop(c);
+    let e = Kind::Legacy.import(&mut store, scratch.path(), &mut |_, _| {}).unwrap_err().to_string();
+    assert!(
+        e.contains("table compound_sensitivity, row 2")
+            && e.contains("compound_name \"staurosporine\", cell_line_id \"HeLa\", version 1")
+            && e.contains("ic50_um = 0.08, the legacy database has 0.07"),
+        "{e}"
+    );
+    assert_eq!(counts(&store), before, "nothing imported");
+
+    let s = import(&mut store, Kind::Legacy, "db_snapshots");
+    assert_eq!(counts(&store), before);
+    for (table, n) in [
+        ("cell_line_params", 8),
+        ("compound_sensitivity", 35),
+        ("default_params", 13),
+        ("cell_lines", 13),
+        ("cell_line_characteristics", 130),
+        ("cell_line_protocols", 30),
+        ("campaigns", 2),
+        ("campaign_iterations", 8),
+        ("measurements", 528),
+    ] {
+        assert_eq!((added(&s, table), present(&s, table)), (0, n), "{table}");
+    }
+    // The legacy's coating flags, which the parameter YAML does not carry, are filled in.
+    let flags: i64 = store
+        .params
+        .query_row("SELECT count(*) FROM cell_line_params WHERE coating_required IS NOT NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(flags, 8);
+    // The CSV still verifies; the parameter YAML differs only by those 7 filled flags (iPSC's is in the
+    // YAML), which the store now has and the YAML lacks.
+    let r = verify(&store, Kind::Results, &fixture("phase0_all_plates.csv")).unwrap();
+    assert!(r.differences.is_empty(), "{:?}", &r.differences[..r.differences.len().min(5)]);
+    let r = verify(&store, Kind::Params, &fixture("simulation_parameters.yaml")).unwrap();
+    assert_eq!(r.differences.len(), 7, "{:?}", r.differences);
+    assert!(
+        r.differences.iter().all(|d| d.path.ends_with(".coating_required")
+            && d.source.is_none()
+            && d.database == Some(serde_json::Value::Bool(false))),
+        "{:?}",
+        r.differences
+    );
+}
+
+/// A database written by an earlier cellos that doubled the phase-0 rows (legacy database, then CSV:
+/// 1,056 rows, the copies differing in the last binary digits) is repaired by its migration: 528 rows.
+#[test]
+fn the_migration_removes_copies_left_by_earlier_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("experimental_results.db");
+    let mut c = rusqlite::Connection::open(&path).unwrap();
+    cellos_host::store::Db::ExperimentalResults.migrations().to_version(&mut c, 2).unwrap();
+    let legacy = rusqlite::Connection::open(fixture("db_snapshots/experimental_results.db")).unwrap();
+    c.execute("INSERT INTO imports (kind, source, sha256, imported_at) VALUES ('legacy', 'x', 'a', 'now')", [])
+        .unwrap();
+    c.execute("INSERT INTO imports (kind, source, sha256, imported_at) VALUES ('results', 'y', 'b', 'now')", [])
+        .unwrap();
+    let cols = "plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, liquid_handler_id, viability_norm";
+    let mut rows = Vec::new();
+    legacy
+        .prepare(&format!("SELECT {cols} FROM measurements ORDER BY id"))
+        .unwrap()
+        .query_map([], |r| (0..12).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<rusqlite::Result<Vec<_>>>())
+        .unwrap()
+        .for_each(|r| rows.push(r.unwrap()));
+    let mut csv = csv::Reader::from_path(fixture("phase0_all_plates.csv")).unwrap();
+    let insert = format!(
+        "INSERT INTO measurements ({cols}, import_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    );
+    for r in &rows {
+        let mut args = r.clone();
+        args.push(1.into());
+        c.execute(&insert, rusqlite::params_from_iter(args)).unwrap();
+    }
+    let mut differ = 0;
+    for (rec, l) in csv.records().zip(&rows) {
+        let rec = rec.unwrap();
+        let mut args: Vec<rusqlite::types::Value> = l.clone();
+        for (i, name) in [(6, "raw"), (11, "viability")] {
+            let x: f64 = rec[i].parse().unwrap();
+            differ += usize::from(rusqlite::types::Value::Real(x) != args[i]);
+            args[i] = x.into();
+            let _ = name;
+        }
+        args.push(2.into());
+        c.execute(&insert, rusqlite::params_from_iter(args)).unwrap();
+    }
+    assert!(differ > 100, "the CSV's reals differ from the legacy's in {differ} places");
+    assert_eq!(count(&c, "measurements").unwrap(), 1056);
+    drop(c);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(count(&store.results, "measurements").unwrap(), 528);
+    let kept: i64 =
+        store.results.query_row("SELECT count(*) FROM measurements WHERE import_id = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 528, "the first copy is kept");
 }

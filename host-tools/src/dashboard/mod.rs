@@ -489,7 +489,7 @@ impl Dashboard {
             return Err(DashboardError::NoData(dir.to_path_buf()));
         }
         // Every worker has its own connections; opening them here reports a bad store before listening.
-        let stores = (0..WORKERS).map(|_| Store::open(dir)).collect::<crate::Result<Vec<_>>>()?;
+        let stores = (0..WORKERS).map(|_| Store::open_for_reading(dir)).collect::<crate::Result<Vec<_>>>()?;
         let server = tiny_http::Server::http(&addrs[..])
             .map_err(|e| DashboardError::Listen { addr: bind.into(), message: e.to_string() })?;
         let addr = server

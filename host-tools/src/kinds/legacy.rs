@@ -9,7 +9,9 @@
 use std::path::Path;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, params_from_iter};
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params_from_iter};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, Summary, begin, sha256};
@@ -32,6 +34,17 @@ pub struct Table {
     pub fill: &'static [(&'static str, Fill)],
     /// Legacy ordering.
     pub order: &'static str,
+    /// The natural key (store columns): a legacy row whose key is already in the store (from another
+    /// source of the same data, such as the YAML or the CSV) is merged, not added twice.
+    pub key: &'static [&'static str],
+    /// The store's integer id column when it is not the key: kept from the legacy row unless another
+    /// row already has it, in which case the row gets a new id (and references to it follow).
+    pub id: Option<&'static str>,
+    /// Store columns that describe where a row came from (notes, dates of entry): not compared when
+    /// merging, the store's value is kept.
+    pub meta: &'static [&'static str],
+    /// Columns referring to the id of another table of the map (its index in [`TABLES`]).
+    pub refs: &'static [(&'static str, usize)],
 }
 
 /// How a store column without a legacy counterpart is filled.
@@ -79,6 +92,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[("import_id", Fill::ImportId)],
         order: "param_id",
+        key: &["cell_line_id", "version"],
+        id: Some("param_id"),
+        meta: &["valid_from", "notes"],
+        refs: &[],
     },
     Table {
         file: SIM,
@@ -100,6 +117,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[("position", Fill::Position)],
         order: "sensitivity_id",
+        key: &["compound_name", "cell_line_id", "version"],
+        id: Some("sensitivity_id"),
+        meta: &["valid_from", "notes"],
+        refs: &[],
     },
     Table {
         file: SIM,
@@ -109,6 +130,10 @@ pub const TABLES: &[Table] = &[
         columns: &[("param_name", "param_name"), ("param_value", "param_value"), ("description", "description")],
         fill: &[("position", Fill::Position)],
         order: "rowid",
+        key: &["param_name"],
+        id: None,
+        meta: &["description"],
+        refs: &[],
     },
     Table {
         file: SIM,
@@ -126,6 +151,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[],
         order: "run_id",
+        key: &["run_id"],
+        id: None,
+        meta: &[],
+        refs: &[("param_version", 0)],
     },
     Table {
         file: LINES,
@@ -147,6 +176,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[("position", Fill::Position)],
         order: "rowid",
+        key: &["cell_line_id"],
+        id: None,
+        meta: &["created_at", "updated_at"],
+        refs: &[],
     },
     Table {
         file: LINES,
@@ -162,6 +195,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[("position", Fill::Position)],
         order: "char_id",
+        key: &["cell_line_id", "characteristic"],
+        id: Some("char_id"),
+        meta: &["notes"],
+        refs: &[],
     },
     Table {
         file: LINES,
@@ -177,6 +214,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[("position", Fill::Position)],
         order: "protocol_id",
+        key: &["cell_line_id", "protocol_type", "vessel_type"],
+        id: Some("protocol_id"),
+        meta: &[],
+        refs: &[],
     },
     Table {
         file: LINES,
@@ -196,6 +237,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[],
         order: "inventory_id",
+        key: &["vial_id"],
+        id: Some("inventory_id"),
+        meta: &["created_at"],
+        refs: &[],
     },
     Table {
         file: LINES,
@@ -213,6 +258,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[],
         order: "usage_id",
+        key: &["vial_id", "usage_date"],
+        id: Some("usage_id"),
+        meta: &["notes"],
+        refs: &[],
     },
     Table {
         file: CAMP,
@@ -232,6 +281,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[("position", Fill::Position)],
         order: "rowid",
+        key: &["campaign_id"],
+        id: None,
+        meta: &["created_at"],
+        refs: &[],
     },
     Table {
         file: CAMP,
@@ -250,6 +303,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[],
         order: "iteration_id",
+        key: &["campaign_id", "iteration_number"],
+        id: Some("iteration_id"),
+        meta: &[],
+        refs: &[],
     },
     Table {
         file: CAMP,
@@ -269,6 +326,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[],
         order: "rowid",
+        key: &["experiment_id"],
+        id: None,
+        meta: &["created_at"],
+        refs: &[],
     },
     Table {
         file: CAMP,
@@ -283,6 +344,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[],
         order: "rowid",
+        key: &["campaign_id", "experiment_id"],
+        id: None,
+        meta: &["added_at"],
+        refs: &[],
     },
     Table {
         file: RES,
@@ -307,6 +372,10 @@ pub const TABLES: &[Table] = &[
         ],
         fill: &[("import_id", Fill::ImportId)],
         order: "id",
+        key: &["plate_id", "well_id", "time_h"],
+        id: None,
+        meta: &["source_row", "created_at"],
+        refs: &[],
     },
 ];
 
@@ -390,15 +459,25 @@ pub fn import(store: &mut Store, dir: &Path, progress: &mut dyn FnMut(u64, u64))
             rusqlite::params![name, hill, i as i64],
         )?;
     }
-    for (t, rows) in TABLES.iter().zip(&data) {
+    // Legacy id → store id, per table, where they differ (a row merged into one already present, or
+    // given a new id because its own was taken).
+    let mut moved: Vec<HashMap<i64, i64>> = vec![HashMap::new(); TABLES.len()];
+    for (ti, (t, rows)) in TABLES.iter().zip(&data).enumerate() {
         let k = Db::ALL.iter().position(|d| *d == t.db).unwrap_or(0);
-        let mut cols: Vec<&str> = t.columns.iter().map(|(_, s)| *s).collect();
-        cols.extend(t.fill.iter().map(|(c, _)| *c));
-        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO {} ({}) VALUES ({})", t.table, cols.join(", "), marks.join(", "));
-        let mut st = txs[k].prepare(&sql)?;
+        let file = dir.join(t.file).display().to_string();
+        let mut merge = Merge::prepare(&txs[k], t)?;
+        let mut present = 0u64;
         for (i, row) in rows.iter().enumerate() {
+            let at = || format!("table {}, row {}", t.legacy, i + 1);
             let mut args = row.clone();
+            for (col, target) in t.refs {
+                let c = merge.position(col);
+                if let SqlValue::Integer(old) = args[c]
+                    && let Some(new) = moved[*target].get(&old)
+                {
+                    args[c] = SqlValue::Integer(*new);
+                }
+            }
             for (_, f) in t.fill {
                 args.push(match f {
                     Fill::Position => SqlValue::Integer(i as i64),
@@ -407,25 +486,169 @@ pub fn import(store: &mut Store, dir: &Path, progress: &mut dyn FnMut(u64, u64))
                     Fill::ImportId => SqlValue::Integer(ids[k]),
                 });
             }
-            st.execute(params_from_iter(args)).map_err(|e| {
-                StoreError::input(
-                    &dir.join(t.file).display().to_string(),
-                    format!("table {}, row {}", t.legacy, i + 1),
-                    format!("cannot be stored: {e}"),
-                )
-            })?;
+            let legacy_id = merge.id.and_then(|c| match args[c] {
+                SqlValue::Integer(v) => Some(v),
+                _ => None,
+            });
+            let stored_id = match merge.find(&args)? {
+                Some(existing) => {
+                    merge.merge_into(&existing, &args).map_err(|m| StoreError::input(&file, at(), m))??;
+                    present += 1;
+                    existing.id
+                }
+                None => merge.insert(&mut args).map_err(|e| {
+                    StoreError::input(&file, at(), format!("cannot be stored: {}", crate::store::describe(&e)))
+                })?,
+            };
+            if let (Some(old), Some(new)) = (legacy_id, stored_id)
+                && old != new
+            {
+                moved[ti].insert(old, new);
+            }
             done += 1;
             if done.is_multiple_of(5000) {
                 progress(done, total);
             }
         }
-        summary.add(t.table, rows.len() as u64);
+        summary.add(t.table, rows.len() as u64 - present);
+        if present > 0 {
+            summary.present(t.table, present);
+            if !t.meta.is_empty() {
+                summary.warnings.push(format!(
+                    "{present} rows of {} were already in the store with the same values; the store's {} kept",
+                    t.legacy,
+                    t.meta.join(", ")
+                ));
+            }
+        }
     }
     for tx in txs {
         tx.commit()?;
     }
     progress(total, total);
     Ok(summary)
+}
+
+/// The statements that merge one table's legacy rows into the store.
+struct Merge<'t> {
+    table: &'static Table,
+    /// The store columns of an insert, in argument order.
+    cols: Vec<&'static str>,
+    /// Position of the integer id column in `cols`.
+    id: Option<usize>,
+    /// Positions (in `cols`) of the compared columns: neither key, id nor meta, nor filled.
+    compared: Vec<usize>,
+    find: rusqlite::Statement<'t>,
+    insert: rusqlite::Statement<'t>,
+    id_taken: Option<rusqlite::Statement<'t>>,
+    tx: &'t Transaction<'t>,
+}
+
+/// A row already in the store under a legacy row's key.
+struct Existing {
+    rowid: i64,
+    id: Option<i64>,
+    values: Vec<SqlValue>,
+}
+
+impl<'t> Merge<'t> {
+    fn prepare(tx: &'t Transaction<'t>, t: &'static Table) -> Result<Merge<'t>> {
+        let mut cols: Vec<&'static str> = t.columns.iter().map(|(_, s)| *s).collect();
+        let mapped = cols.len();
+        cols.extend(t.fill.iter().map(|(c, _)| *c));
+        let pos = |c: &str| cols.iter().position(|x| *x == c);
+        let compared: Vec<usize> = (0..mapped)
+            .filter(|&i| !t.key.contains(&cols[i]) && !t.meta.contains(&cols[i]) && Some(cols[i]) != t.id)
+            .collect();
+        let mut wh: Vec<String> = t.key.iter().enumerate().map(|(i, c)| format!("{c} IS ?{}", i + 1)).collect();
+        if t.table == "measurements" {
+            wh.push("campaign_id IS NULL".into());
+        }
+        let shown: Vec<&str> = compared.iter().map(|&i| cols[i]).collect();
+        let find = tx.prepare(&format!(
+            "SELECT rowid, {}, {} FROM {} WHERE {}",
+            t.id.unwrap_or("NULL"),
+            if shown.is_empty() { "NULL".to_string() } else { shown.join(", ") },
+            t.table,
+            wh.join(" AND ")
+        ))?;
+        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+        let insert =
+            tx.prepare(&format!("INSERT INTO {} ({}) VALUES ({})", t.table, cols.join(", "), marks.join(", ")))?;
+        let id_taken = match t.id {
+            Some(c) => Some(tx.prepare(&format!("SELECT 1 FROM {} WHERE {c} = ?1", t.table))?),
+            None => None,
+        };
+        let id = t.id.and_then(pos);
+        Ok(Merge { table: t, cols, id, compared, find, insert, id_taken, tx })
+    }
+
+    fn position(&self, col: &str) -> usize {
+        self.cols.iter().position(|c| *c == col).unwrap_or(0)
+    }
+
+    /// The store's row with the key of `args`, if any.
+    fn find(&mut self, args: &[SqlValue]) -> Result<Option<Existing>> {
+        let key: Vec<&SqlValue> = self.table.key.iter().map(|c| &args[self.position(c)]).collect();
+        let n = self.compared.len().max(1);
+        let found = self
+            .find
+            .query_row(params_from_iter(key), |r| {
+                Ok(Existing {
+                    rowid: r.get(0)?,
+                    id: r.get(1)?,
+                    values: (0..n).map(|i| r.get::<_, SqlValue>(2 + i)).collect::<rusqlite::Result<_>>()?,
+                })
+            })
+            .optional()?;
+        Ok(found)
+    }
+
+    /// Merges a legacy row into the store's row of the same key: a value the store lacks (NULL) is
+    /// taken from the legacy row; a value both have must agree, or the merge is refused (`Err` naming
+    /// the column and both values).
+    fn merge_into(&self, existing: &Existing, args: &[SqlValue]) -> std::result::Result<Result<()>, String> {
+        let mut fills = Vec::new();
+        for (j, &c) in self.compared.iter().enumerate() {
+            let (have, new) = (&existing.values[j], &args[c]);
+            if super::same_value(have, new) || *new == SqlValue::Null {
+                continue;
+            }
+            if *have == SqlValue::Null {
+                fills.push((self.cols[c], new.clone()));
+                continue;
+            }
+            let key: Vec<String> =
+                self.table.key.iter().map(|k| format!("{k} {}", to_json(&args[self.position(k)]))).collect();
+            return Err(format!(
+                "the store already has this row ({}) with {} = {}, the legacy database has {}",
+                key.join(", "),
+                self.cols[c],
+                to_json(have),
+                to_json(new)
+            ));
+        }
+        Ok((|| {
+            for (col, v) in fills {
+                self.tx.execute(
+                    &format!("UPDATE {} SET {col} = ?1 WHERE rowid = ?2", self.table.table),
+                    rusqlite::params![v, existing.rowid],
+                )?;
+            }
+            Ok(())
+        })())
+    }
+
+    /// Inserts a new row; its legacy id is kept unless taken. Returns the row's id.
+    fn insert(&mut self, args: &mut [SqlValue]) -> rusqlite::Result<Option<i64>> {
+        if let (Some(c), Some(taken)) = (self.id, self.id_taken.as_mut())
+            && taken.exists([&args[c]])?
+        {
+            args[c] = SqlValue::Null;
+        }
+        self.insert.execute(params_from_iter(args.iter()))?;
+        Ok(self.id.map(|_| self.tx.last_insert_rowid()))
+    }
 }
 
 fn to_json(v: &SqlValue) -> Value {

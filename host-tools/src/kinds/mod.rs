@@ -6,7 +6,11 @@
 //! mechanism for every kind.
 //!
 //! Every import is one transaction per database, all or nothing, and idempotent: the source's SHA-256
-//! is recorded, and the same source again adds nothing.
+//! is recorded, and the same source again adds nothing. Rows also have natural keys (a measurement's
+//! plate, well and time; a parameter's line and version; a campaign's id), so a second source of the
+//! same data (the legacy databases after the YAML and CSV, the CSV with another line ending) adds
+//! nothing either: its rows are counted in [`Summary::already_present`], values the store lacked are
+//! filled in, and a row that disagrees with the stored one stops the import, naming both values.
 
 pub mod campaigns;
 pub mod cell_lines;
@@ -16,6 +20,7 @@ pub mod results;
 
 use std::path::Path;
 
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -109,6 +114,9 @@ pub struct Summary {
     pub already_imported: bool,
     /// Rows added, per table.
     pub rows: Vec<(String, u64)>,
+    /// Rows of the source that were already in the store (from another source of the same data),
+    /// per table: they added nothing.
+    pub already_present: Vec<(String, u64)>,
     /// Things worth knowing that did not stop the import.
     pub warnings: Vec<String>,
 }
@@ -119,9 +127,17 @@ impl Summary {
     }
 
     fn add(&mut self, table: &str, n: u64) {
-        match self.rows.iter_mut().find(|(t, _)| t == table) {
+        Summary::count(&mut self.rows, table, n);
+    }
+
+    fn present(&mut self, table: &str, n: u64) {
+        Summary::count(&mut self.already_present, table, n);
+    }
+
+    fn count(list: &mut Vec<(String, u64)>, table: &str, n: u64) {
+        match list.iter_mut().find(|(t, _)| t == table) {
             Some((_, c)) => *c += n,
-            None => self.rows.push((table.to_string(), n)),
+            None => list.push((table.to_string(), n)),
         }
     }
 }
@@ -163,6 +179,23 @@ pub fn begin(tx: &Transaction<'_>, kind: Kind, source: &str, sha: &str) -> Resul
         params![kind.name(), source, sha, crate::time::now()],
     )?;
     Ok(Some(tx.last_insert_rowid()))
+}
+
+/// Two stored values are the same: an integer and a real of equal value are, so are two JSON texts of
+/// equal value (the legacy platform wrote `{"a": 1}`, the YAML import writes `{"a":1}`), and so are two
+/// reals that differ only in their last binary digits. The legacy platform filled its database through
+/// pandas' CSV parser, which is not correctly rounded: against `phase0_all_plates.csv` its
+/// `raw_signal`s differ by up to 1 ulp and its `viability_norm`s (normalised, ≤ 1) by up to 2.2e-16,
+/// one ulp of 1.0. Reals within 4 ε of the larger of their magnitudes and 1 are taken as the same.
+pub fn same_value(a: &SqlValue, b: &SqlValue) -> bool {
+    match (a, b) {
+        (SqlValue::Real(x), SqlValue::Real(y)) => (x - y).abs() <= 4.0 * f64::EPSILON * x.abs().max(y.abs()).max(1.0),
+        (SqlValue::Integer(x), SqlValue::Real(y)) | (SqlValue::Real(y), SqlValue::Integer(x)) => *x as f64 == *y,
+        (SqlValue::Text(x), SqlValue::Text(y)) if x != y && x.starts_with(['{', '[']) => {
+            matches!((serde_json::from_str::<Value>(x), serde_json::from_str::<Value>(y)), (Ok(p), Ok(q)) if p == q)
+        }
+        _ => a == b,
+    }
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -3,12 +3,15 @@
 //! The 12 legacy columns, each row stored with its provenance: its import (whose record names the source
 //! file, by its canonical path, and the time) and its row number in the file. Rows are checked as they stream in (required fields, well names, numbers, non-negative doses,
 //! a (plate, well, time) measured once per file); an error names its row and field, and the
-//! transaction leaves the database as it was.
+//! transaction leaves the database as it was. A (plate, well, time) is also measured once in the store
+//! (a unique index over imported rows): a row already there from another source with the same values
+//! adds nothing and is counted as already present; with another value it is refused.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use cellos_core::plate::PlateFormat;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
@@ -185,15 +188,24 @@ fn load_rows<'s>(
     let mut r = reader(bytes);
     let header = r.headers().map_err(|e| StoreError::input(file, "line 1", e.to_string()))?.clone();
     let order = header_order(file, &header)?;
-    // Duplicate check without allocating per row: (plate number, well, time) → first row.
-    let mut plates: HashMap<String, u32> = HashMap::new();
-    let mut seen: HashMap<(u32, u16, u64), usize> = HashMap::with_capacity(bytes.len() / 64);
     {
         let mut insert = tx.prepare(
             "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, \
              liquid_handler_id, viability_norm, import_id, source_row) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
         )?;
+        // A row whose (plate, well, time) is already in the store (the unique index says so): from this
+        // file, it is measured twice and refused; from another source, the same measurement (every
+        // value agrees) adds nothing, and a different one is refused.
+        let mut existing = tx.prepare(
+            "SELECT m.plate_id, m.well_id, m.cell_line, m.compound, m.dose_uM, m.time_h, m.raw_signal, m.is_control, m.date, \
+             m.incubator_id, m.liquid_handler_id, m.viability_norm, i.kind || ' import of ' || i.source, m.import_id, m.source_row \
+             FROM measurements m LEFT JOIN imports i ON i.import_id = m.import_id \
+             WHERE m.plate_id = ?1 AND m.well_id = ?2 AND coalesce(m.time_h, -1.0) = coalesce(?3, -1.0) AND m.campaign_id IS NULL",
+        )?;
+        let mut present = 0u64;
+        // Rows of this file found already present, by key → row: a second one is measured twice here.
+        let mut present_rows: HashMap<(String, String, u64), usize> = HashMap::new();
         let mut rec = csv::StringRecord::new();
         let mut row = 0usize;
         loop {
@@ -212,42 +224,91 @@ fn load_rows<'s>(
                     format!("{} fields, expected 12", rec.len()),
                 ));
             }
-            let (cells, well) = check_row(file, row, &rec, &order)?;
-            let time_key = match cells[5] {
-                Cell::Real(t) => t.to_bits(),
-                _ => u64::MAX,
-            };
-            let plate_name = rec[order[0]].trim();
-            let plate = match plates.get(plate_name) {
-                Some(p) => *p,
-                None => {
-                    let p = plates.len() as u32;
-                    plates.insert(plate_name.to_string(), p);
-                    p
-                }
-            };
-            if let Some(first) = seen.insert((plate, well, time_key), row) {
-                return Err(StoreError::input(
-                    file,
-                    format!("row {row} (line {})", row + 1),
-                    format!(
-                        "plate {} well {} at this time was already measured at row {first}",
-                        rec[order[0]].trim(),
-                        rec[order[1]].trim()
-                    ),
-                ));
-            }
+            let (cells, _) = check_row(file, row, &rec, &order)?;
             let v = &cells;
-            insert.execute(params![
+            let added = insert.execute(params![
                 v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], import_id, row as i64
             ])?;
+            if added == 0 {
+                let (stored, from, first) = existing.query_row(params![v[0], v[1], v[5]], |r| {
+                    let values = (0..12).map(|i| r.get::<_, SqlValue>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
+                    let first =
+                        (r.get::<_, Option<i64>>(13)? == Some(import_id)).then(|| r.get::<_, i64>(14)).transpose()?;
+                    Ok((values, r.get::<_, Option<String>>(12)?, first))
+                })?;
+                if let Some(first) = first {
+                    return Err(StoreError::input(
+                        file,
+                        format!("row {row} (line {})", row + 1),
+                        format!(
+                            "plate {} well {} at this time was already measured at row {first}",
+                            rec[order[0]].trim(),
+                            rec[order[1]].trim()
+                        ),
+                    ));
+                }
+                if let Some(c) = (0..12).find(|&c| !super::same_value(&stored[c], &sql_value(v[c]))) {
+                    return Err(StoreError::input(
+                        file,
+                        format!("row {row} (line {})", row + 1),
+                        format!(
+                            "plate {} well {} at this time is already in the store (from the {}) with {} = {}, this file has {}",
+                            rec[order[0]].trim(),
+                            rec[order[1]].trim(),
+                            from.as_deref().unwrap_or("an earlier import"),
+                            COLUMNS[c],
+                            shown(&stored[c]),
+                            shown(&sql_value(v[c]))
+                        ),
+                    ));
+                }
+                let time = match v[5] {
+                    Cell::Real(t) => t.to_bits(),
+                    _ => u64::MAX,
+                };
+                let key = (rec[order[0]].trim().to_string(), rec[order[1]].trim().to_string(), time);
+                if let Some(first) = present_rows.insert(key, row) {
+                    return Err(StoreError::input(
+                        file,
+                        format!("row {row} (line {})", row + 1),
+                        format!(
+                            "plate {} well {} at this time was already measured at row {first}",
+                            rec[order[0]].trim(),
+                            rec[order[1]].trim()
+                        ),
+                    ));
+                }
+                present += 1;
+            }
             if row.is_multiple_of(20_000) {
                 progress(rec.position().map_or(0, |p| p.byte()), total);
             }
         }
-        summary.add("measurements", row as u64);
+        summary.add("measurements", row as u64 - present);
+        if present > 0 {
+            summary.present("measurements", present);
+        }
     }
     Ok(tx)
+}
+
+fn sql_value(c: Cell<'_>) -> SqlValue {
+    match c {
+        Cell::Null => SqlValue::Null,
+        Cell::Text(s) => SqlValue::Text(s.to_string()),
+        Cell::Real(x) => SqlValue::Real(x),
+        Cell::Int(i) => SqlValue::Integer(i),
+    }
+}
+
+fn shown(v: &SqlValue) -> String {
+    match v {
+        SqlValue::Null => "nothing".into(),
+        SqlValue::Integer(i) => i.to_string(),
+        SqlValue::Real(x) => x.to_string(),
+        SqlValue::Text(s) => format!("`{s}`"),
+        SqlValue::Blob(b) => format!("{} bytes", b.len()),
+    }
 }
 
 fn cell_json(c: Cell<'_>) -> Value {
