@@ -17,6 +17,7 @@ use crate::star::{StarDriver, Timeouts};
 use crate::transport::{Protocol, SerialConfig, open_line};
 use crate::twin::{TwinOptions, TwinProcess};
 use crate::worklist::{self, gwl, hamilton};
+use cellos_store::campaign::CampaignStatus;
 
 /// cellos lab gateway: drives Hamilton STAR and Tecan EVO liquid handlers, runs worklists, and inspects
 /// instrument traces.
@@ -512,7 +513,7 @@ pub struct Ports {
 }
 
 fn data_dir(d: Option<&Path>) -> PathBuf {
-    cellos_host::store::data_dir(d)
+    cellos_store::db::data_dir(d)
 }
 
 /// Splits `--timeouts` into the STAR limits and the reader's.
@@ -687,10 +688,10 @@ async fn drive(
     let id = config
         .campaign_id
         .clone()
-        .unwrap_or_else(|| format!("tbhp_{}", cellos_host::time::now().replace([':', '-', '.'], "")));
+        .unwrap_or_else(|| format!("tbhp_{}", cellos_store::time::now().replace([':', '-', '.'], "")));
     let config = campaign::CampaignConfig { campaign_id: Some(id.clone()), ..config };
     std::fs::create_dir_all(dir).map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
-    let store = cellos_host::store::Store::open(dir)
+    let store = cellos_store::db::Store::open(dir)
         .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
     let _lock = campaign::CampaignLock::take(dir, &id)?;
     let stored = campaign::stored(&store.campaigns, &id)?;
@@ -699,7 +700,7 @@ async fn drive(
         (Start::Resume, None) => {
             return Err(GatewayError::Config { path: dir.into(), message: format!("no campaign `{id}`") });
         }
-        (Start::Resume, Some(s)) if s.status == "running" || s.status == "failed" => {}
+        (Start::Resume, Some(s)) if s.status.resumable() => {}
         (Start::Resume, Some(s)) => {
             return Err(GatewayError::Config {
                 path: dir.into(),
@@ -707,7 +708,7 @@ async fn drive(
             });
         }
     }
-    let status_db = cellos_host::store::open(dir, cellos_host::store::Db::Campaigns)
+    let status_db = cellos_store::db::open(dir, cellos_store::db::Db::Campaigns)
         .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
     let result = carry_out(start, config, store, stored, dir, ports, twin, star_timeouts, reader_timeout).await;
     if let Err(e) = &result
@@ -715,7 +716,7 @@ async fn drive(
     {
         // The campaign stopped: say so in its row (a failing disk may refuse even that; the error
         // that stopped it is the one reported).
-        let _ = campaign::set_status(&status_db, &id, "failed", Some(&e.to_string()));
+        let _ = campaign::set_status(&status_db, &id, CampaignStatus::Failed, Some(&e.to_string()));
     }
     result.map(|r| (id, r))
 }
@@ -724,7 +725,7 @@ async fn drive(
 async fn carry_out(
     start: Start,
     config: campaign::CampaignConfig,
-    store: cellos_host::store::Store,
+    store: cellos_store::db::Store,
     stored: Option<campaign::Stored>,
     dir: &Path,
     ports: &Ports,
@@ -761,18 +762,30 @@ async fn carry_out(
     campaign::check_identity(&store.campaigns, &id, "star", &lines.star, &star_id, note)?;
     campaign::check_identity(&store.campaigns, &id, "reader", &lines.reader, &reader_id, note)?;
     if start == Start::Resume {
-        campaign::set_status(&store.campaigns, &id, "running", None)?;
+        campaign::set_status(&store.campaigns, &id, CampaignStatus::Running, None)?;
     }
     let workcell = Workcell::new(StarHandler::new(driver), campaign::deck_model(&config.lines)?);
     let mut runner = campaign::Runner::new(workcell, reader, store, id.clone(), config)?;
     if lines.replaced.is_some() {
         runner.replay_on_fresh_twin();
     }
-    runner.progress = true;
+    // Progress, printed as it comes.
+    let (events, mut incoming) = tokio::sync::mpsc::unbounded_channel();
+    runner.report_to(events);
+    let printer = tokio::spawn(async move {
+        while let Some(e) = incoming.recv().await {
+            if !matches!(e, campaign::Event::LineDone(_)) {
+                eprintln!("  {e}");
+            }
+        }
+    });
     eprintln!("campaign {id} (data in {})", dir.display());
-    let results = runner.run().await?;
-    // Finished: the twin it ran on is not needed any more.
+    let results = runner.run().await;
+    // The runner holds the sender: dropping it ends the printer once everything is printed.
     drop(runner);
+    let _ = printer.await;
+    let results = results?;
+    // Finished: the twin it ran on is not needed any more.
     if let Some(t) = &lines.twin
         && let Err(e) = crate::twin::shutdown(&t.reader, t.instance).await
     {
@@ -784,18 +797,18 @@ async fn carry_out(
 /// `campaign abandon`: the status becomes `abandoned`, and the campaign's twin (if it still answers as
 /// itself) is stopped.
 async fn abandon(dir: &Path, id: &str) -> Result<String, GatewayError> {
-    let db = cellos_host::store::open(dir, cellos_host::store::Db::Campaigns)
+    let db = cellos_store::db::open(dir, cellos_store::db::Db::Campaigns)
         .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
     let _lock = campaign::CampaignLock::take(dir, id)?;
     let s = campaign::stored(&db, id)?
         .ok_or_else(|| GatewayError::Config { path: dir.into(), message: format!("no campaign `{id}`") })?;
-    if s.status == "completed" || s.status == "abandoned" {
+    if s.status.finished() {
         return Err(GatewayError::Config {
             path: dir.into(),
             message: format!("campaign `{id}` is already {}", s.status),
         });
     }
-    campaign::set_status(&db, id, "abandoned", None)?;
+    campaign::set_status(&db, id, CampaignStatus::Abandoned, None)?;
     Ok(match s.twin {
         Some(t) => match crate::twin::shutdown(&t.reader, t.instance).await {
             Ok(true) => format!("campaign {id} abandoned; its twin (instance {}) was stopped", t.instance),
@@ -857,7 +870,7 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
         }
         CampaignCommand::Resume { id, twin, ports } => {
             let dir = data_dir(ports.data_dir.as_deref());
-            let db = cellos_host::store::open(&dir, cellos_host::store::Db::Campaigns)
+            let db = cellos_store::db::open(&dir, cellos_store::db::Db::Campaigns)
                 .map_err(|e| GatewayError::Config { path: dir.clone(), message: e.to_string() })?;
             let s = campaign::stored(&db, id)?
                 .ok_or_else(|| GatewayError::Config { path: dir.clone(), message: format!("no campaign `{id}`") })?;

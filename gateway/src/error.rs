@@ -74,6 +74,7 @@ impl Rule {
 
 /// Everything that can go wrong in the gateway.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GatewayError {
     /// A serial device could not be opened.
     #[error("cannot open {path}: {source} (check the path, permissions, and that no other program holds it)")]
@@ -163,8 +164,60 @@ pub enum GatewayError {
         source: std::io::Error,
     },
     /// A campaign could not go on: its database, its journal, or a reading (the message says which).
-    #[error("campaign: {0}")]
-    Campaign(String),
+    #[error("{0}")]
+    Store(#[from] cellos_store::StoreError),
+    /// The campaign's plan cannot be made (no wells left, a dose too low for the deck).
+    #[error("campaign plan: {0}")]
+    Plan(#[from] crate::campaign::PlanError),
+    /// The dose search refused its input or state.
+    #[error("dose search: {0}")]
+    Search(String),
+    /// A model of the core (banking, titration) failed for a stage.
+    #[error("{stage}: {message}")]
+    Science {
+        /// The line and stage.
+        stage: String,
+        /// Why.
+        message: String,
+    },
+    /// Something stored does not read back (an iteration's observations, say).
+    #[error("{what} does not read back: {message}")]
+    Stored {
+        /// What.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// A resumed campaign's plan differs from what its journal holds at the same step.
+    #[error(
+        "journal step {iteration}/{seq} is {journal}, the plan now says {plan}: the settings or the cellos version changed since the campaign started"
+    )]
+    JournalMismatch {
+        /// The iteration.
+        iteration: i64,
+        /// The step.
+        seq: i64,
+        /// What the journal holds.
+        journal: String,
+        /// What the plan says.
+        plan: String,
+    },
+    /// Carrying the journal out again on a fresh twin failed.
+    #[error("replaying the journal on the new twin: {op}: {cause}")]
+    Replay {
+        /// The operation.
+        op: String,
+        /// Why.
+        cause: Box<GatewayError>,
+    },
+    /// An instrument answered with something other than what was asked for.
+    #[error("asked for {asked}, the instrument answered {answer}")]
+    Unexpected {
+        /// What was asked.
+        asked: String,
+        /// What came back.
+        answer: String,
+    },
     /// The instrument twin could not be started.
     #[error("cannot start the instrument twin: {0}")]
     Twin(String),

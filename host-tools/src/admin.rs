@@ -326,7 +326,7 @@ pub fn results_summary(store: &Store) -> Result<Value> {
 }
 
 /// The `(dose, normalised viability)` points of a line and compound in the measurements database.
-pub(crate) fn viability_points(store: &Store, line: &str, compound: &str) -> Result<Vec<(f64, f64)>> {
+pub fn viability_points(store: &Store, line: &str, compound: &str) -> Result<Vec<(f64, f64)>> {
     let mut st = store.results.prepare_cached(
         "SELECT dose_uM, viability_norm FROM measurements WHERE cell_line = ?1 AND compound = ?2 AND dose_uM IS NOT NULL AND viability_norm IS NOT NULL",
     )?;

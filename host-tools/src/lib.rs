@@ -1,6 +1,7 @@
 //! # cellos-host: the host side of cellos
 //!
-//! - [`store`]: the four SQLite databases (WAL, foreign keys, `STRICT` tables, embedded migrations).
+//! - [`store`], [`error`], [`time`]: the four SQLite databases and their records, from `cellos-store`
+//!   (re-exported under the names this crate has always used).
 //! - [`kinds`]: each kind of data the legacy platform kept — parameters, cell lines, results, campaigns,
 //!   and the legacy databases themselves — with its importer (one transaction, all or nothing,
 //!   idempotent), its exporter, and the source-side view that [`verify`] compares field by field.
@@ -12,13 +13,12 @@
 pub mod admin;
 pub mod cli;
 pub mod dashboard;
-pub mod error;
 pub mod facility;
 pub mod kinds;
 pub mod schedule;
-pub mod store;
-pub mod time;
 pub mod verify;
 pub mod yaml;
 
+pub use cellos_store::db as store;
+pub use cellos_store::{error, time};
 pub use error::{Result, StoreError};

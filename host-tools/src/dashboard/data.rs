@@ -321,18 +321,20 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
     })
 }
 
-/// Fits a falling 4PL to `(dose, response)`; `floor_zero` fixes the bottom at 0 (viability). `None` when
-/// there are too few positive doses, the fit fails, or the curve is not credible (IC50 more than 10×
-/// outside the doses, Hill slope outside 0.2–10).
+/// Fits a falling 4PL to `(dose, response)` with the same function and the same points as
+/// `cellos results fit` (the untreated wells, at dose 0, pin the top); `floor_zero` fixes the bottom at
+/// 0 (viability). `None` when there are fewer than 5 dosed points, the fit fails, or the curve is not
+/// credible (IC50 more than 10× outside the doses, Hill slope outside 0.2–10).
 pub fn fit(points: &[(f64, f64)], floor_zero: bool) -> Option<FourPlFit> {
-    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().filter(|(x, y)| *x > 0.0 && y.is_finite()).copied().unzip();
-    if xs.len() < 5 {
+    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().filter(|(x, y)| *x >= 0.0 && y.is_finite()).copied().unzip();
+    let dosed: Vec<f64> = xs.iter().copied().filter(|&x| x > 0.0).collect();
+    if dosed.len() < 5 {
         return None;
     }
     let f = crate::admin::fit_4pl(&xs, &ys, floor_zero).ok()?;
     // A curve is shown only if it describes the data: converged, its IC50 near the doses given, a
     // plausible slope. Scattered points with no dose trend fit to degenerate curves otherwise.
-    let (lo, hi) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    let (lo, hi) = dosed.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
     let credible = f.fit.status == FitStatus::Converged
         && (lo / 10.0..=hi * 10.0).contains(&f.curve.ic50)
         && (0.2..=10.0).contains(&f.curve.hill);

@@ -34,10 +34,10 @@ pub enum Db {
     ExperimentalResults,
 }
 
-static SIMULATION_PARAMS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../migrations/simulation_params");
-static CELL_LINES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../migrations/cell_lines");
-static CAMPAIGNS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../migrations/campaigns");
-static EXPERIMENTAL_RESULTS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../migrations/experimental_results");
+static SIMULATION_PARAMS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../migrations/simulation_params");
+static CELL_LINES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../migrations/cell_lines");
+static CAMPAIGNS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../migrations/campaigns");
+static EXPERIMENTAL_RESULTS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../migrations/experimental_results");
 
 fn migrations(dir: &'static Dir<'static>) -> Migrations<'static> {
     // The folders are part of the build: a malformed one is a build error, caught by the tests.

@@ -1,13 +1,14 @@
-//! The host library's one error type. Messages say where (file, line and column, or row and field) and
+//! The store's one error type (the host tool's too). Messages say where (file, line and column, or row and field) and
 //! what to do.
 
 use std::path::PathBuf;
 
 /// Everything that can go wrong in the store and its tools.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// A database could not be opened or configured.
-    #[error("cannot open {path}: {}", crate::store::describe(source))]
+    #[error("cannot open {path}: {}", crate::db::describe(source))]
     Open {
         /// The file.
         path: PathBuf,

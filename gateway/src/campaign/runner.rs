@@ -1,0 +1,582 @@
+//! The runner: a thin loop that carries the plan out on the instruments, one journaled step at a time,
+//! reconciling what a stopped gateway left pending, and reports progress as [`Event`]s.
+
+use std::time::Instant;
+
+use cellos_core::proto::wire::{Readout, Request, Response};
+use cellos_core::search::{Observation, Step, TbhpAssay};
+use cellos_firmware::deck::Location;
+use cellos_store::campaign::{self as records, Experiment, Iteration, Measurement};
+use cellos_store::journal::{self as entries, JournalState};
+use cellos_store::outputs::{self, StageKey};
+use cellos_store::{Store, inventory};
+use serde_json::{Value, json};
+
+use super::journal::StoredObs;
+use super::plan::{self, Transfer};
+use super::{
+    CELLS_PER_UL, CampaignConfig, Event, JournalOp, LineResult, SEED_UL, TARGET_BFP, TITRATION_ITERATION, TITRATION_UL,
+};
+use crate::GatewayError;
+use crate::liquid::{LiquidHandler, Place, Workcell};
+use crate::transport::{SerialRx, SerialTx};
+use crate::wire::WireClient;
+
+/// A campaign in progress.
+pub struct Runner<H: LiquidHandler> {
+    /// The instrument behind the safety envelope.
+    pub workcell: Workcell<H>,
+    reader: WireClient<SerialTx, SerialRx>,
+    store: Store,
+    /// The campaign.
+    pub id: String,
+    config: CampaignConfig,
+    /// Plate clocks the model expects (hours), by deck plate index.
+    clocks: Vec<f64>,
+    /// Journal entries of the campaign: (iteration, seq) → (state, op).
+    journal: std::collections::HashMap<(i64, i64), (JournalState, JournalOp)>,
+    /// The operations the journal holds as done, in the order they were done.
+    done_in_order: Vec<JournalOp>,
+    /// Replay `done_in_order` on a fresh twin before going on.
+    replay: bool,
+    iteration: i64,
+    seq: i64,
+    /// Where progress goes, if anywhere.
+    events: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+}
+
+impl<H: LiquidHandler> Runner<H> {
+    /// A runner for campaign `id` (claimed with [`claim`] before, or being resumed) over a workcell and a
+    /// reader: the journal is loaded and the deck model rebuilt from what certainly happened.
+    pub fn new(
+        workcell: Workcell<H>,
+        reader: WireClient<SerialTx, SerialRx>,
+        store: Store,
+        id: String,
+        config: CampaignConfig,
+    ) -> Result<Self, GatewayError> {
+        config.check()?;
+        let plates = workcell.envelope.deck.plates.len();
+        let mut r = Runner {
+            workcell,
+            reader,
+            store,
+            id,
+            config,
+            clocks: vec![0.0; plates],
+            journal: Default::default(),
+            done_in_order: Vec::new(),
+            replay: false,
+            iteration: 0,
+            seq: 0,
+            events: None,
+        };
+        r.load_journal()?;
+        Ok(r)
+    }
+
+    /// The instrument is a fresh twin standing in for one that is gone: before the campaign goes on, every
+    /// operation the journal holds as done is carried out on it again, in order, so that it holds what
+    /// the old one held (the reader's noise depends only on seed, plate, well, readout and time, so it
+    /// then reads what the old one would have).
+    pub fn replay_on_fresh_twin(&mut self) {
+        self.replay = true;
+    }
+
+    /// Sends the campaign's progress to `events` as it happens.
+    pub fn report_to(&mut self, events: tokio::sync::mpsc::UnboundedSender<Event>) {
+        self.events = Some(events);
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(tx) = &self.events {
+            // A listener that went away does not stop the campaign.
+            let _ = tx.send(event);
+        }
+    }
+
+    fn load_journal(&mut self) -> Result<(), GatewayError> {
+        for e in entries::entries::<JournalOp>(&self.store.campaigns, &self.id)? {
+            // Rebuild the model from what certainly happened.
+            if e.state.happened() {
+                self.apply(&e.op);
+                self.done_in_order.push(e.op.clone());
+            }
+            self.journal.insert((e.iteration, e.seq), (e.state, e.op));
+        }
+        Ok(())
+    }
+
+    /// Carries out the journal's done operations on a fresh twin (see [`Runner::replay_on_fresh_twin`]).
+    async fn replay(&mut self) -> Result<(), GatewayError> {
+        let ops = std::mem::take(&mut self.done_in_order);
+        let deck = plan::deck_model(&self.config.lines)?;
+        self.workcell.envelope = crate::liquid::Envelope::new(deck, self.workcell.envelope.tips.len());
+        self.clocks = vec![0.0; self.clocks.len()];
+        for op in &ops {
+            match op {
+                JournalOp::Incubate { plate, hours } => {
+                    self.reader.incubate(*plate, *hours, self.clocks[usize::from(*plate)]).await?;
+                    self.apply(op);
+                }
+                other => {
+                    let Some(o) = other.liquid() else { continue };
+                    self.workcell
+                        .run(&o)
+                        .await
+                        .map_err(|e| GatewayError::Replay { op: o.to_string(), cause: Box::new(e) })?;
+                }
+            }
+        }
+        self.emit(Event::Replayed { operations: ops.len() });
+        self.done_in_order = ops;
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &JournalOp) {
+        match op {
+            JournalOp::Incubate { plate, hours } => {
+                if let Some(c) = self.clocks.get_mut(usize::from(*plate)) {
+                    *c += hours;
+                }
+            }
+            other => {
+                if let Some(o) = other.liquid()
+                    && let Ok((loc, _)) = self.workcell.envelope.check(&o)
+                {
+                    self.workcell.envelope.apply(&o, loc);
+                }
+            }
+        }
+    }
+
+    /// The reader link.
+    pub fn reader(&self) -> &WireClient<SerialTx, SerialRx> {
+        &self.reader
+    }
+
+    /// Runs (or finishes) the campaign; returns each line's result.
+    pub async fn run(&mut self) -> Result<Vec<LineResult>, GatewayError> {
+        self.workcell.initialise().await?;
+        if std::mem::take(&mut self.replay) {
+            self.replay().await?;
+        }
+        if self.config.posh {
+            for (li, line) in self.config.lines.clone().iter().enumerate() {
+                self.bank(li, line)?;
+            }
+        }
+        let committed = records::iterations(&self.store.campaigns, &self.id)?;
+        let lines = self.config.lines.clone();
+        let mut out = Vec::new();
+        for (li, line) in lines.iter().enumerate() {
+            let mut search = self.config.search()?;
+            let mut doses = [0.0; 64];
+            let mut wells_used = 0usize;
+            let result = loop {
+                match search.next(&mut doses).map_err(|e| GatewayError::Search(e.to_string()))? {
+                    Step::Done(r) => break r,
+                    Step::Batch(n) => {
+                        self.iteration += 1;
+                        let batch = doses[..n].to_vec();
+                        let observations = match committed.iter().find(|c| c.number == self.iteration) {
+                            Some(c) => {
+                                // Committed before: replay its observations, and its model effects.
+                                serde_json::from_value::<Vec<StoredObs>>(c.results["observations"].clone())
+                                    .map_err(|e| GatewayError::Stored {
+                                        what: format!("iteration {} of campaign `{}`", c.number, self.id),
+                                        message: e.to_string(),
+                                    })?
+                                    .into_iter()
+                                    .map(StoredObs::into_obs)
+                                    .collect::<Vec<_>>()
+                            }
+                            None => self.run_iteration(li, line, &batch, wells_used).await?,
+                        };
+                        wells_used += n + 1;
+                        search.observe(&observations).map_err(|e| GatewayError::Search(e.to_string()))?;
+                    }
+                }
+            };
+            let assay = TbhpAssay::builtin(line).map_err(|e| GatewayError::Search(format!("{line}: {e}")))?;
+            let optimum = assay.optimum(
+                &cellos_core::search::Criteria::default(),
+                self.config.dose_range_um[0],
+                self.config.dose_range_um[1],
+            );
+            let value = json!({ "value": result.dose_um, "lo": result.lo_um, "hi": result.hi_um, "wells": result.wells, "status": result.status.as_str() });
+            outputs::set(&self.store.campaigns, &self.id, line, StageKey::OptimalTbhpDose, &value)?;
+            let done = LineResult {
+                line: line.clone(),
+                dose_um: result.dose_um,
+                lo_um: result.lo_um,
+                hi_um: result.hi_um,
+                wells: result.wells,
+                status: result.status.as_str().into(),
+                optimum_um: optimum,
+            };
+            self.emit(Event::LineDone(done.clone()));
+            out.push(done);
+        }
+        if self.config.posh {
+            for (li, line) in lines.iter().enumerate() {
+                if outputs::get(&self.store.campaigns, &self.id, line, StageKey::LvEstimatedTiter)?.is_none() {
+                    self.titrate(li, line).await?;
+                }
+            }
+        }
+        let summary = serde_json::to_value(&out).unwrap_or(Value::Null);
+        records::complete(&self.store.campaigns, &self.id, &summary)?;
+        Ok(out)
+    }
+
+    /// One step of an iteration: skipped if the journal says it happened, reconciled if it was left
+    /// pending, sent otherwise.
+    async fn step(&mut self, planned: JournalOp) -> Result<(), GatewayError> {
+        self.seq += 1;
+        let key = (self.iteration, self.seq);
+        let recorded = self.journal.get(&key).cloned();
+        // A step the journal holds is the one that was (maybe) sent: its tip spot is the one then free.
+        let op = match &recorded {
+            Some((_, op)) if std::mem::discriminant(op) == std::mem::discriminant(&planned) => op.clone(),
+            Some((_, op)) => {
+                return Err(GatewayError::JournalMismatch {
+                    iteration: key.0,
+                    seq: key.1,
+                    journal: format!("{op:?}"),
+                    plan: format!("{planned:?}"),
+                });
+            }
+            None => planned,
+        };
+        match recorded.map(|(s, _)| s) {
+            Some(s) if s.happened() => return Ok(()),
+            Some(_) => {
+                if self.happened(&op).await? {
+                    self.apply(&op);
+                    self.mark(key, JournalState::Reconciled, Some("found done on the instrument after a restart"))?;
+                    return Ok(());
+                }
+                self.mark(key, JournalState::Pending, Some("not done on the instrument: sent again after a restart"))?;
+            }
+            None => entries::write(&self.store.campaigns, &self.id, key.0, key.1, &op)?,
+        }
+        crate::crash::point("journal written, before sending");
+        let result = match &op {
+            // Never re-sent blindly: a lost reply is settled by reading the plate clock back.
+            JournalOp::Incubate { plate, hours } => {
+                self.reader.incubate(*plate, *hours, self.clocks[usize::from(*plate)]).await
+            }
+            other => match other.liquid() {
+                Some(o) => self.workcell.run(&o).await,
+                None => Ok(()),
+            },
+        };
+        crate::crash::point("reply received, before recording it");
+        match result {
+            Ok(()) => {
+                if let JournalOp::Incubate { .. } = op {
+                    self.apply(&op);
+                }
+                self.mark(key, JournalState::Done, None)?;
+                self.journal.insert(key, (JournalState::Done, op));
+                Ok(())
+            }
+            Err(e) => {
+                let state = if matches!(e, GatewayError::Refused { .. }) {
+                    JournalState::Failed
+                } else {
+                    JournalState::Unknown
+                };
+                self.mark(key, state, Some(&e.to_string()))?;
+                Err(e)
+            }
+        }
+    }
+
+    fn mark(&self, key: (i64, i64), state: JournalState, detail: Option<&str>) -> Result<(), GatewayError> {
+        Ok(entries::mark(&self.store.campaigns, &self.id, key.0, key.1, state, detail)?)
+    }
+
+    /// Whether a step left pending happened: asks the instrument and the twin's control link, comparing
+    /// with what the model expects before the step.
+    async fn happened(&mut self, op: &JournalOp) -> Result<bool, GatewayError> {
+        let volume = |r: Response| match r {
+            Response::Well(w) => Ok(w.volume_ul),
+            other => Err(GatewayError::Unexpected {
+                asked: "the state of a well or trough".into(),
+                answer: format!("{other:?}"),
+            }),
+        };
+        Ok(match op {
+            JournalOp::PickUp { channel, .. } | JournalOp::Drop { channel } => {
+                let tips = self
+                    .workcell
+                    .handler()
+                    .tip_presence()
+                    .await?
+                    .ok_or_else(|| GatewayError::Unsupported("reconciling tips".into()))?;
+                let has = tips.get(*channel).copied().unwrap_or(false);
+                if matches!(op, JournalOp::PickUp { .. }) { has } else { !has }
+            }
+            JournalOp::Incubate { plate, .. } => {
+                self.reader.plate_clock(*plate).await? > self.clocks[usize::from(*plate)] + 1e-9
+            }
+            JournalOp::Aspirate { from, volume_ul, .. } | JournalOp::Dispense { to: from, volume_ul, .. } => {
+                let place = Place::parse(from);
+                let (loc, _, _) = self.workcell.envelope.locate(&place)?;
+                let expected = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.volume_ul);
+                let actual = match loc {
+                    Location::Well { plate, index } => volume(
+                        self.reader.ask(&Request::WellState { plate: plate as u8, well: index as u16 + 1 }).await?,
+                    )?,
+                    Location::Trough { trough } => {
+                        volume(self.reader.ask(&Request::TroughState { trough: trough as u8 }).await?)?
+                    }
+                    _ => expected,
+                };
+                let sign = if matches!(op, JournalOp::Aspirate { .. }) { -1.0 } else { 1.0 };
+                (actual - (expected + sign * volume_ul)).abs() < 1e-6
+            }
+        })
+    }
+
+    /// The banking stages of a line (the core's banking model, day by day): a master bank from a vendor
+    /// vial, then a working bank from one master vial; frozen vials go into the inventory. Stages with a
+    /// stored output are skipped; vial ids are fixed by campaign, line and stage, so a repeat adds nothing.
+    fn bank(&mut self, li: usize, line: &str) -> Result<(), GatewayError> {
+        use cellos_core::banking::{BankingConfig, BankingRun};
+        let stages = [
+            (StageKey::McbVialCount, BankingConfig::mcb(), "MCB", 1),
+            (StageKey::WcbVialCount, BankingConfig::wcb(), "WCB", 2),
+        ];
+        for (k, (key, config, tag, passage)) in stages.into_iter().enumerate() {
+            if outputs::get(&self.store.campaigns, &self.id, line, key)?.is_some() {
+                continue;
+            }
+            let science = |e: String| GatewayError::Science { stage: format!("{line} {tag}"), message: e };
+            let params = cellos_core::params::builtin::cell_line(line).map_err(|e| science(e.to_string()))?;
+            // A run that loses every flask (contamination) is repeated from a fresh vial, three times at most.
+            let mut attempts = 0u16;
+            let out = loop {
+                attempts += 1;
+                let mut run = BankingRun::new(params, config, cellos_core::model::GrowthConstants::LEGACY)
+                    .map_err(|e| science(format!("{e:?}")))?;
+                let seed = self
+                    .config
+                    .seed
+                    .wrapping_mul(1000)
+                    .wrapping_add(li as u64 * 100 + k as u64 * 10 + u64::from(attempts));
+                let mut rng = cellos_core::rng::seeded(seed);
+                while run.step_day(&mut rng).map_err(|e| science(format!("{e:?}")))?.is_some() {}
+                let out = run.outcome().ok_or_else(|| science("the run did not finish".into()))?;
+                self.emit(Event::Banked {
+                    line: line.to_string(),
+                    bank: tag.to_string(),
+                    vials: out.vials,
+                    days: out.days,
+                    reason: format!("{:?}", out.reason),
+                });
+                if out.vials > 0 || attempts == 3 {
+                    break out;
+                }
+            };
+            let tx = self.store.lines.transaction().map_err(cellos_store::StoreError::from)?;
+            inventory::ensure_line(&tx, line)?;
+            let vial = |tag: &str, i: u16| format!("{}_{line}_{tag}_{i:02}", self.id);
+            if tag == "WCB" {
+                for a in 1..=attempts {
+                    inventory::use_vial(&tx, line, &vial("MCB", a), &self.id, "thawed for the working cell bank")?;
+                }
+            }
+            let notes = json!({ "campaign_id": self.id, "stage": key.stage() });
+            for i in 1..=out.vials {
+                inventory::freeze(&tx, line, &vial(tag, i), passage, "LN2", &notes)?;
+            }
+            tx.commit().map_err(cellos_store::StoreError::from)?;
+            outputs::set(&self.store.campaigns, &self.id, line, key, &json!(out.vials))?;
+        }
+        Ok(())
+    }
+
+    /// Lentivirus titration of a line on the bottom edge row of its plate (H1–H8; the BFP fraction of
+    /// seeded cells does not depend on edge growth): 100 µL of cells, the legacy volume series of virus
+    /// (volumes under 2 µL from a 1:10 dilution made in H12), 48 h, BFP fractions read, the titer and the
+    /// largest fraction fitted, and the volume for 30 % BFP on the well's cells.
+    async fn titrate(&mut self, li: usize, line: &str) -> Result<(), GatewayError> {
+        self.iteration = TITRATION_ITERATION + li as i64 + 1;
+        self.seq = 0;
+        let p = plan::titration(li);
+        let pi = self.plate_index(&plan::assay_plate(li));
+        self.transfers(p.seeding).await?;
+        self.transfers(p.dilution).await?;
+        for group in p.virus {
+            self.transfers(group).await?;
+        }
+        self.step(JournalOp::Incubate { plate: pi, hours: 48.0 }).await?;
+        let mut fractions = Vec::new();
+        for w in &p.wells {
+            fractions.push(self.read(pi, w, Readout::BfpFraction).await?);
+            crate::crash::point("reading");
+        }
+        let cells = CELLS_PER_UL * SEED_UL;
+        let t = cellos_core::titer::titrate(&TITRATION_UL, &fractions, cells, TARGET_BFP)
+            .map_err(|e| GatewayError::Science { stage: format!("{line} titration"), message: e.to_string() })?;
+        let series: Vec<Value> =
+            TITRATION_UL.iter().zip(&fractions).map(|(v, f)| json!({ "volume_ul": v, "bfp_fraction": f })).collect();
+        let db = &self.store.campaigns;
+        let volume = json!({ "value": t.volume_ul, "target_bfp": TARGET_BFP, "cells": cells });
+        outputs::set(db, &self.id, line, StageKey::LvOptimalVolume, &volume)?;
+        let titer = json!({ "value": t.fit.titer_tu_per_ul, "max_fraction": t.fit.max_fraction, "std_err": t.fit.std_err, "series": series });
+        outputs::set(db, &self.id, line, StageKey::LvEstimatedTiter, &titer)?;
+        self.emit(Event::Titrated {
+            line: line.to_string(),
+            titer_tu_per_ul: t.fit.titer_tu_per_ul,
+            max_fraction: t.fit.max_fraction,
+            volume_ul: t.volume_ul,
+        });
+        Ok(())
+    }
+
+    fn plate_index(&self, name: &str) -> u8 {
+        self.workcell.envelope.deck.plates.iter().position(|p| p.name == name).unwrap_or(0) as u8
+    }
+
+    /// Runs one iteration and commits it; returns its observations (dosed wells, in batch order).
+    async fn run_iteration(
+        &mut self,
+        li: usize,
+        line: &str,
+        doses: &[f64],
+        wells_used: usize,
+    ) -> Result<Vec<Observation>, GatewayError> {
+        let started = Instant::now();
+        self.seq = 0;
+        let plate = plan::assay_plate(li);
+        let pi = self.plate_index(&plate);
+        let wells = plan::iteration_wells(&plate, wells_used, doses.len())?;
+        // The whole treatment is planned (and a dose even the most dilute intermediate cannot make
+        // refused) before anything is touched.
+        let treatment = plan::treatment(&plate, &wells, doses, self.iteration)?;
+        self.transfers(plan::seeding(&plan::cell_trough(li), &plate, &wells)).await?;
+        self.step(JournalOp::Incubate { plate: pi, hours: 24.0 }).await?;
+        for prepare in treatment.intermediates {
+            self.transfers(prepare).await?;
+        }
+        // Medium first, one tip for all wells; then compound, a tip per source.
+        self.transfers(treatment.medium).await?;
+        for group in treatment.compound {
+            self.transfers(group).await?;
+        }
+        self.step(JournalOp::Incubate { plate: pi, hours: 24.0 }).await?;
+        // Reading.
+        let mut rows = Vec::new();
+        for (k, w) in wells.iter().enumerate() {
+            let index = plan::well_index(w)?;
+            let loc = Location::Well { plate: usize::from(pi), index: usize::from(index) - 1 };
+            let dose = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.concentration_um());
+            let viability = self.read(pi, w, Readout::Viability).await?;
+            let cellrox = self.read(pi, w, Readout::CellRox).await?;
+            let segmentation = self.read(pi, w, Readout::Segmentation).await?;
+            crate::crash::point("reading");
+            rows.push((w.clone(), k == 0, Observation { dose_um: dose, viability, cellrox_au: cellrox, segmentation }));
+        }
+        self.commit(line, &plate, doses, &rows, started.elapsed().as_secs_f64())?;
+        Ok(rows.iter().filter(|(_, control, _)| !control).map(|(.., o)| *o).collect())
+    }
+
+    /// One tip for a run of transfers `(source, target, µL)` in order, then to waste; nothing if empty.
+    async fn transfers(&mut self, moves: impl IntoIterator<Item = Transfer>) -> Result<(), GatewayError> {
+        let mut moves = moves.into_iter().peekable();
+        if moves.peek().is_none() {
+            return Ok(());
+        }
+        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
+        for (from, to, volume_ul) in moves {
+            self.step(JournalOp::Aspirate { channel: 0, from, volume_ul }).await?;
+            self.step(JournalOp::Dispense { channel: 0, to, volume_ul }).await?;
+        }
+        self.step(JournalOp::Drop { channel: 0 }).await
+    }
+
+    /// One reading of a well of deck plate `plate`.
+    async fn read(&self, plate: u8, well: &str, readout: Readout) -> Result<f64, GatewayError> {
+        match self.reader.ask(&Request::Read { plate, well: plan::well_index(well)?, readout }).await? {
+            Response::Value(v) => Ok(v),
+            other => {
+                Err(GatewayError::Unexpected { asked: format!("{readout:?} of {well}"), answer: format!("{other:?}") })
+            }
+        }
+    }
+
+    fn next_tip(&self) -> Result<String, GatewayError> {
+        for r in &self.workcell.envelope.deck.tip_racks {
+            for i in 0..usize::from(r.format.wells()) {
+                if r.has_tip(i) {
+                    let w = r.format.from_row_major(i as u16 + 1).map_err(|e| plan::PlanError::BadWell {
+                        well: format!("{}:{}", r.name, i + 1),
+                        message: e.to_string(),
+                    })?;
+                    return Ok(format!("{}:{w}", r.name));
+                }
+            }
+        }
+        Err(GatewayError::Refused { rule: crate::error::Rule::NoTipAtSpot, detail: "no tips left on the deck".into() })
+    }
+
+    fn commit(
+        &mut self,
+        line: &str,
+        plate: &str,
+        doses: &[f64],
+        rows: &[(String, bool, Observation)],
+        seconds: f64,
+    ) -> Result<(), GatewayError> {
+        let it = self.iteration;
+        let plate_id = format!("{}_{plate}", self.id);
+        let wells: Vec<Measurement> = rows
+            .iter()
+            .map(|(w, control, o)| Measurement {
+                plate_id: plate_id.clone(),
+                well_id: w.clone(),
+                cell_line: line.to_string(),
+                compound: "tbhp".into(),
+                dose_um: o.dose_um,
+                time_h: 24.0,
+                raw_signal: o.cellrox_au,
+                is_control: *control,
+                viability: o.viability,
+                segmentation: o.segmentation,
+                incubator_id: "twin".into(),
+                liquid_handler_id: "star".into(),
+            })
+            .collect();
+        records::replace_measurements(&mut self.store.results, &self.id, it, &wells)?;
+        crate::crash::point("measurements committed, before the iteration");
+        let observations: Vec<StoredObs> =
+            rows.iter().filter(|(_, c, _)| !c).map(|(.., o)| StoredObs::from(*o)).collect();
+        let iteration = Iteration {
+            number: it,
+            proposals: json!({ "line": line, "doses_um": doses }),
+            results: json!({ "observations": observations }),
+            model_state: json!({ "journal_seq": self.seq }),
+            metrics: json!({ "wells": rows.len(), "seconds": seconds }),
+        };
+        // The iteration's plate run as an experiment, linked to the campaign.
+        let experiment = Experiment {
+            id: format!("{}_it{it:03}", self.id),
+            kind: "tbhp_dose_response".into(),
+            cell_line: line.to_string(),
+            metadata: json!({ "plate_id": plate_id, "iteration": it, "wells": rows.len() }),
+        };
+        records::record_iteration(&mut self.store.campaigns, &self.id, &iteration, &experiment)?;
+        self.emit(Event::Iteration {
+            line: line.to_string(),
+            iteration: it,
+            wells: rows.len(),
+            seconds,
+            doses_um: doses.to_vec(),
+        });
+        Ok(())
+    }
+}
