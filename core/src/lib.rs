@@ -20,6 +20,8 @@
 //!   the four-parameter logistic and the lentivirus transduction model.
 //! - [`search`]: the dose search as a state machine without I/O, with the legacy `grid` strategy and our
 //!   `adaptive` one, and the tBHP assay as the model predicts it.
+//! - [`deck`]: the deck (tip racks, plates, troughs and the liquid in them), its file description, and
+//!   the pipetting rules every liquid handler and twin applies: one `check`, one `apply`.
 //! - [`banking`]: master and working cell bank expansion, day by day, with the daily work it causes.
 //! - [`titer`]: lentivirus titration (simulate, fit, recommend a volume) and screen sizing.
 //!
@@ -32,6 +34,7 @@
 mod fmt;
 
 pub mod banking;
+pub mod deck;
 pub mod fit;
 pub mod model;
 pub mod params;

@@ -21,21 +21,13 @@
 use cellos_core::proto::evo::{EvoCommand, EvoReply, MAX_DATA};
 use cellos_core::proto::wire::Counters;
 
-use crate::deck::{Deck, Liquid, Location, TroughContent};
+use crate::deck::{Deck, Effect, Location, Operation, Rule, Rules, Tip};
 
 /// Tips of the LiHa.
 pub const TIPS: usize = 8;
 
-/// A tip on the LiHa.
-#[derive(Copy, Clone, Debug, PartialEq)]
-pub struct EvoTip {
-    /// Capacity, µL.
-    pub capacity_ul: f64,
-    /// What it holds.
-    pub liquid: Liquid,
-    /// The trough content it last aspirated from.
-    pub source: Option<TroughContent>,
-}
+/// A tip on the LiHa (the deck's one tip type).
+pub type EvoTip = Tip;
 
 /// The EVO side of the twin.
 #[derive(Clone, Debug)]
@@ -162,8 +154,8 @@ impl Evo {
             }
             b"PVL" | b"SEP" | b"SPP" => (0, none),
             b"PAA" => self.move_to(cmd, deck),
-            b"AGT" => self.get_tips(cmd, deck, c),
-            b"AST" => self.drop_tips(cmd, deck, c),
+            b"AGT" => self.tips_command(cmd, deck, c, true),
+            b"AST" => self.tips_command(cmd, deck, c, false),
             b"PPR" => self.plunger(cmd, deck, c),
             b"MDT" => self.detect(cmd, deck),
             _ => (2, none),
@@ -197,59 +189,89 @@ impl Evo {
         cmd.param(0).and_then(|m| u8::try_from(m).ok()).filter(|m| *m != 0)
     }
 
-    fn get_tips<const P: usize, const W: usize>(
-        &mut self,
-        cmd: &EvoCommand,
-        deck: &mut Deck<P, W>,
-        c: &mut Counters,
-    ) -> (u8, heapless::Vec<i32, MAX_DATA>) {
-        let none = heapless::Vec::new();
-        let Some(mask) = Self::mask(cmd) else { return (3, none) };
-        for k in (0..TIPS).filter(|k| mask & (1 << k) != 0) {
-            if self.tips[k].is_some() {
-                return (27, none);
-            }
-            let (x, y) = self.tip_position(k);
-            match deck.locate(x, y) {
-                Some(Location::Tip { rack, index }) if deck.tip_racks[rack].has_tip(index) => {}
-                _ => return (25, none),
-            }
+    /// The EVO's error code for a broken rule (a pick-up off a tip spot is "no tip at the spot").
+    fn code(rule: Rule, op: &Operation) -> u8 {
+        match rule {
+            Rule::TipAlreadyFitted => 27,
+            Rule::NoTip => 26,
+            Rule::NoTipAtSpot => 25,
+            Rule::OffDeck if matches!(op, Operation::PickUp { .. }) => 25,
+            Rule::NotEnoughLiquid => 11,
+            Rule::TipCapacity | Rule::WellCapacity | Rule::BadVolume => 15,
+            Rule::OffDeck | Rule::TipEmpty | Rule::NoChannel => 3,
         }
-        for k in (0..TIPS).filter(|k| mask & (1 << k) != 0) {
-            let (x, y) = self.tip_position(k);
-            if let Some(Location::Tip { rack, index }) = deck.locate(x, y) {
-                deck.tip_racks[rack].set_tip(index, false);
-                let capacity = f64::from(deck.tip_racks[rack].tip_volume_01ul) / 10.0;
-                self.tips[k] = Some(EvoTip { capacity_ul: capacity, liquid: Liquid::default(), source: None });
-                c.tip_pickups = c.tip_pickups.wrapping_add(1);
-            }
-        }
-        (0, none)
     }
 
-    fn drop_tips<const P: usize, const W: usize>(
+    /// Checks the tips' operations in order (each after the earlier ones of the command) and, if none
+    /// breaks a rule, applies them all; otherwise changes nothing and answers the first error.
+    fn pipette<const P: usize, const W: usize>(&mut self, ops: &[Operation], deck: &mut Deck<P, W>) -> u8 {
+        let mut effects: heapless::Vec<Effect, TIPS> = heapless::Vec::new();
+        for op in ops {
+            match Rules::INSTRUMENT.check(deck, &self.tips, op, &effects) {
+                Ok(e) => {
+                    let _ = effects.push(e);
+                }
+                Err(Rule::NotEnoughLiquid) if matches!(op, Operation::Aspirate { from, .. } if Self::holds(deck, *from, &effects) <= 1e-9) =>
+                {
+                    // The EVO tells an empty well from one with too little.
+                    return 9;
+                }
+                Err(rule) => return Self::code(rule, op),
+            }
+        }
+        for e in &effects {
+            crate::deck::apply(deck, &mut self.tips, e);
+        }
+        0
+    }
+
+    /// Liquid at `at` after the effects so far, µL.
+    fn holds<const P: usize, const W: usize>(deck: &Deck<P, W>, at: Location, effects: &[Effect]) -> f64 {
+        let moved: f64 = effects
+            .iter()
+            .map(|e| match *e {
+                Effect::Aspirate { from, volume_ul, .. } if from == at => -volume_ul,
+                Effect::Dispense { to, volume_ul, .. } if to == at => volume_ul,
+                _ => 0.0,
+            })
+            .sum();
+        deck.liquid(at).map_or(0.0, |l| l.volume_ul) + moved
+    }
+
+    /// `AGT` (get tips) and `AST` (drop tips): every tip of the mask, at its position.
+    fn tips_command<const P: usize, const W: usize>(
         &mut self,
         cmd: &EvoCommand,
         deck: &mut Deck<P, W>,
         c: &mut Counters,
+        get: bool,
     ) -> (u8, heapless::Vec<i32, MAX_DATA>) {
         let none = heapless::Vec::new();
         let Some(mask) = Self::mask(cmd) else { return (3, none) };
-        if (0..TIPS).any(|k| mask & (1 << k) != 0 && self.tips[k].is_none()) {
-            return (26, none);
-        }
-        for k in (0..TIPS).filter(|k| mask & (1 << k) != 0) {
-            // Over an empty tip spot the tip goes back into the rack; anywhere else into the waste.
-            let (x, y) = self.tip_position(k);
-            if let Some(Location::Tip { rack, index }) = deck.locate(x, y)
-                && !deck.tip_racks[rack].has_tip(index)
-            {
-                deck.tip_racks[rack].set_tip(index, true);
+        let ops: heapless::Vec<Operation, TIPS> = (0..TIPS)
+            .filter(|k| mask & (1 << k) != 0)
+            .map(|k| {
+                let (x, y) = self.tip_position(k);
+                match deck.at(x, y) {
+                    at if get => Operation::PickUp { channel: k, at, max_capacity_ul: f64::INFINITY },
+                    // Over an empty tip spot the tip goes back into the rack; anywhere else into the waste.
+                    spot @ Location::Tip { rack, index } if !deck.tip_racks[rack].has_tip(index) => {
+                        Operation::Drop { channel: k, to: spot }
+                    }
+                    _ => Operation::Drop { channel: k, to: Location::Waste },
+                }
+            })
+            .collect();
+        let e = self.pipette(&ops, deck);
+        if e == 0 {
+            let n = ops.len() as u32;
+            if get {
+                c.tip_pickups = c.tip_pickups.wrapping_add(n);
+            } else {
+                c.tip_drops = c.tip_drops.wrapping_add(n);
             }
-            self.tips[k] = None;
-            c.tip_drops = c.tip_drops.wrapping_add(1);
         }
-        (0, none)
+        (e, none)
     }
 
     fn plunger<const P: usize, const W: usize>(
@@ -270,55 +292,31 @@ impl Evo {
         if !any {
             return (3, none);
         }
-        // Net volume already put into (+) or taken from (−) each location by earlier tips of this move.
-        let mut drawn: heapless::Vec<(Location, f64), TIPS> = heapless::Vec::new();
-        for (k, &v) in moves.iter().enumerate().filter(|(_, v)| **v != 0.0) {
-            let Some(tip) = self.tips[k] else { return (26, none) };
-            let (x, y) = self.tip_position(k);
-            let at = match deck.locate(x, y) {
-                Some(at @ (Location::Well { .. } | Location::Trough { .. })) => at,
-                _ => return (3, none),
-            };
-            let already: f64 = drawn.iter().filter(|(l, _)| *l == at).map(|(_, v)| v).sum();
-            if v > 0.0 {
-                let available = deck.liquid(at).map_or(0.0, |l| l.volume_ul) + already;
-                if available <= 1e-9 {
-                    return (9, none);
+        // Positive: aspirate; negative: dispense.
+        let ops: heapless::Vec<Operation, TIPS> = moves
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(k, &v)| {
+                let (x, y) = self.tip_position(k);
+                let at = deck.at(x, y);
+                if v > 0.0 {
+                    Operation::Aspirate { channel: k, from: at, volume_ul: v }
+                } else {
+                    Operation::Dispense { channel: k, to: at, volume_ul: -v }
                 }
-                if v > available + 1e-9 {
-                    return (11, none);
+            })
+            .collect();
+        let e = self.pipette(&ops, deck);
+        if e == 0 {
+            for op in &ops {
+                match op {
+                    Operation::Aspirate { .. } => c.aspirates = c.aspirates.wrapping_add(1),
+                    _ => c.dispenses = c.dispenses.wrapping_add(1),
                 }
-                if tip.liquid.volume_ul + v > tip.capacity_ul + 1e-9 {
-                    return (15, none);
-                }
-                let _ = drawn.push((at, -v));
-            } else {
-                if -v > tip.liquid.volume_ul + 1e-9 {
-                    return (3, none);
-                }
-                if -v > deck.room_ul(at).unwrap_or(0.0) - already + 1e-9 {
-                    return (15, none);
-                }
-                let _ = drawn.push((at, -v));
             }
         }
-        for (k, &v) in moves.iter().enumerate().filter(|(_, v)| **v != 0.0) {
-            let (x, y) = self.tip_position(k);
-            let (Some(at), Some(tip)) = (deck.locate(x, y), self.tips[k].as_mut()) else { continue };
-            if v > 0.0 {
-                let part = deck.take(at, v);
-                tip.liquid.add(part);
-                if let Some(content) = deck.trough_content(at) {
-                    tip.source = Some(content);
-                }
-                c.aspirates = c.aspirates.wrapping_add(1);
-            } else {
-                let part = tip.liquid.take(-v);
-                deck.put(at, part, tip.source);
-                c.dispenses = c.dispenses.wrapping_add(1);
-            }
-        }
-        (0, none)
+        (e, none)
     }
 
     fn detect<const P: usize, const W: usize>(

@@ -8,13 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cellos_core::plate::PlateFormat;
 use cellos_core::proto::wire::{Faults, LinkFaults};
 use embedded_io_adapters::std::FromStd;
-use serde::Deserialize;
 use serialport::SerialPort;
 
-use crate::deck::{self, Deck, Liquid, Plate, TipRack, Trough, TroughContent};
+use crate::deck::{self, Deck};
 use crate::{EvoPort, HostTwin, StarPort, WirePort};
 
 /// What went wrong setting the twin up.
@@ -93,144 +91,26 @@ pub fn parse_faults(spec: &str) -> Result<LinkFaults, TwinError> {
     Ok(LinkFaults { faults: f, late_next })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeckFile {
-    #[serde(default)]
-    tip_rack: Vec<TipRackFile>,
-    #[serde(default)]
-    plate: Vec<PlateFile>,
-    #[serde(default)]
-    trough: Vec<TroughFile>,
-    waste: RectFile,
+/// Why a deck description does not make a deck.
+#[derive(Debug, thiserror::Error)]
+pub enum DeckError {
+    /// Not TOML of the deck file's shape (the message has the line and column).
+    #[error("{0}")]
+    Syntax(#[from] toml::de::Error),
+    /// A deck file whose content is wrong.
+    #[error("{0}")]
+    Content(#[from] deck::file::DeckFileError),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TipRackFile {
-    name: String,
-    x: i32,
-    y: i32,
-    #[serde(default = "default_format")]
-    format: u16,
-    tip_volume_ul: f64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlateFile {
-    name: String,
-    x: i32,
-    y: i32,
-    #[serde(default = "default_format")]
-    format: u16,
-    well_capacity_ul: f64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TroughFile {
-    name: String,
-    x: i32,
-    y: i32,
-    width: i32,
-    depth: i32,
-    capacity_ul: f64,
-    volume_ul: f64,
-    content: String,
-    line: Option<String>,
-    cells_per_ul: Option<f64>,
-    compound: Option<String>,
-    concentration_um: Option<f64>,
-    titer_tu_per_ul: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RectFile {
-    x: i32,
-    y: i32,
-    width: i32,
-    depth: i32,
-}
-
-fn default_format() -> u16 {
-    96
-}
-
-fn name(s: &str) -> deck::Name {
-    s.chars().take(deck::NAME_LEN).collect()
-}
-
-/// Parses a deck description (TOML, see `docs/twin.md`).
-pub fn parse_deck(text: &str) -> Result<Deck<4, 384>, String> {
-    let file: DeckFile = toml::from_str(text).map_err(|e| e.to_string())?;
-    let format = |wells: u16, what: &str| {
-        PlateFormat::from_well_count(wells)
-            .ok_or_else(|| format!("{what}: {wells} wells is not a plate format (6, 24, 96, 384, 1536)"))
-    };
-    let mut d = Deck {
-        tip_racks: heapless::Vec::new(),
-        plates: heapless::Vec::new(),
-        troughs: heapless::Vec::new(),
-        waste: (0, 0, 0, 0),
-    };
-    for r in &file.tip_rack {
-        let rack =
-            TipRack::full(&r.name, r.x, r.y, format(r.format, &r.name)?, (r.tip_volume_ul * 10.0).round() as u32);
-        d.tip_racks.push(rack).map_err(|_| format!("at most {} tip racks", deck::MAX_TIP_RACKS))?;
-    }
-    for p in &file.plate {
-        let plate = Plate::empty(&p.name, p.x, p.y, format(p.format, &p.name)?, p.well_capacity_ul)
-            .ok_or_else(|| format!("{}: at most 384 wells", p.name))?;
-        d.plates.push(plate).map_err(|_| "at most 4 plates".to_string())?;
-    }
-    for t in &file.trough {
-        let need = |v: Option<f64>, what: &str| v.ok_or_else(|| format!("{}: {} needs `{what}`", t.name, t.content));
-        let (content, liquid) = match t.content.as_str() {
-            "medium" => (TroughContent::Medium, Liquid { volume_ul: t.volume_ul, ..Liquid::default() }),
-            "cells" => {
-                let line_name = t.line.as_deref().ok_or_else(|| format!("{}: cells need `line`", t.name))?;
-                let line =
-                    deck::line_index(line_name).ok_or_else(|| format!("{}: unknown cell line {line_name}", t.name))?;
-                let cells = t.volume_ul * need(t.cells_per_ul, "cells_per_ul")?;
-                (TroughContent::Cells { line }, Liquid { volume_ul: t.volume_ul, cells, ..Liquid::default() })
-            }
-            "compound" => {
-                let c = t.compound.as_deref().ok_or_else(|| format!("{}: a compound needs `compound`", t.name))?;
-                let compound = deck::compound_index(c).ok_or_else(|| format!("{}: unknown compound {c}", t.name))?;
-                let pmol = t.volume_ul * need(t.concentration_um, "concentration_um")?;
-                (
-                    TroughContent::Compound { compound },
-                    Liquid { volume_ul: t.volume_ul, compound_pmol: pmol, ..Liquid::default() },
-                )
-            }
-            "virus" => {
-                let tu = t.volume_ul * need(t.titer_tu_per_ul, "titer_tu_per_ul")?;
-                (TroughContent::Virus, Liquid { volume_ul: t.volume_ul, virus_tu: tu, ..Liquid::default() })
-            }
-            other => return Err(format!("{}: content `{other}` is not medium, cells, compound or virus", t.name)),
-        };
-        let trough = Trough {
-            name: name(&t.name),
-            x_01mm: t.x,
-            y_01mm: t.y,
-            width_01mm: t.width,
-            depth_01mm: t.depth,
-            capacity_ul: t.capacity_ul,
-            content,
-            liquid,
-        };
-        d.troughs.push(trough).map_err(|_| format!("at most {} troughs", deck::MAX_TROUGHS))?;
-    }
-    d.waste = (file.waste.x, file.waste.y, file.waste.width, file.waste.depth);
-    Ok(d)
+/// Parses a deck description (TOML of [`deck::file::DeckFile`], see `docs/twin.md`).
+pub fn parse_deck(text: &str) -> Result<Deck<4, 384>, DeckError> {
+    Ok(toml::from_str::<deck::file::DeckFile>(text)?.build()?)
 }
 
 /// Reads a deck description file.
 pub fn load_deck(path: &Path) -> Result<Deck<4, 384>, TwinError> {
     let text = std::fs::read_to_string(path).map_err(|source| TwinError::Read { path: path.into(), source })?;
-    parse_deck(&text).map_err(|message| TwinError::Deck { path: path.into(), message })
+    parse_deck(&text).map_err(|e| TwinError::Deck { path: path.into(), message: e.to_string() })
 }
 
 /// One served line: the port, and for a pty the other end, kept open so that the line stays up while
@@ -494,10 +374,35 @@ mod tests {
         assert_eq!(d.plates[0].wells.len(), 384);
         assert_eq!(d.plates[0].pitch_01mm, 45);
         assert_eq!(d.troughs[0].liquid.cells, 8e6);
-        assert_eq!(d.troughs[0].content, TroughContent::Cells { line: deck::line_index("HepG2").unwrap() });
+        assert_eq!(d.troughs[0].content, deck::TroughContent::Cells { line: deck::line_index("HepG2").unwrap() });
         let err = parse_deck("[waste]\nx = 0\ny = 0\nwidth = 1\ndepth = 1\n[[plate]]\nname = \"P\"\nx = 1\ny = 1\nformat = 48\nwell_capacity_ul = 1\n").unwrap_err();
-        assert_eq!(err, "P: 48 wells is not a plate format (6, 24, 96, 384, 1536)");
+        assert!(matches!(err, DeckError::Content(deck::file::DeckFileError::Format { wells: 48, .. })), "{err:?}");
+        assert_eq!(err.to_string(), "P: 48 wells is not a plate format (6, 24, 96, 384, 1536)");
         let err = parse_deck("[waste]\nx = 0\ny = 0\nwidth = 1\nheight = 1\n").unwrap_err();
-        assert!(err.contains("line 5"), "{err}");
+        assert!(matches!(err, DeckError::Syntax(_)) && err.to_string().contains("line 5"), "{err}");
+        // Every content field checked: a negative volume, a missing concentration, an unknown line, a
+        // name longer than a deck name.
+        let trough = |extra: &str| {
+            format!(
+                "[waste]\nx = 0\ny = 0\nwidth = 1\ndepth = 1\n[[trough]]\nname = \"T\"\nx = 0\ny = 0\nwidth = 1\ndepth = 1\ncapacity_ul = 10\n{extra}"
+            )
+        };
+        for (extra, message) in [
+            ("volume_ul = -1\ncontent = \"medium\"\n", "T: `volume_ul` must be a number ≥ 0"),
+            (
+                "volume_ul = 1\ncontent = \"compound\"\ncompound = \"tbhp\"\n",
+                "T: this content needs `concentration_um`",
+            ),
+            (
+                "volume_ul = 1\ncontent = \"cells\"\nline = \"HAL9000\"\ncells_per_ul = 1\n",
+                "T: unknown cell line HAL9000",
+            ),
+            ("volume_ul = 1\ncontent = \"soup\"\n", "T: content `soup` is not medium, cells, compound or virus"),
+        ] {
+            assert_eq!(parse_deck(&trough(extra)).unwrap_err().to_string(), message);
+        }
+        let long =
+            trough("volume_ul = 1\ncontent = \"medium\"\n").replace("name = \"T\"", "name = \"A_NAME_LONGER_THAN_16\"");
+        assert!(matches!(parse_deck(&long), Err(DeckError::Syntax(_))));
     }
 }

@@ -3,8 +3,9 @@
 //! A `#![no_std]`, heap-free impersonation of the lab's instruments, generic over `embedded-io` byte
 //! streams, so the same code serves a pty on a host and a UART on a microcontroller:
 //!
-//! - [`deck`]: tip racks, plates and troughs at known positions; the liquid in them (volume, compound,
-//!   cells) moves only as commands move it.
+//! - [`deck`]: the deck and its pipetting rules, `cellos-core`'s (re-exported): the twins check each
+//!   channel of a command with the rules the gateway's envelope uses, and map a broken rule to their
+//!   instrument's error code in one table each.
 //! - [`star`]: the Hamilton STAR master with 8 channels (tips, aspirate, dispense, initialisation and
 //!   status queries), replies carrying the request id, completing out of order where the instrument would.
 //! - [`evo`]: the Tecan EVO LiHa (8 tips) and RoMa basics.
@@ -17,7 +18,7 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
-pub mod deck;
+pub use cellos_core::deck;
 pub mod evo;
 pub mod faults;
 pub mod reader;

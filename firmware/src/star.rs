@@ -31,7 +31,8 @@ use core::fmt::Write;
 use cellos_core::proto::star::{StarMessage, Value};
 use cellos_core::proto::wire::Counters;
 
-use crate::deck::{Deck, Liquid, Location, TroughContent};
+pub use crate::deck::Tip;
+use crate::deck::{Deck, Effect, Location, Operation, Rule, Rules};
 
 /// Pipetting channels of the twin.
 pub const CHANNELS: usize = 8;
@@ -61,17 +62,6 @@ impl Timing {
     pub const DEFAULT: Timing = Timing { pre_initialise_ms: 300, initialise_ms: 200, tip_ms: 20, pipette_ms: 30 };
     /// Everything at once (a microcontroller without a clock).
     pub const INSTANT: Timing = Timing { pre_initialise_ms: 0, initialise_ms: 0, tip_ms: 0, pipette_ms: 0 };
-}
-
-/// A tip on a channel.
-#[derive(Copy, Clone, Debug, PartialEq)]
-pub struct Tip {
-    /// Capacity, µL.
-    pub capacity_ul: f64,
-    /// What it holds.
-    pub liquid: Liquid,
-    /// The trough content it last aspirated from (for the reader's bookkeeping).
-    pub source: Option<TroughContent>,
 }
 
 /// A reply waiting for its time.
@@ -312,8 +302,8 @@ impl Star {
             b"PR" => self.put_plate(m, deck),
             b"TP" => self.pick_up(m, deck, counters),
             b"TR" => self.discard(m, deck, counters),
-            b"AS" => self.aspirate(m, deck, counters),
-            b"DS" => self.dispense(m, deck, counters),
+            b"AS" => self.move_liquid(m, "av", deck, counters),
+            b"DS" => self.move_liquid(m, "dv", deck, counters),
             _ => Outcome::Master(1, 30),
         }
     }
@@ -397,6 +387,48 @@ impl Star {
         (!errs.is_empty()).then_some(Outcome::Channels(errs))
     }
 
+    /// The STAR's answer to a broken rule: `(code, trace)` of the channel's error.
+    fn code(rule: Rule) -> (u8, u8) {
+        match rule {
+            Rule::TipAlreadyFitted => (7, 76),
+            Rule::NoTip | Rule::NoTipAtSpot => (8, 75),
+            Rule::NotEnoughLiquid => (6, 71),
+            Rule::TipCapacity | Rule::WellCapacity | Rule::BadVolume => (15, 53),
+            Rule::TipEmpty => (15, 32),
+            Rule::OffDeck | Rule::NoChannel => (27, 54),
+        }
+    }
+
+    /// Checks every channel's operation (each after the earlier ones of the command) and, if none
+    /// breaks a rule, applies them all; otherwise changes nothing and answers every channel's error.
+    fn pipette<const P: usize, const W: usize>(
+        &mut self,
+        ops: &[Operation],
+        deck: &mut Deck<P, W>,
+        duration_ms: u32,
+    ) -> Outcome {
+        let mut effects: heapless::Vec<Effect, CHANNELS> = heapless::Vec::new();
+        let mut errs = heapless::Vec::new();
+        for op in ops {
+            match Rules::INSTRUMENT.check(deck, &self.channels, op, &effects) {
+                Ok(e) => {
+                    let _ = effects.push(e);
+                }
+                Err(rule) => {
+                    let (code, trace) = Self::code(rule);
+                    let _ = errs.push((op.channel(), code, trace));
+                }
+            }
+        }
+        if let Some(o) = Self::fail(errs) {
+            return o;
+        }
+        for e in &effects {
+            crate::deck::apply(deck, &mut self.channels, e);
+        }
+        Outcome::Ok { data: heapless::String::new(), duration_ms, movement: true }
+    }
+
     fn pick_up<const P: usize, const W: usize>(
         &mut self,
         m: &StarMessage<'_>,
@@ -411,33 +443,16 @@ impl Star {
         if tt >= 100 || self.tip_types[tt as usize] == 0 {
             return Outcome::Master(1, 32);
         }
-        let mut errs = heapless::Vec::new();
-        for &(ch, x, y) in &chans {
-            let e = if self.channels[ch].is_some() {
-                Some((7, 76))
-            } else {
-                match deck.locate(x, y) {
-                    Some(Location::Tip { rack, index }) if deck.tip_racks[rack].has_tip(index) => None,
-                    Some(Location::Tip { .. }) => Some((8, 75)),
-                    _ => Some((27, 54)),
-                }
-            };
-            if let Some((code, trace)) = e {
-                let _ = errs.push((ch, code, trace));
-            }
+        let max_capacity_ul = f64::from(self.tip_types[tt as usize]) / 10.0;
+        let ops: heapless::Vec<Operation, CHANNELS> = chans
+            .iter()
+            .map(|&(channel, x, y)| Operation::PickUp { channel, at: deck.at(x, y), max_capacity_ul })
+            .collect();
+        let out = self.pipette(&ops, deck, self.timing.tip_ms);
+        if matches!(out, Outcome::Ok { .. }) {
+            c.tip_pickups = c.tip_pickups.wrapping_add(ops.len() as u32);
         }
-        if let Some(o) = Self::fail(errs) {
-            return o;
-        }
-        for &(ch, x, y) in &chans {
-            if let Some(Location::Tip { rack, index }) = deck.locate(x, y) {
-                deck.tip_racks[rack].set_tip(index, false);
-                let capacity = f64::from(deck.tip_racks[rack].tip_volume_01ul.min(self.tip_types[tt as usize])) / 10.0;
-                self.channels[ch] = Some(Tip { capacity_ul: capacity, liquid: Liquid::default(), source: None });
-                c.tip_pickups = c.tip_pickups.wrapping_add(1);
-            }
-        }
-        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.tip_ms, movement: true }
+        out
     }
 
     fn discard<const P: usize, const W: usize>(
@@ -450,32 +465,13 @@ impl Star {
             Ok(v) => v,
             Err((code, trace)) => return Outcome::Master(code, trace),
         };
-        let mut errs = heapless::Vec::new();
-        for &(ch, x, y) in &chans {
-            let e = if self.channels[ch].is_none() {
-                Some((8, 75))
-            } else {
-                match deck.locate(x, y) {
-                    Some(Location::Waste) => None,
-                    Some(Location::Tip { rack, index }) if !deck.tip_racks[rack].has_tip(index) => None,
-                    _ => Some((27, 54)),
-                }
-            };
-            if let Some((code, trace)) = e {
-                let _ = errs.push((ch, code, trace));
-            }
+        let ops: heapless::Vec<Operation, CHANNELS> =
+            chans.iter().map(|&(channel, x, y)| Operation::Drop { channel, to: deck.at(x, y) }).collect();
+        let out = self.pipette(&ops, deck, self.timing.tip_ms);
+        if matches!(out, Outcome::Ok { .. }) {
+            c.tip_drops = c.tip_drops.wrapping_add(ops.len() as u32);
         }
-        if let Some(o) = Self::fail(errs) {
-            return o;
-        }
-        for &(ch, x, y) in &chans {
-            if let Some(Location::Tip { rack, index }) = deck.locate(x, y) {
-                deck.tip_racks[rack].set_tip(index, true);
-            }
-            self.channels[ch] = None;
-            c.tip_drops = c.tip_drops.wrapping_add(1);
-        }
-        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.tip_ms, movement: true }
+        out
     }
 
     fn volumes(m: &StarMessage<'_>, name: &str, chans: &[(usize, i32, i32)]) -> Result<[f64; CHANNELS], MasterError> {
@@ -487,9 +483,11 @@ impl Star {
         Ok(out)
     }
 
-    fn aspirate<const P: usize, const W: usize>(
+    /// `C0AS` (volumes in `av`) or `C0DS` (`dv`).
+    fn move_liquid<const P: usize, const W: usize>(
         &mut self,
         m: &StarMessage<'_>,
+        volumes: &str,
         deck: &mut Deck<P, W>,
         c: &mut Counters,
     ) -> Outcome {
@@ -497,96 +495,32 @@ impl Star {
             Ok(v) => v,
             Err((code, trace)) => return Outcome::Master(code, trace),
         };
-        let vol = match Self::volumes(m, "av", &chans) {
+        let vol = match Self::volumes(m, volumes, &chans) {
             Ok(v) => v,
             Err((code, trace)) => return Outcome::Master(code, trace),
         };
-        // Several channels may draw from one trough or well: check against what is left after the others.
-        let mut drawn: heapless::Vec<(Location, f64), CHANNELS> = heapless::Vec::new();
-        let mut errs = heapless::Vec::new();
-        for &(ch, x, y) in &chans {
-            let e = match (&self.channels[ch], deck.locate(x, y)) {
-                (None, _) => Some((8, 75)),
-                (Some(_), None) | (Some(_), Some(Location::Tip { .. } | Location::Waste)) => Some((27, 54)),
-                (Some(tip), Some(at)) => {
-                    let already: f64 = drawn.iter().filter(|(l, _)| *l == at).map(|(_, v)| v).sum();
-                    let available = deck.liquid(at).map_or(0.0, |l| l.volume_ul) - already;
-                    if tip.liquid.volume_ul + vol[ch] > tip.capacity_ul + 1e-9 {
-                        Some((15, 53))
-                    } else if vol[ch] > available + 1e-9 {
-                        Some((6, 71))
-                    } else {
-                        let _ = drawn.push((at, vol[ch]));
-                        None
-                    }
+        let aspirate = volumes == "av";
+        let ops: heapless::Vec<Operation, CHANNELS> = chans
+            .iter()
+            .map(|&(channel, x, y)| {
+                let at = deck.at(x, y);
+                let volume_ul = vol[channel];
+                if aspirate {
+                    Operation::Aspirate { channel, from: at, volume_ul }
+                } else {
+                    Operation::Dispense { channel, to: at, volume_ul }
                 }
-            };
-            if let Some((code, trace)) = e {
-                let _ = errs.push((ch, code, trace));
+            })
+            .collect();
+        let out = self.pipette(&ops, deck, self.timing.pipette_ms);
+        if matches!(out, Outcome::Ok { .. }) {
+            let n = ops.len() as u32;
+            if aspirate {
+                c.aspirates = c.aspirates.wrapping_add(n);
+            } else {
+                c.dispenses = c.dispenses.wrapping_add(n);
             }
         }
-        if let Some(o) = Self::fail(errs) {
-            return o;
-        }
-        for &(ch, x, y) in &chans {
-            if let (Some(at), Some(tip)) = (deck.locate(x, y), self.channels[ch].as_mut()) {
-                let part = deck.take(at, vol[ch]);
-                tip.liquid.add(part);
-                if let Some(content) = deck.trough_content(at) {
-                    tip.source = Some(content);
-                }
-                c.aspirates = c.aspirates.wrapping_add(1);
-            }
-        }
-        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.pipette_ms, movement: true }
-    }
-
-    fn dispense<const P: usize, const W: usize>(
-        &mut self,
-        m: &StarMessage<'_>,
-        deck: &mut Deck<P, W>,
-        c: &mut Counters,
-    ) -> Outcome {
-        let chans = match Self::channel_positions(m) {
-            Ok(v) => v,
-            Err((code, trace)) => return Outcome::Master(code, trace),
-        };
-        let vol = match Self::volumes(m, "dv", &chans) {
-            Ok(v) => v,
-            Err((code, trace)) => return Outcome::Master(code, trace),
-        };
-        let mut added: heapless::Vec<(Location, f64), CHANNELS> = heapless::Vec::new();
-        let mut errs = heapless::Vec::new();
-        for &(ch, x, y) in &chans {
-            let e = match (&self.channels[ch], deck.locate(x, y)) {
-                (None, _) => Some((8, 75)),
-                (Some(_), None) | (Some(_), Some(Location::Tip { .. } | Location::Waste)) => Some((27, 54)),
-                (Some(tip), Some(at)) => {
-                    let already: f64 = added.iter().filter(|(l, _)| *l == at).map(|(_, v)| v).sum();
-                    if vol[ch] > tip.liquid.volume_ul + 1e-9 {
-                        Some((15, 32))
-                    } else if vol[ch] > deck.room_ul(at).unwrap_or(0.0) - already + 1e-9 {
-                        Some((15, 53))
-                    } else {
-                        let _ = added.push((at, vol[ch]));
-                        None
-                    }
-                }
-            };
-            if let Some((code, trace)) = e {
-                let _ = errs.push((ch, code, trace));
-            }
-        }
-        if let Some(o) = Self::fail(errs) {
-            return o;
-        }
-        for &(ch, x, y) in &chans {
-            if let (Some(at), Some(tip)) = (deck.locate(x, y), self.channels[ch].as_mut()) {
-                let part = tip.liquid.take(vol[ch]);
-                deck.put(at, part, tip.source);
-                c.dispenses = c.dispenses.wrapping_add(1);
-            }
-        }
-        Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.pipette_ms, movement: true }
+        out
     }
 }

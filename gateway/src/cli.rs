@@ -244,9 +244,11 @@ pub fn decode(args: &DecodeArgs) -> Result<(), GatewayError> {
 /// The deck model from a file, or the built-in deck.
 pub fn deck(path: Option<&Path>) -> Result<DeckModel, GatewayError> {
     match path {
-        None => Ok(cellos_firmware::deck::default_deck()),
-        Some(p) => cellos_firmware::host::load_deck(p)
-            .map_err(|e| GatewayError::Config { path: p.into(), message: e.to_string() }),
+        None => Ok(cellos_core::deck::default_deck()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| GatewayError::Io { path: p.into(), source })?;
+            crate::liquid::parse_deck(&text, p)
+        }
     }
 }
 

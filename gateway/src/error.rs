@@ -28,49 +28,9 @@ impl std::fmt::Display for InstrumentError {
     }
 }
 
-/// A safety-envelope rule that refused an operation before anything was sent.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    /// The volume exceeds the tip's capacity.
-    TipCapacity,
-    /// The volume would overfill the well or trough.
-    WellCapacity,
-    /// The position is not on the deck (no such labware or well).
-    OffDeck,
-    /// The channel has no tip.
-    NoTip,
-    /// The channel already has a tip.
-    TipAlreadyFitted,
-    /// The source does not hold that much liquid, by the deck model's count.
-    NotEnoughLiquid,
-    /// The tip does not hold that much liquid.
-    TipEmpty,
-    /// No tip at that spot of the rack, by the deck model's count.
-    NoTipAtSpot,
-    /// The volume is not positive and finite, or below the instrument's minimum.
-    BadVolume,
-    /// No such channel.
-    NoChannel,
-}
-
-impl Rule {
-    /// The rule's name as the error says it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::TipCapacity => "tip capacity",
-            Rule::WellCapacity => "well capacity",
-            Rule::OffDeck => "position on the deck",
-            Rule::NoTip => "tip present",
-            Rule::TipAlreadyFitted => "no tip fitted",
-            Rule::NotEnoughLiquid => "liquid available",
-            Rule::TipEmpty => "liquid in the tip",
-            Rule::NoTipAtSpot => "tip at the pick-up spot",
-            Rule::BadVolume => "valid volume",
-            Rule::NoChannel => "channel exists",
-        }
-    }
-}
+/// A pipetting rule that refused an operation before anything was sent: the core's, which the twins
+/// apply too.
+pub use cellos_core::deck::Rule;
 
 /// Everything that can go wrong in the gateway.
 #[derive(Debug, thiserror::Error)]

@@ -230,9 +230,12 @@ impl<Tx: LinkTx, Rx: LinkRx> EvoHandler<Tx, Rx> {
     }
 }
 
+/// Tips of the EVO's LiHa.
+pub const LIHA_TIPS: usize = 8;
+
 impl<Tx: LinkTx, Rx: LinkRx> LiquidHandler for EvoHandler<Tx, Rx> {
     fn channels(&self) -> usize {
-        cellos_firmware::evo::TIPS
+        LIHA_TIPS
     }
 
     async fn initialise(&mut self, _tip_capacities_ul: &[f64]) -> Result<(), GatewayError> {

@@ -6,10 +6,12 @@
 //!
 //! [`Workcell`] is what the rest of cellos uses. It takes operations by name ([`Op`]: `PLATE_1:B3`,
 //! `MEDIUM`, `TIPS_1:A1`), checks each against the **safety envelope** before anything is sent, and
-//! keeps the deck model up to date after it succeeds. The envelope is a mirror of the deck (the same
-//! `cellos_firmware::deck::Deck` type the twin uses, loaded from the same TOML file): tips present, tip
-//! contents and capacity, well and trough volumes and capacity, positions. A refused operation returns
-//! [`GatewayError::Refused`] naming the rule, and sends nothing.
+//! keeps the deck model up to date after it succeeds. The envelope is a mirror of the deck (the core's
+//! `cellos_core::deck::Deck`, loaded from the same TOML file as the twin's): tips present, tip contents
+//! and capacity, well and trough volumes and capacity, positions. It checks with the core's pipetting
+//! rules ([`cellos_core::deck::Rules`]), the ones the twins apply too, with a smallest volume of
+//! [`MIN_VOLUME_UL`]. A refused operation returns [`GatewayError::Refused`] naming the rule, and sends
+//! nothing.
 //!
 //! **No blind retries.** A liquid operation that times out or fails stops the run: the workcell asks the
 //! instrument which channels hold tips (a query, which may be retried) and returns
@@ -18,7 +20,7 @@
 
 use std::future::Future;
 
-use cellos_firmware::deck::{Deck, Liquid, Location, TroughContent};
+use cellos_core::deck::{Deck, Effect, Location, Operation, Rules, Tip};
 
 use crate::error::{GatewayError, Rule};
 
@@ -27,6 +29,17 @@ pub type DeckModel = Deck<4, 384>;
 
 /// The smallest volume a channel pipettes accurately, µL.
 pub const MIN_VOLUME_UL: f64 = 0.5;
+
+/// Parses a deck file (TOML of the core's [`cellos_core::deck::file::DeckFile`], the twin's format);
+/// `path` names it in errors.
+pub fn parse_deck(text: &str, path: &std::path::Path) -> Result<DeckModel, GatewayError> {
+    let bad = |message: String| GatewayError::Config { path: path.into(), message };
+    let file: cellos_core::deck::file::DeckFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+    file.build().map_err(|e| bad(e.to_string()))
+}
+
+/// The envelope's rules.
+pub const RULES: Rules = Rules { min_volume_ul: MIN_VOLUME_UL };
 
 /// A channel at a deck position.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -196,24 +209,13 @@ pub trait Journal: Send {
     fn after(&mut self, entry: u64, outcome: &OpOutcome) -> Result<(), GatewayError>;
 }
 
-/// A tip on a channel, as the model knows it.
-#[derive(Copy, Clone, Debug, PartialEq)]
-pub struct TipModel {
-    /// Capacity, µL.
-    pub capacity_ul: f64,
-    /// What it holds.
-    pub liquid: Liquid,
-    /// The trough content it last aspirated from.
-    pub source: Option<TroughContent>,
-}
-
 /// The safety envelope: the deck model and the channels' tips.
 #[derive(Clone, Debug)]
 pub struct Envelope {
     /// The deck as the model knows it.
     pub deck: DeckModel,
     /// Tip per channel.
-    pub tips: Vec<Option<TipModel>>,
+    pub tips: Vec<Option<Tip>>,
 }
 
 fn refuse(rule: Rule, detail: String) -> GatewayError {
@@ -262,127 +264,65 @@ impl Envelope {
         Err(off("no labware of that name on the deck"))
     }
 
-    fn channel(&self, op: &Op) -> Result<Option<&TipModel>, GatewayError> {
-        let c = op.channel();
-        self.tips
-            .get(c)
-            .map(Option::as_ref)
-            .ok_or_else(|| refuse(Rule::NoChannel, format!("{op}: the instrument has {} channels", self.tips.len())))
-    }
-
-    fn volume(op: &Op, v: f64) -> Result<(), GatewayError> {
-        if !(v.is_finite() && v >= MIN_VOLUME_UL) {
-            return Err(refuse(Rule::BadVolume, format!("{op}: volumes start at {MIN_VOLUME_UL} µL")));
-        }
-        Ok(())
-    }
-
-    /// Checks an operation against the model; returns the deck location and coordinates it acts on.
-    pub fn check(&self, op: &Op) -> Result<(Location, ChannelAt), GatewayError> {
-        let tip = self.channel(op)?;
+    /// Checks an operation against the model with the core's rules; returns what it will change and
+    /// where the channel goes. The first rule broken is the answer, in the rules' order; a place that
+    /// names nothing on the deck counts where the rules would look at the location.
+    pub fn check(&self, op: &Op) -> Result<(Effect, ChannelAt), GatewayError> {
         let channel = op.channel();
-        let at = |(loc, x, y): (Location, i32, i32)| (loc, ChannelAt { channel, x_01mm: x, y_01mm: y });
-        match op {
-            Op::PickUpTip { at: place, .. } => {
-                if tip.is_some() {
-                    return Err(refuse(
-                        Rule::TipAlreadyFitted,
-                        format!("{op}: channel {} already holds a tip", channel + 1),
-                    ));
-                }
-                let found = self.locate(place)?;
-                match found.0 {
-                    Location::Tip { rack, index } if self.deck.tip_racks[rack].has_tip(index) => Ok(at(found)),
-                    Location::Tip { .. } => Err(refuse(Rule::NoTipAtSpot, format!("{op}: that spot is empty"))),
-                    _ => Err(refuse(Rule::OffDeck, format!("{op}: {place} is not a tip rack spot"))),
-                }
-            }
-            Op::Aspirate { from, volume_ul, .. } => {
-                Self::volume(op, *volume_ul)?;
-                let tip =
-                    tip.ok_or_else(|| refuse(Rule::NoTip, format!("{op}: channel {} has no tip", channel + 1)))?;
-                let found = self.locate(from)?;
-                let held = self
-                    .deck
-                    .liquid(found.0)
-                    .map(|l| l.volume_ul)
-                    .ok_or_else(|| refuse(Rule::OffDeck, format!("{op}: {from} holds no liquid")))?;
-                if tip.liquid.volume_ul + volume_ul > tip.capacity_ul + 1e-9 {
-                    return Err(refuse(
-                        Rule::TipCapacity,
-                        format!("{op}: the tip holds {} µL of {} µL", tip.liquid.volume_ul, tip.capacity_ul),
-                    ));
-                }
-                if *volume_ul > held + 1e-9 {
-                    return Err(refuse(Rule::NotEnoughLiquid, format!("{op}: {from} holds {held} µL")));
-                }
-                Ok(at(found))
-            }
-            Op::Dispense { to, volume_ul, .. } => {
-                Self::volume(op, *volume_ul)?;
-                let tip =
-                    tip.ok_or_else(|| refuse(Rule::NoTip, format!("{op}: channel {} has no tip", channel + 1)))?;
-                let found = self.locate(to)?;
-                let room = self
-                    .deck
-                    .room_ul(found.0)
-                    .ok_or_else(|| refuse(Rule::OffDeck, format!("{op}: {to} takes no liquid")))?;
-                if *volume_ul > tip.liquid.volume_ul + 1e-9 {
-                    return Err(refuse(Rule::TipEmpty, format!("{op}: the tip holds {} µL", tip.liquid.volume_ul)));
-                }
-                if *volume_ul > room + 1e-9 {
-                    return Err(refuse(Rule::WellCapacity, format!("{op}: {to} has room for {room} µL")));
-                }
-                Ok(at(found))
-            }
-            Op::DropTip { to, .. } => {
-                if tip.is_none() {
-                    return Err(refuse(Rule::NoTip, format!("{op}: channel {} has no tip", channel + 1)));
-                }
-                let found = self.locate(to)?;
-                match found.0 {
-                    Location::Waste => Ok(at(found)),
-                    Location::Tip { rack, index } if !self.deck.tip_racks[rack].has_tip(index) => Ok(at(found)),
-                    _ => Err(refuse(Rule::OffDeck, format!("{op}: tips go into the waste or an empty rack spot"))),
-                }
-            }
+        let place = match op {
+            Op::PickUpTip { at, .. } => at,
+            Op::Aspirate { from, .. } => from,
+            Op::Dispense { to, .. } => to,
+            Op::DropTip { to, .. } => to,
+        };
+        let found = self.locate(place);
+        let (loc, x, y) = match &found {
+            Ok(f) => *f,
+            Err(_) => (Location::Nothing, 0, 0),
+        };
+        let operation = match op {
+            Op::PickUpTip { .. } => Operation::PickUp { channel, at: loc, max_capacity_ul: f64::INFINITY },
+            Op::Aspirate { volume_ul, .. } => Operation::Aspirate { channel, from: loc, volume_ul: *volume_ul },
+            Op::Dispense { volume_ul, .. } => Operation::Dispense { channel, to: loc, volume_ul: *volume_ul },
+            Op::DropTip { .. } => Operation::Drop { channel, to: loc },
+        };
+        match RULES.check(&self.deck, &self.tips, &operation, &[]) {
+            Ok(effect) => Ok((effect, ChannelAt { channel, x_01mm: x, y_01mm: y })),
+            Err(Rule::OffDeck) if found.is_err() => Err(found.err().unwrap_or(GatewayError::Closed)),
+            Err(rule) => Err(refuse(rule, format!("{op}: {}", self.explain(rule, op, loc)))),
         }
     }
 
-    /// Updates the model after the instrument confirmed `op` at `loc`.
-    pub fn apply(&mut self, op: &Op, loc: Location) {
+    /// Why `op` breaks `rule`, in the model's numbers.
+    fn explain(&self, rule: Rule, op: &Op, loc: Location) -> String {
         let c = op.channel();
-        match op {
-            Op::PickUpTip { .. } => {
-                if let Location::Tip { rack, index } = loc {
-                    self.deck.tip_racks[rack].set_tip(index, false);
-                    let capacity_ul = f64::from(self.deck.tip_racks[rack].tip_volume_01ul) / 10.0;
-                    self.tips[c] = Some(TipModel { capacity_ul, liquid: Liquid::default(), source: None });
-                }
+        let tip = self.tips.get(c).copied().flatten();
+        let (held, capacity) = tip.map_or((0.0, 0.0), |t| (t.liquid.volume_ul, t.capacity_ul));
+        match (rule, op) {
+            (Rule::NoChannel, _) => format!("the instrument has {} channels", self.tips.len()),
+            (Rule::TipAlreadyFitted, _) => format!("channel {} already holds a tip", c + 1),
+            (Rule::NoTipAtSpot, _) => "that spot is empty".into(),
+            (Rule::BadVolume, _) => format!("volumes start at {MIN_VOLUME_UL} µL"),
+            (Rule::NoTip, _) => format!("channel {} has no tip", c + 1),
+            (Rule::TipCapacity, _) => format!("the tip holds {held} µL of {capacity} µL"),
+            (Rule::TipEmpty, _) => format!("the tip holds {held} µL"),
+            (Rule::NotEnoughLiquid, Op::Aspirate { from, .. }) => {
+                format!("{from} holds {} µL", self.deck.liquid(loc).map_or(0.0, |l| l.volume_ul))
             }
-            Op::Aspirate { volume_ul, .. } => {
-                let part = self.deck.take(loc, *volume_ul);
-                let content = self.deck.trough_content(loc);
-                if let Some(t) = self.tips[c].as_mut() {
-                    t.liquid.add(part);
-                    if content.is_some() {
-                        t.source = content;
-                    }
-                }
+            (Rule::WellCapacity, Op::Dispense { to, .. }) => {
+                format!("{to} has room for {} µL", self.deck.room_ul(loc).unwrap_or(0.0))
             }
-            Op::Dispense { volume_ul, .. } => {
-                if let Some(t) = self.tips[c].as_mut() {
-                    let part = t.liquid.take(*volume_ul);
-                    self.deck.put(loc, part, t.source);
-                }
-            }
-            Op::DropTip { .. } => {
-                if let Location::Tip { rack, index } = loc {
-                    self.deck.tip_racks[rack].set_tip(index, true);
-                }
-                self.tips[c] = None;
-            }
+            (Rule::OffDeck, Op::PickUpTip { at, .. }) => format!("{at} is not a tip rack spot"),
+            (Rule::OffDeck, Op::Aspirate { from, .. }) => format!("{from} holds no liquid"),
+            (Rule::OffDeck, Op::Dispense { to, .. }) => format!("{to} takes no liquid"),
+            (Rule::OffDeck, Op::DropTip { .. }) => "tips go into the waste or an empty rack spot".into(),
+            (rule, _) => rule.name().into(),
         }
+    }
+
+    /// Updates the model after the instrument confirmed an operation.
+    pub fn apply(&mut self, effect: &Effect) {
+        cellos_core::deck::apply(&mut self.deck, &mut self.tips, effect);
     }
 }
 
@@ -428,7 +368,7 @@ impl<H: LiquidHandler> Workcell<H> {
 
     /// Checks, journals, sends and accounts one operation. See the module documentation.
     pub async fn run(&mut self, op: &Op) -> Result<(), GatewayError> {
-        let (loc, at) = self.envelope.check(op)?;
+        let (effect, at) = self.envelope.check(op)?;
         let entry = match self.journal.as_mut() {
             Some(j) => Some(j.before(op)?),
             None => None,
@@ -436,8 +376,8 @@ impl<H: LiquidHandler> Workcell<H> {
         self.sent += 1;
         let result = match op {
             Op::PickUpTip { .. } => {
-                let capacity = match loc {
-                    Location::Tip { rack, .. } => f64::from(self.envelope.deck.tip_racks[rack].tip_volume_01ul) / 10.0,
+                let capacity = match effect {
+                    Effect::PickUp { capacity_ul, .. } => capacity_ul,
                     _ => 0.0,
                 };
                 self.handler.pick_up_tips(&[at], capacity).await
@@ -452,7 +392,7 @@ impl<H: LiquidHandler> Workcell<H> {
         };
         match result {
             Ok(()) => {
-                self.envelope.apply(op, loc);
+                self.envelope.apply(&effect);
                 if let (Some(j), Some(e)) = (self.journal.as_mut(), entry) {
                     j.after(e, &OpOutcome::Done)?;
                 }

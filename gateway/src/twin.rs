@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use cellos_core::deck::default_deck;
 use cellos_firmware::HostTwin;
-use cellos_firmware::deck::default_deck;
 use cellos_firmware::host::{TwinServer, load_deck, parse_faults};
 use cellos_firmware::star::Timing;
 

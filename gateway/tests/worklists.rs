@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use cellos_core::deck::default_deck;
 use cellos_firmware::HostTwin;
-use cellos_firmware::deck::default_deck;
 use cellos_firmware::host::TwinServer;
 use cellos_firmware::star::Timing;
 use cellos_gateway::GatewayError;

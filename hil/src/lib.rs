@@ -223,7 +223,7 @@ pub async fn run(s: &Scenario, port: Option<&str>) -> Result<Report, HilError> {
             (Some(server), line, Some(reader))
         }
     };
-    let deck = cellos_firmware::deck::default_deck();
+    let deck = cellos_core::deck::default_deck();
     let control = match &reader {
         Some(r) => {
             let (tx, rx) = open_serial(&SerialConfig::new(r), Protocol::Wire).map_err(setup)?;

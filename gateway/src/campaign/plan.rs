@@ -83,8 +83,7 @@ pub fn deck_toml(lines: &[String]) -> String {
 
 /// The deck model of a campaign.
 pub fn deck_model(lines: &[String]) -> Result<DeckModel, GatewayError> {
-    cellos_firmware::host::parse_deck(&deck_toml(lines))
-        .map_err(|m| GatewayError::Config { path: "campaign deck".into(), message: m })
+    crate::liquid::parse_deck(&deck_toml(lines), Path::new("campaign deck"))
 }
 
 /// Where a campaign keeps its deck file for the twin.

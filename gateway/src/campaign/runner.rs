@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
+use cellos_core::deck::Location;
 use cellos_core::proto::wire::{Readout, Request, Response};
 use cellos_core::search::{Observation, Step, TbhpAssay};
-use cellos_firmware::deck::Location;
 use cellos_store::campaign::{self as records, Experiment, Iteration, Measurement};
 use cellos_store::journal::{self as entries, JournalState};
 use cellos_store::outputs::{self, StageKey};
@@ -142,9 +142,9 @@ impl<H: LiquidHandler> Runner<H> {
             }
             other => {
                 if let Some(o) = other.liquid()
-                    && let Ok((loc, _)) = self.workcell.envelope.check(&o)
+                    && let Ok((effect, _)) = self.workcell.envelope.check(&o)
                 {
-                    self.workcell.envelope.apply(&o, loc);
+                    self.workcell.envelope.apply(&effect);
                 }
             }
         }

@@ -57,18 +57,8 @@ pub struct Measurement {
     pub control: bool,
 }
 
-/// A stage output of a campaign.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Output {
-    /// Cell line.
-    pub line: String,
-    /// Stage.
-    pub stage: String,
-    /// Key.
-    pub key: String,
-    /// Value (JSON).
-    pub value: Value,
-}
+/// A stage output of a campaign (the store's record).
+pub use cellos_store::outputs::Output;
 
 /// Everything the campaign page shows.
 #[derive(Clone, Debug)]
@@ -288,14 +278,7 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
     }
     let experiments: i64 =
         store.campaigns.query_row("SELECT count(*) FROM experiments WHERE campaign_id = ?1", [id], |r| r.get(0))?;
-    let mut st = store.campaigns.prepare_cached(
-        "SELECT cell_line_id, stage, key, value FROM stage_outputs WHERE campaign_id = ?1 ORDER BY output_id",
-    )?;
-    let outputs = st
-        .query_map([id], |r| {
-            Ok(Output { line: r.get(0)?, stage: r.get(1)?, key: r.get(2)?, value: json_column(r.get(3)?) })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let outputs = cellos_store::outputs::list(&store.campaigns, id)?;
     let dose_finding = kind == "dose_finding";
     let criteria = Criteria::default();
     let wells = measurements.len() as i64;

@@ -229,32 +229,32 @@ fn load_rows<'s>(
             let added = insert.execute(params![
                 v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], import_id, row as i64
             ])?;
+            let (plate_name, well_name) = (rec[order[0]].trim(), rec[order[1]].trim());
+            let at = || format!("row {row} (line {})", row + 1);
+            let twice = |first: usize| {
+                StoreError::input(
+                    file,
+                    at(),
+                    format!("plate {plate_name} well {well_name} at this time was already measured at row {first}"),
+                )
+            };
             if added == 0 {
                 let (stored, from, first) = existing.query_row(params![v[0], v[1], v[5]], |r| {
                     let values = (0..12).map(|i| r.get::<_, SqlValue>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
-                    let first =
-                        (r.get::<_, Option<i64>>(13)? == Some(import_id)).then(|| r.get::<_, i64>(14)).transpose()?;
+                    let first = (r.get::<_, Option<i64>>(13)? == Some(import_id))
+                        .then(|| r.get::<_, i64>(14).map(|n| n as usize))
+                        .transpose()?;
                     Ok((values, r.get::<_, Option<String>>(12)?, first))
                 })?;
                 if let Some(first) = first {
-                    return Err(StoreError::input(
-                        file,
-                        format!("row {row} (line {})", row + 1),
-                        format!(
-                            "plate {} well {} at this time was already measured at row {first}",
-                            rec[order[0]].trim(),
-                            rec[order[1]].trim()
-                        ),
-                    ));
+                    return Err(twice(first));
                 }
                 if let Some(c) = (0..12).find(|&c| !super::same_value(&stored[c], &sql_value(v[c]))) {
                     return Err(StoreError::input(
                         file,
-                        format!("row {row} (line {})", row + 1),
+                        at(),
                         format!(
-                            "plate {} well {} at this time is already in the store (from the {}) with {} = {}, this file has {}",
-                            rec[order[0]].trim(),
-                            rec[order[1]].trim(),
+                            "plate {plate_name} well {well_name} at this time is already in the store (from the {}) with {} = {}, this file has {}",
                             from.as_deref().unwrap_or("an earlier import"),
                             COLUMNS[c],
                             shown(&stored[c]),
@@ -266,17 +266,9 @@ fn load_rows<'s>(
                     Cell::Real(t) => t.to_bits(),
                     _ => u64::MAX,
                 };
-                let key = (rec[order[0]].trim().to_string(), rec[order[1]].trim().to_string(), time);
+                let key = (plate_name.to_string(), well_name.to_string(), time);
                 if let Some(first) = present_rows.insert(key, row) {
-                    return Err(StoreError::input(
-                        file,
-                        format!("row {row} (line {})", row + 1),
-                        format!(
-                            "plate {} well {} at this time was already measured at row {first}",
-                            rec[order[0]].trim(),
-                            rec[order[1]].trim()
-                        ),
-                    ));
+                    return Err(twice(first));
                 }
                 present += 1;
             }

@@ -1,4 +1,5 @@
-//! The twin's deck: tip racks, plates and troughs at known positions, and the liquid in them.
+//! The deck: tip racks, plates and troughs at known positions, the liquid in them, and the pipetting
+//! rules ([`rules`]) that the gateway's safety envelope and both instrument twins apply.
 //!
 //! Positions are in 0.1 mm in one coordinate system for both arms (ASSUMPTION: the twin does not model
 //! the STAR's and the EVO's different origins). A labware's reference point is the centre of its A1
@@ -9,7 +10,12 @@
 //! also remembers when cells first arrived and when they were first exposed to compound (on its plate's
 //! clock), which is what the reader needs to simulate the culture.
 
-use cellos_core::plate::PlateFormat;
+use crate::plate::PlateFormat;
+
+pub mod file;
+pub mod rules;
+
+pub use rules::{Effect, Operation, Rule, Rules, Tip, apply};
 
 /// How far a commanded position may be from a well's or tip's centre, 0.1 mm.
 pub const TOLERANCE_01MM: i32 = 20;
@@ -81,12 +87,12 @@ pub enum TroughContent {
     Medium,
     /// A cell suspension of a built-in cell line (index into the core's table).
     Cells {
-        /// Index into `cellos_core::params::builtin::CELL_LINES`.
+        /// Index into `crate::params::builtin::CELL_LINES`.
         line: u8,
     },
     /// A compound stock (index into the core's compound table).
     Compound {
-        /// Index into `cellos_core::params::builtin::COMPOUNDS`.
+        /// Index into `crate::params::builtin::COMPOUNDS`.
         compound: u8,
     },
     /// A lentivirus (BFP reporter) stock.
@@ -297,6 +303,8 @@ pub enum Location {
     },
     /// The tip waste.
     Waste,
+    /// A position with nothing at it (where a command may still send a channel).
+    Nothing,
 }
 
 /// The deck: `P` plates of at most `W` wells each, tip racks, troughs and a waste.
@@ -321,6 +329,11 @@ impl<const P: usize, const W: usize> Deck<P, W> {
             troughs: heapless::Vec::new(),
             waste: (0, 0, 0, 0),
         }
+    }
+
+    /// What is at `(x, y)`: [`Location::Nothing`] when nothing is.
+    pub fn at(&self, x: i32, y: i32) -> Location {
+        self.locate(x, y).unwrap_or(Location::Nothing)
     }
 
     /// What is at `(x, y)`, if anything.
@@ -463,12 +476,12 @@ impl<const P: usize, const W: usize> Deck<P, W> {
 
 /// Index of a built-in cell line or compound by name, as the deck stores it.
 pub fn line_index(name: &str) -> Option<u8> {
-    cellos_core::params::builtin::CELL_LINES.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)).map(|i| i as u8)
+    crate::params::builtin::CELL_LINES.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)).map(|i| i as u8)
 }
 
 /// Index of a built-in compound by name.
 pub fn compound_index(name: &str) -> Option<u8> {
-    cellos_core::params::builtin::COMPOUNDS.iter().position(|c| c.name.eq_ignore_ascii_case(name)).map(|i| i as u8)
+    crate::params::builtin::COMPOUNDS.iter().position(|c| c.name.eq_ignore_ascii_case(name)).map(|i| i as u8)
 }
 
 /// The built-in deck of the twin (see `docs/twin.md`): two 300 µL tip racks, one 96-well plate (and a
