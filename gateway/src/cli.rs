@@ -231,8 +231,8 @@ pub fn decode(args: &DecodeArgs) -> Result<(), GatewayError> {
         DecodeKind::Gwl => {
             let out = crate::decode::gwl(&name, &input, args.roundtrip)?;
             if args.roundtrip {
-                let bytes =
-                    gwl::to_latin1(&out[0]).map_err(|m| GatewayError::Decode { location: name.clone(), message: m })?;
+                let bytes = gwl::to_latin1(&out[0])
+                    .map_err(|m| GatewayError::Decode { location: name.clone(), message: m.to_string() })?;
                 write_out(&bytes)
             } else {
                 write_out(out.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
@@ -286,7 +286,8 @@ pub fn convert(
 ) -> Result<(), GatewayError> {
     let deck = deck(deck_file)?;
     let name = input.display().to_string();
-    let fail = |message: String| GatewayError::Worklist { file: name.clone(), line: 0, message };
+    let fail =
+        |e: worklist::WorklistError| GatewayError::Worklist { file: name.clone(), line: 0, message: e.to_string() };
     let transfers = match load_worklist(input)? {
         Loaded::Transfers(t) => t,
         Loaded::Gwl(records) => worklist::gwl_to_transfers(&deck, &records).map_err(fail)?,
@@ -355,7 +356,7 @@ pub async fn run_worklist(file: &Path, c: &Connection) -> Result<(), GatewayErro
     let deck = deck(c.deck.as_deref())?;
     let timeouts = Timeouts::default()
         .parse_overrides(&c.timeouts)
-        .map_err(|m| GatewayError::Config { path: "--timeouts".into(), message: m })?;
+        .map_err(|m| GatewayError::Config { path: "--timeouts".into(), message: m.to_string() })?;
     let (path, _twin) = connect(c)?;
     let serial = SerialConfig { path, baud: c.baud, ..SerialConfig::new("") };
     match c.instrument {
@@ -536,7 +537,7 @@ fn campaign_timeouts(spec: &str) -> Result<(Timeouts, Duration), GatewayError> {
             _ => star.push(item),
         }
     }
-    Ok((Timeouts::default().parse_overrides(&star.join(",")).map_err(bad)?, reader))
+    Ok((Timeouts::default().parse_overrides(&star.join(",")).map_err(|e| bad(e.to_string()))?, reader))
 }
 
 /// New campaign or resumed one.

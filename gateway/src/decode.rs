@@ -136,7 +136,7 @@ pub fn gwl(name: &str, input: &[u8], roundtrip: bool) -> Result<Vec<String>, Gat
     let text = gwl::latin1(input);
     let records = gwl::parse(name, &text)?;
     if roundtrip {
-        let mut emitted = gwl::emit(&records).map_err(|m| fail("worklist".into(), m))?;
+        let mut emitted = gwl::emit(&records).map_err(|m| fail("worklist".into(), m.to_string()))?;
         // The emitter ends every record with CR LF; an input whose last line had no terminator keeps none.
         if !input.ends_with(b"\n") && emitted.ends_with("\r\n") {
             emitted.truncate(emitted.len() - 2);

@@ -79,14 +79,13 @@ impl Timeouts {
     }
 
     /// Parses `CODE=SECONDS` overrides (`AS=600,DI=60`); `default=SECONDS` sets the default.
-    pub fn parse_overrides(mut self, spec: &str) -> Result<Self, String> {
+    pub fn parse_overrides(mut self, spec: &str) -> Result<Self, TimeoutSpecError> {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (code, secs) =
-                item.split_once('=').ok_or_else(|| format!("timeout `{item}`: expected CODE=SECONDS"))?;
-            let secs: f64 =
-                secs.parse().map_err(|_| format!("timeout `{item}`: `{secs}` is not a number of seconds"))?;
+            let bad = |problem| TimeoutSpecError { item: item.to_string(), problem };
+            let (code, secs) = item.split_once('=').ok_or_else(|| bad(TimeoutProblem::Syntax))?;
+            let secs: f64 = secs.parse().map_err(|_| bad(TimeoutProblem::NotSeconds))?;
             if !(secs.is_finite() && secs > 0.0) {
-                return Err(format!("timeout `{item}`: must be positive"));
+                return Err(bad(TimeoutProblem::NotPositive));
             }
             let d = Duration::from_secs_f64(secs);
             if code == "default" {
@@ -94,11 +93,39 @@ impl Timeouts {
             } else if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
                 self.per_code.insert(code.to_string(), d);
             } else {
-                return Err(format!("timeout `{item}`: a command code is two upper-case letters, like AS"));
+                return Err(bad(TimeoutProblem::BadCode));
             }
         }
         Ok(self)
     }
+}
+
+/// A `CODE=SECONDS` item that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("timeout `{item}`: {problem}")]
+pub struct TimeoutSpecError {
+    /// The item.
+    pub item: String,
+    /// What is wrong with it.
+    pub problem: TimeoutProblem,
+}
+
+/// What is wrong with a time-out item.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimeoutProblem {
+    /// Not `CODE=SECONDS`.
+    #[error("expected CODE=SECONDS")]
+    Syntax,
+    /// The value is not a number.
+    #[error("the value is not a number of seconds")]
+    NotSeconds,
+    /// Zero, negative or not finite.
+    #[error("must be positive")]
+    NotPositive,
+    /// The code is not two upper-case letters (nor `default`).
+    #[error("a command code is two upper-case letters, like AS")]
+    BadCode,
 }
 
 /// A reply to a STAR command.

@@ -217,6 +217,16 @@ fn timeout_table() {
     assert_eq!(t.for_code("RF"), Duration::from_secs(30));
     let t = t.parse_overrides("AS=600, default=10").unwrap();
     assert_eq!((t.for_code("AS"), t.for_code("RF")), (Duration::from_secs(600), Duration::from_secs(10)));
-    assert!(Timeouts::default().parse_overrides("as=1").unwrap_err().contains("two upper-case letters"));
-    assert!(Timeouts::default().parse_overrides("AS=-1").unwrap_err().contains("positive"));
+    let e = Timeouts::default().parse_overrides("as=1").unwrap_err();
+    assert_eq!(e.problem, cellos_gateway::star::TimeoutProblem::BadCode);
+    assert!(e.to_string().contains("two upper-case letters"), "{e}");
+    let e = Timeouts::default().parse_overrides("AS=-1").unwrap_err();
+    assert_eq!((e.item.as_str(), e.problem), ("AS=-1", cellos_gateway::star::TimeoutProblem::NotPositive));
+    assert!(e.to_string().contains("positive"));
+    let e = Timeouts::default().parse_overrides("AS=soon").unwrap_err();
+    assert_eq!(e.problem, cellos_gateway::star::TimeoutProblem::NotSeconds);
+    assert_eq!(
+        Timeouts::default().parse_overrides("AS").unwrap_err().problem,
+        cellos_gateway::star::TimeoutProblem::Syntax
+    );
 }

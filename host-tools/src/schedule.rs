@@ -520,7 +520,7 @@ pub fn solve_within(p: &Problem, budget: Budget) -> Result<Schedule, ScheduleErr
             solve_ms: started.elapsed().as_millis() as u64,
             tasks: assign_units(p, needs, &start_of),
         };
-        check(p, &schedule).map_err(ScheduleError::Invalid)?;
+        check(p, &schedule).map_err(|v| ScheduleError::Invalid(v.0))?;
         Ok(schedule)
     };
     let first = greedy(p, &ix);
@@ -640,7 +640,16 @@ fn assign_units(p: &Problem, needs: &[Vec<(usize, u32)>], start: &[u32]) -> Vec<
 /// Verifies a schedule against its problem, independently of the solver: every task placed once with
 /// its duration, releases, due times, the horizon, precedence, windows, capacity minute by minute, and
 /// units (the right number, of the right resource, never two tasks on one unit at once).
-pub fn check(p: &Problem, s: &Schedule) -> Result<(), String> {
+pub fn check(p: &Problem, s: &Schedule) -> Result<(), Violation> {
+    check_text(p, s).map_err(Violation)
+}
+
+/// A way a schedule breaks its problem, said in words naming the task and the constraint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Violation(pub String);
+
+fn check_text(p: &Problem, s: &Schedule) -> Result<(), String> {
     if s.tasks.len() != p.tasks.len() {
         return Err(format!("{} tasks placed, {} given", s.tasks.len(), p.tasks.len()));
     }

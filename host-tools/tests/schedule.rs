@@ -130,20 +130,20 @@ fn the_checker_rejects_broken_schedules() {
     overlap.tasks[1].start_min = 5;
     overlap.tasks[1].end_min = 15;
     overlap.makespan_min = 15;
-    assert!(check(&p, &overlap).unwrap_err().contains("before `a` ends"));
+    assert!(check(&p, &overlap).unwrap_err().to_string().contains("before `a` ends"));
     let mut short = good.clone();
     short.tasks[0].end_min = 9;
-    assert!(check(&p, &short).unwrap_err().contains("lasts 9"));
+    assert!(check(&p, &short).unwrap_err().to_string().contains("lasts 9"));
     let mut stolen = good.clone();
     stolen.tasks[0].units.clear();
-    assert!(check(&p, &stolen).unwrap_err().contains("holds 0 units"));
+    assert!(check(&p, &stolen).unwrap_err().to_string().contains("holds 0 units"));
     let q = problem(
         r#"{"resources":[{"id":"r","capacity":2}],"tasks":[{"id":"a","duration_min":10,"resources":["r"]},{"id":"b","duration_min":10,"resources":["r"]}]}"#,
     );
     let mut same = solve(&q, LIMIT).unwrap();
     let first = same.tasks[0].units["r"].clone();
     same.tasks[1].units.insert("r".into(), first);
-    assert!(check(&q, &same).unwrap_err().contains("at once"));
+    assert!(check(&q, &same).unwrap_err().to_string().contains("at once"));
 }
 
 fn instance() -> impl Strategy<Value = Problem> {

@@ -6,6 +6,7 @@
 //! A parsed volume keeps its text, so a file emits back byte for byte; a volume built from a number is
 //! printed with two decimals, as EVOware expects.
 
+use super::WorklistError;
 use crate::GatewayError;
 
 /// Longest label, ID or type.
@@ -269,19 +270,19 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Record>, GatewayError> {
     Ok(out)
 }
 
-fn check_label(s: &str, what: &str) -> Result<(), String> {
+fn check_label(s: &str, what: &'static str) -> Result<(), WorklistError> {
     if s.contains(';') {
-        return Err(format!("{what} `{s}` contains `;`"));
+        return Err(WorklistError::Semicolon { what, value: s.to_string() });
     }
     if s.chars().count() > MAX_LABEL {
-        return Err(format!("{what} `{s}` is longer than {MAX_LABEL} characters"));
+        return Err(WorklistError::TooLong { what, value: s.to_string() });
     }
     Ok(())
 }
 
 /// One record as its line (no line end). Errors name the rule a field breaks.
-pub fn emit_record(r: &Record) -> Result<String, String> {
-    let pip = |k: &str, p: &Pipetting| -> Result<String, String> {
+pub fn emit_record(r: &Record) -> Result<String, WorklistError> {
+    let pip = |k: &str, p: &Pipetting| -> Result<String, WorklistError> {
         for (v, what) in [
             (&p.rack_label, "rack label"),
             (&p.rack_id, "rack ID"),
@@ -294,7 +295,7 @@ pub fn emit_record(r: &Record) -> Result<String, String> {
             check_label(v, what)?;
         }
         if p.position == 0 {
-            return Err("positions count from 1".into());
+            return Err(WorklistError::ZeroPosition);
         }
         let mask = p.tip_mask.map(|m| m.to_string()).unwrap_or_default();
         Ok(format!(
@@ -315,14 +316,14 @@ pub fn emit_record(r: &Record) -> Result<String, String> {
         Record::Dispense(p) => pip("D", p)?,
         Record::ReplaceTip => "W;".into(),
         Record::Wash(n) if (1..=4).contains(n) => format!("W{n};"),
-        Record::Wash(n) => return Err(format!("wash scheme {n} is not 1 … 4")),
+        Record::Wash(n) => return Err(WorklistError::WashScheme(*n)),
         Record::Decontaminate => "WD;".into(),
         Record::Flush => "F;".into(),
         Record::Break => "B;".into(),
         Record::SetDiTi(i) => format!("S;{i}"),
         Record::Comment(t) => {
             if t.contains(['\r', '\n']) {
-                return Err("a comment is one line".into());
+                return Err(WorklistError::MultiLineComment);
             }
             format!("C;{t}")
         }
@@ -339,7 +340,7 @@ pub fn emit_record(r: &Record) -> Result<String, String> {
                 check_label(v, what)?;
             }
             if d.excluded.windows(2).any(|w| w[0] >= w[1]) {
-                return Err("excluded wells must be ascending".into());
+                return Err(WorklistError::ExcludedOrder);
             }
             let mut s = format!(
                 "R;{};{};{};{};{};{};{};{};{};{};{};{};{};{};{}",
@@ -368,22 +369,21 @@ pub fn emit_record(r: &Record) -> Result<String, String> {
 }
 
 /// A whole worklist: CRLF between records, no trailing line end. Checks the S-after-B rule too.
-pub fn emit(records: &[Record]) -> Result<String, String> {
+pub fn emit(records: &[Record]) -> Result<String, WorklistError> {
     let mut lines = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
+        let at = |e| WorklistError::AtRecord { record: i + 1, cause: Box::new(e) };
         if matches!(r, Record::SetDiTi(_)) && i > 0 && !matches!(records[i - 1], Record::Break) {
-            return Err(format!("record {}: S may only come first or right after B", i + 1));
+            return Err(at(WorklistError::SetDiTiPlacement));
         }
-        lines.push(emit_record(r).map_err(|e| format!("record {}: {e}", i + 1))?);
+        lines.push(emit_record(r).map_err(at)?);
     }
     Ok(lines.join("\r\n"))
 }
 
 /// Encodes text as Latin-1; a character outside Latin-1 is an error.
-pub fn to_latin1(text: &str) -> Result<Vec<u8>, String> {
-    text.chars()
-        .map(|c| u8::try_from(u32::from(c)).map_err(|_| format!("`{c}` cannot be written in Latin-1")))
-        .collect()
+pub fn to_latin1(text: &str) -> Result<Vec<u8>, WorklistError> {
+    text.chars().map(|c| u8::try_from(u32::from(c)).map_err(|_| WorklistError::NotLatin1(c))).collect()
 }
 
 /// The wells a reagent distribution dispenses into, in order: the destination range less the excluded
@@ -460,12 +460,23 @@ mod tests {
         };
         assert_eq!(emit_record(&Record::Aspirate(p.clone())).unwrap(), "A;WaterTrough;;;1;;200.00;;;;");
         let bad = Pipetting { rack_label: "a;b".into(), ..p.clone() };
-        assert!(emit_record(&Record::Aspirate(bad)).unwrap_err().contains("contains `;`"));
-        let long = Pipetting { rack_label: "X".repeat(33), ..p };
-        assert!(emit_record(&Record::Dispense(long)).unwrap_err().contains("longer than 32"));
-        assert!(emit(&[Record::Comment("x".into()), Record::SetDiTi(1)]).unwrap_err().contains("S may only"));
+        let e = emit_record(&Record::Aspirate(bad)).unwrap_err();
+        assert_eq!(e, WorklistError::Semicolon { what: "rack label", value: "a;b".into() });
+        assert_eq!(e.to_string(), "rack label `a;b` contains `;`");
+        let long = Pipetting { rack_label: "X".repeat(33), ..p.clone() };
+        let e = emit_record(&Record::Dispense(long)).unwrap_err();
+        assert!(
+            matches!(e, WorklistError::TooLong { what: "rack label", .. }) && e.to_string().contains("longer than 32")
+        );
+        let e = emit(&[Record::Comment("x".into()), Record::SetDiTi(1)]).unwrap_err();
+        assert_eq!(e, WorklistError::AtRecord { record: 2, cause: Box::new(WorklistError::SetDiTiPlacement) });
+        assert_eq!(e.to_string(), "record 2: S may only come first or right after B");
+        let zero = Pipetting { position: 0, ..p };
+        assert_eq!(emit_record(&Record::Aspirate(zero)), Err(WorklistError::ZeroPosition));
+        assert_eq!(emit_record(&Record::Wash(5)), Err(WorklistError::WashScheme(5)));
+        assert_eq!(emit_record(&Record::Comment("a\nb".into())), Err(WorklistError::MultiLineComment));
         assert_eq!(to_latin1("Gefäß").unwrap(), b"Gef\xe4\xdf");
-        assert!(to_latin1("µL ✓").is_err());
+        assert_eq!(to_latin1("µL ✓"), Err(WorklistError::NotLatin1('✓')));
     }
 
     #[test]

@@ -16,8 +16,96 @@ use crate::liquid::{DeckModel, LiquidHandler, Op, Place, Workcell};
 use gwl::{Pipetting, Record, Volume};
 use hamilton::Transfer;
 
+/// Why a worklist cannot be converted or written. The outer variants say where.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorklistError {
+    /// No labware of that name on the deck.
+    #[error("no labware `{0}` on the deck")]
+    NoLabware(String),
+    /// A `.gwl` position that is not on its labware.
+    #[error("position {position} on {labware}{}", if .message.is_empty() { String::new() } else { format!(": {}", .message) })]
+    Position {
+        /// The labware.
+        labware: String,
+        /// The position.
+        position: u32,
+        /// Why.
+        message: String,
+    },
+    /// A well that is not on its labware.
+    #[error("{labware}:{well}: {message}")]
+    Well {
+        /// The labware.
+        labware: String,
+        /// The well.
+        well: String,
+        /// Why.
+        message: String,
+    },
+    /// Two aspirates without a dispense between them.
+    #[error("two aspirates in a row; cellos converts one aspirate per dispense")]
+    TwoAspirates,
+    /// A dispense with no aspirate before it.
+    #[error("dispense without an aspirate")]
+    DispenseWithoutAspirate,
+    /// The last aspirate has no dispense.
+    #[error("the worklist ends with an aspirate and no dispense")]
+    EndsWithAspirate,
+    /// A label with a `;` in it.
+    #[error("{what} `{value}` contains `;`")]
+    Semicolon {
+        /// Which field.
+        what: &'static str,
+        /// Its text.
+        value: String,
+    },
+    /// A label longer than the format allows.
+    #[error("{what} `{value}` is longer than {} characters", gwl::MAX_LABEL)]
+    TooLong {
+        /// Which field.
+        what: &'static str,
+        /// Its text.
+        value: String,
+    },
+    /// Position 0.
+    #[error("positions count from 1")]
+    ZeroPosition,
+    /// A wash scheme outside 1 … 4.
+    #[error("wash scheme {0} is not 1 … 4")]
+    WashScheme(u8),
+    /// A comment with a line break.
+    #[error("a comment is one line")]
+    MultiLineComment,
+    /// Excluded wells out of order.
+    #[error("excluded wells must be ascending")]
+    ExcludedOrder,
+    /// `S` neither first nor right after `B`.
+    #[error("S may only come first or right after B")]
+    SetDiTiPlacement,
+    /// A character Latin-1 cannot hold.
+    #[error("`{0}` cannot be written in Latin-1")]
+    NotLatin1(char),
+    /// At a record of a `.gwl` (from 1).
+    #[error("record {record}: {cause}")]
+    AtRecord {
+        /// The record.
+        record: usize,
+        /// What is wrong there.
+        cause: Box<WorklistError>,
+    },
+    /// At a transfer of a list (from 1).
+    #[error("transfer {transfer}: {cause}")]
+    AtTransfer {
+        /// The transfer.
+        transfer: usize,
+        /// What is wrong there.
+        cause: Box<WorklistError>,
+    },
+}
+
 /// The layout of a labware, by name: its format, or `None` for a trough.
-fn labware_format(deck: &DeckModel, name: &str) -> Result<Option<PlateFormat>, String> {
+fn labware_format(deck: &DeckModel, name: &str) -> Result<Option<PlateFormat>, WorklistError> {
     if let Some(p) = deck.plates.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
         return Ok(Some(p.format));
     }
@@ -27,27 +115,32 @@ fn labware_format(deck: &DeckModel, name: &str) -> Result<Option<PlateFormat>, S
     if deck.troughs.iter().any(|t| t.name.eq_ignore_ascii_case(name)) {
         return Ok(None);
     }
-    Err(format!("no labware `{name}` on the deck"))
+    Err(WorklistError::NoLabware(name.to_string()))
 }
 
 /// The place a `.gwl` position addresses (column-major) on a labware.
-pub fn place_of(deck: &DeckModel, label: &str, position: u32) -> Result<Place, String> {
+pub fn place_of(deck: &DeckModel, label: &str, position: u32) -> Result<Place, WorklistError> {
+    let bad = |message: String| WorklistError::Position { labware: label.to_string(), position, message };
     match labware_format(deck, label)? {
         None => Ok(Place::named(label)),
         Some(f) => {
-            let index = u16::try_from(position).map_err(|_| format!("position {position} on {label}"))?;
-            let well = f.from_col_major(index).map_err(|e| format!("position {position} on {label}: {e}"))?;
+            let index = u16::try_from(position).map_err(|_| bad(String::new()))?;
+            let well = f.from_col_major(index).map_err(|e| bad(e.to_string()))?;
             Ok(Place::well(label, &well.to_string()))
         }
     }
 }
 
 /// The `.gwl` position (column-major) of a well on a labware (1 for a trough).
-pub fn position_of(deck: &DeckModel, label: &str, well: &str) -> Result<u32, String> {
+pub fn position_of(deck: &DeckModel, label: &str, well: &str) -> Result<u32, WorklistError> {
     match labware_format(deck, label)? {
         None => Ok(1),
         Some(f) => {
-            let w = f.parse_well(well).map_err(|e| format!("{label}:{well}: {e}"))?;
+            let w = f.parse_well(well).map_err(|e| WorklistError::Well {
+                labware: label.to_string(),
+                well: well.to_string(),
+                message: e.to_string(),
+            })?;
             Ok(u32::from(f.col_major(w)))
         }
     }
@@ -69,10 +162,10 @@ fn pipetting(label: &str, position: u32, volume_ul: f64, tip_mask: Option<u8>) -
 }
 
 /// A `.gwl` for transfers: `A`, `D`, then `W;` (a fresh tip per transfer), tip 1.
-pub fn transfers_to_gwl(deck: &DeckModel, transfers: &[Transfer]) -> Result<Vec<Record>, String> {
+pub fn transfers_to_gwl(deck: &DeckModel, transfers: &[Transfer]) -> Result<Vec<Record>, WorklistError> {
     let mut out = Vec::with_capacity(transfers.len() * 3);
     for (i, t) in transfers.iter().enumerate() {
-        let at = |e: String| format!("transfer {}: {e}", i + 1);
+        let at = |e: WorklistError| WorklistError::AtTransfer { transfer: i + 1, cause: Box::new(e) };
         let src = position_of(deck, &t.source, &t.source_well).map_err(at)?;
         let dst = position_of(deck, &t.target, &t.target_well).map_err(at)?;
         out.push(Record::Aspirate(pipetting(&t.source, src, t.volume_ul, Some(1))));
@@ -88,20 +181,20 @@ fn well_text(p: &Place) -> String {
 
 /// The transfers of a `.gwl`: each `A` paired with the next `D`, and `R` expanded; other records carry
 /// no transfer.
-pub fn gwl_to_transfers(deck: &DeckModel, records: &[Record]) -> Result<Vec<Transfer>, String> {
+pub fn gwl_to_transfers(deck: &DeckModel, records: &[Record]) -> Result<Vec<Transfer>, WorklistError> {
     let mut out = Vec::new();
     let mut pending: Option<(Place, f64)> = None;
     for (i, r) in records.iter().enumerate() {
-        let at = |e: String| format!("record {}: {e}", i + 1);
+        let at = |e: WorklistError| WorklistError::AtRecord { record: i + 1, cause: Box::new(e) };
         match r {
             Record::Aspirate(p) => {
                 if pending.is_some() {
-                    return Err(at("two aspirates in a row; cellos converts one aspirate per dispense".into()));
+                    return Err(at(WorklistError::TwoAspirates));
                 }
                 pending = Some((place_of(deck, &p.rack_label, p.position).map_err(at)?, p.volume.value_ul));
             }
             Record::Dispense(p) => {
-                let (src, v) = pending.take().ok_or_else(|| at("dispense without an aspirate".into()))?;
+                let (src, v) = pending.take().ok_or_else(|| at(WorklistError::DispenseWithoutAspirate))?;
                 let dst = place_of(deck, &p.rack_label, p.position).map_err(at)?;
                 out.push(Transfer {
                     source: src.labware.clone(),
@@ -129,7 +222,7 @@ pub fn gwl_to_transfers(deck: &DeckModel, records: &[Record]) -> Result<Vec<Tran
         }
     }
     if pending.is_some() {
-        return Err("the worklist ends with an aspirate and no dispense".into());
+        return Err(WorklistError::EndsWithAspirate);
     }
     Ok(out)
 }
@@ -217,7 +310,7 @@ pub async fn run_gwl<H: LiquidHandler>(
                 Record::Aspirate(p) | Record::Dispense(p) => {
                     let c = channel(p.tip_mask);
                     let place = place_of(&w.envelope.deck, &p.rack_label, p.position)
-                        .map_err(|message| GatewayError::Worklist { file: file.to_string(), line, message })?;
+                        .map_err(|e| GatewayError::Worklist { file: file.to_string(), line, message: e.to_string() })?;
                     ensure_tip(w, c).await?;
                     let op = if matches!(r, Record::Aspirate(_)) {
                         Op::Aspirate { channel: c, from: place, volume_ul: p.volume.value_ul }
@@ -230,7 +323,7 @@ pub async fn run_gwl<H: LiquidHandler>(
                 Record::Reagent(d) => {
                     let deck = &w.envelope.deck;
                     let expanded = gwl_to_transfers(deck, std::slice::from_ref(r))
-                        .map_err(|message| GatewayError::Worklist { file: file.to_string(), line, message })?;
+                        .map_err(|e| GatewayError::Worklist { file: file.to_string(), line, message: e.to_string() })?;
                     for t in &expanded {
                         let src = if t.source_well.is_empty() {
                             Place::named(&t.source)
