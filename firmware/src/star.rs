@@ -28,7 +28,8 @@
 
 use core::fmt::Write;
 
-use cellos_core::proto::star::{StarMessage, Value};
+use cellos_core::proto::star::StarMessage;
+use cellos_core::proto::star_command::{Answer, ChannelAt, Command, Pipetting, PlateAt, TipMove};
 use cellos_core::proto::wire::Counters;
 
 pub use crate::deck::Tip;
@@ -104,22 +105,9 @@ enum Outcome {
     Channels(heapless::Vec<(usize, u8, u8), CHANNELS>),
 }
 
-/// The channels a command addresses: (channel index, x, y), 0.1 mm.
-type Positions = heapless::Vec<(usize, i32, i32), CHANNELS>;
-/// A master error: main code and trace.
-type MasterError = (u8, u8);
-
 fn channel_module(i: usize) -> [u8; 2] {
     let n = i as u8 + 1;
     [b'P', if n < 10 { b'0' + n } else { b'A' + n - 10 }]
-}
-
-fn uints(v: Option<Value<'_>>) -> Option<heapless::Vec<u32, 16>> {
-    let mut out = heapless::Vec::new();
-    for x in v?.uints() {
-        out.push(x?).ok()?;
-    }
-    Some(out)
 }
 
 impl Star {
@@ -252,75 +240,63 @@ impl Star {
             let _ = d.push_str(data);
             Outcome::Ok { data: d, duration_ms, movement }
         };
-        if m.module != *b"C0" {
-            return Outcome::Master(1, 30);
+        // A movement before initialisation is refused whatever its parameters.
+        if m.module == *b"C0" && matches!(&m.code, b"TP" | b"TR" | b"AS" | b"DS" | b"PP" | b"PR") && !self.initialised {
+            return Outcome::Master(3, 0);
         }
-        match &m.code {
-            b"RF" => ok(
-                &{
-                    let mut s = heapless::String::<64>::new();
-                    let _ = write!(s, "rf{FIRMWARE_VERSION}");
-                    s
-                },
-                0,
-                false,
-            ),
-            b"RI" => ok(
-                &{
-                    // ASSUMPTION: the layout PyLabRobot reads (`si` then `sn`); `sn` is 8 hex digits here.
-                    let mut s = heapless::String::<64>::new();
-                    let _ = write!(s, "si0000sn{:08X}", self.serial_number);
-                    s
-                },
-                0,
-                false,
-            ),
-            b"QW" => ok(if self.initialised { "qw1" } else { "qw0" }, 0, false),
-            b"QM" | b"RM" => ok("", 0, false),
-            b"RT" => {
-                let mut s = heapless::String::<96>::new();
-                let _ = s.push_str("rt");
-                for (i, c) in self.channels.iter().enumerate() {
-                    if i > 0 {
-                        let _ = s.push(' ');
-                    }
-                    let _ = s.push(if c.is_some() { '1' } else { '0' });
-                }
-                ok(&s, 0, false)
+        let command = match Command::parse(m, CHANNELS) {
+            Ok(c) => c,
+            Err(e) => {
+                let (code, trace) = e.code();
+                return Outcome::Master(code, trace);
             }
-            b"VI" => {
+        };
+        match command {
+            Command::FirmwareVersion => {
+                self.answer(Answer::Firmware(heapless::String::try_from(FIRMWARE_VERSION).unwrap_or_default()))
+            }
+            // ASSUMPTION: the layout PyLabRobot reads (`si` then `sn`); `sn` is 8 hex digits here.
+            Command::Identification => {
+                let mut serial = heapless::String::new();
+                let _ = write!(serial, "{:08X}", self.serial_number);
+                self.answer(Answer::Identification { si: 0, serial })
+            }
+            Command::QueryInitialised => self.answer(Answer::Initialised(self.initialised)),
+            Command::MachineConfiguration | Command::ExtendedConfiguration => self.answer(Answer::Nothing),
+            Command::TipPresence => {
+                self.answer(Answer::TipPresence(self.channels.iter().map(Option::is_some).collect()))
+            }
+            Command::PreInitialise => {
                 self.initialised = true;
                 ok("", self.timing.pre_initialise_ms, true)
             }
-            b"DI" => {
+            Command::Initialise => {
                 self.initialised = true;
                 ok("", self.timing.initialise_ms, true)
             }
-            b"TT" => self.define_tip(m),
-            b"TP" | b"TR" | b"AS" | b"DS" | b"PP" | b"PR" if !self.initialised => Outcome::Master(3, 0),
-            b"PP" => self.get_plate(m, deck),
-            b"PR" => self.put_plate(m, deck),
-            b"TP" => self.pick_up(m, deck, counters),
-            b"TR" => self.discard(m, deck, counters),
-            b"AS" => self.move_liquid(m, "av", deck, counters),
-            b"DS" => self.move_liquid(m, "dv", deck, counters),
-            _ => Outcome::Master(1, 30),
+            Command::DefineTip(t) => {
+                self.tip_types[usize::from(t.index)] = t.max_volume_01ul;
+                Outcome::Ok { data: heapless::String::new(), duration_ms: 0, movement: false }
+            }
+            Command::GetPlate(p) => self.get_plate(&p, deck),
+            Command::PutPlate(p) => self.put_plate(&p, deck),
+            Command::PickUpTips(t) => self.pick_up(&t, deck, counters),
+            Command::DiscardTips(t) => self.discard(&t, deck, counters),
+            Command::Aspirate(p) => self.move_liquid(&p, true, deck, counters),
+            Command::Dispense(p) => self.move_liquid(&p, false, deck, counters),
         }
     }
 
-    fn plate_position(m: &StarMessage<'_>) -> Result<(i32, i32), MasterError> {
-        match (m.param("xs").and_then(|v| v.uint()), m.param("yj").and_then(|v| v.uint())) {
-            (Some(x), Some(y)) => Ok((x as i32, y as i32)),
-            _ => Err((1, 31)),
-        }
+    /// A query's answer, at once.
+    fn answer(&self, a: Answer) -> Outcome {
+        let mut data = heapless::String::new();
+        let _ = a.emit(&mut data);
+        Outcome::Ok { data, duration_ms: 0, movement: false }
     }
 
     /// `C0PP`: the iSWAP grips the plate whose A1 is at (`xs`, `yj`).
-    fn get_plate<const P: usize, const W: usize>(&mut self, m: &StarMessage<'_>, deck: &Deck<P, W>) -> Outcome {
-        let (x, y) = match Self::plate_position(m) {
-            Ok(p) => p,
-            Err((code, trace)) => return Outcome::Master(code, trace),
-        };
+    fn get_plate<const P: usize, const W: usize>(&mut self, at: &PlateAt, deck: &Deck<P, W>) -> Outcome {
+        let (x, y) = (at.x_01mm as i32, at.y_01mm as i32);
         if self.held_plate.is_some() {
             return Outcome::Master(22, 0);
         }
@@ -334,11 +310,8 @@ impl Star {
     }
 
     /// `C0PR`: the iSWAP puts the plate it holds with its A1 at (`xs`, `yj`), which must be free deck.
-    fn put_plate<const P: usize, const W: usize>(&mut self, m: &StarMessage<'_>, deck: &mut Deck<P, W>) -> Outcome {
-        let (x, y) = match Self::plate_position(m) {
-            Ok(p) => p,
-            Err((code, trace)) => return Outcome::Master(code, trace),
-        };
+    fn put_plate<const P: usize, const W: usize>(&mut self, at: &PlateAt, deck: &mut Deck<P, W>) -> Outcome {
+        let (x, y) = (at.x_01mm as i32, at.y_01mm as i32);
         let Some(p) = self.held_plate else { return Outcome::Master(21, 0) };
         let free = deck.plate_footprint(p, x, y).is_some_and(|r| deck.is_free(r, Some(p)));
         if !free {
@@ -348,39 +321,6 @@ impl Star {
         deck.plates[p].y_01mm = y;
         self.held_plate = None;
         Outcome::Ok { data: heapless::String::new(), duration_ms: self.timing.tip_ms, movement: true }
-    }
-
-    fn define_tip(&mut self, m: &StarMessage<'_>) -> Outcome {
-        let (Some(tt), Some(tv)) = (m.param("tt").and_then(|v| v.uint()), m.param("tv").and_then(|v| v.uint())) else {
-            return Outcome::Master(1, 31);
-        };
-        if tt >= 100 || tv == 0 {
-            return Outcome::Master(1, 32);
-        }
-        self.tip_types[tt as usize] = tv;
-        Outcome::Ok { data: heapless::String::new(), duration_ms: 0, movement: false }
-    }
-
-    /// The channels of a command (`tm`) and their positions (`xp`, `yp`); a master error code and trace
-    /// when they are missing or out of range.
-    fn channel_positions(m: &StarMessage<'_>) -> Result<Positions, MasterError> {
-        let (Some(tm), Some(xp), Some(yp)) = (uints(m.param("tm")), uints(m.param("xp")), uints(m.param("yp"))) else {
-            return Err((1, 31));
-        };
-        if tm.len() > CHANNELS || xp.len() > CHANNELS || yp.len() > CHANNELS {
-            return Err((1, 32));
-        }
-        let mut out = heapless::Vec::new();
-        for (i, &used) in tm.iter().enumerate() {
-            if used > 1 {
-                return Err((1, 32));
-            }
-            if used == 1 {
-                let (Some(&x), Some(&y)) = (xp.get(i), yp.get(i)) else { return Err((1, 31)) };
-                let _ = out.push((i, x as i32, y as i32));
-            }
-        }
-        Ok(out)
     }
 
     fn fail(errs: heapless::Vec<(usize, u8, u8), CHANNELS>) -> Option<Outcome> {
@@ -431,22 +371,19 @@ impl Star {
 
     fn pick_up<const P: usize, const W: usize>(
         &mut self,
-        m: &StarMessage<'_>,
+        t: &TipMove,
         deck: &mut Deck<P, W>,
         c: &mut Counters,
     ) -> Outcome {
-        let chans = match Self::channel_positions(m) {
-            Ok(v) => v,
-            Err((code, trace)) => return Outcome::Master(code, trace),
-        };
-        let Some(tt) = m.param("tt").and_then(|v| v.uint()) else { return Outcome::Master(1, 31) };
-        if tt >= 100 || self.tip_types[tt as usize] == 0 {
+        let tip_type = self.tip_types[usize::from(t.tip_type)];
+        if tip_type == 0 {
             return Outcome::Master(1, 32);
         }
-        let max_capacity_ul = f64::from(self.tip_types[tt as usize]) / 10.0;
-        let ops: heapless::Vec<Operation, CHANNELS> = chans
+        let max_capacity_ul = f64::from(tip_type) / 10.0;
+        let ops: heapless::Vec<Operation, CHANNELS> = t
+            .channels
             .iter()
-            .map(|&(channel, x, y)| Operation::PickUp { channel, at: deck.at(x, y), max_capacity_ul })
+            .map(|ch| Operation::PickUp { channel: usize::from(ch.channel), at: Self::at(deck, ch), max_capacity_ul })
             .collect();
         let out = self.pipette(&ops, deck, self.timing.tip_ms);
         if matches!(out, Outcome::Ok { .. }) {
@@ -457,16 +394,15 @@ impl Star {
 
     fn discard<const P: usize, const W: usize>(
         &mut self,
-        m: &StarMessage<'_>,
+        t: &TipMove,
         deck: &mut Deck<P, W>,
         c: &mut Counters,
     ) -> Outcome {
-        let chans = match Self::channel_positions(m) {
-            Ok(v) => v,
-            Err((code, trace)) => return Outcome::Master(code, trace),
-        };
-        let ops: heapless::Vec<Operation, CHANNELS> =
-            chans.iter().map(|&(channel, x, y)| Operation::Drop { channel, to: deck.at(x, y) }).collect();
+        let ops: heapless::Vec<Operation, CHANNELS> = t
+            .channels
+            .iter()
+            .map(|ch| Operation::Drop { channel: usize::from(ch.channel), to: Self::at(deck, ch) })
+            .collect();
         let out = self.pipette(&ops, deck, self.timing.tip_ms);
         if matches!(out, Outcome::Ok { .. }) {
             c.tip_drops = c.tip_drops.wrapping_add(ops.len() as u32);
@@ -474,37 +410,25 @@ impl Star {
         out
     }
 
-    fn volumes(m: &StarMessage<'_>, name: &str, chans: &[(usize, i32, i32)]) -> Result<[f64; CHANNELS], MasterError> {
-        let Some(v) = uints(m.param(name)) else { return Err((1, 31)) };
-        let mut out = [0.0; CHANNELS];
-        for &(ch, _, _) in chans {
-            out[ch] = f64::from(*v.get(ch).ok_or((1, 31))?) / 10.0;
-        }
-        Ok(out)
+    /// Where a channel of a command goes on the deck.
+    fn at<const P: usize, const W: usize>(deck: &Deck<P, W>, ch: &ChannelAt) -> Location {
+        deck.at(ch.x_01mm as i32, ch.y_01mm as i32)
     }
 
-    /// `C0AS` (volumes in `av`) or `C0DS` (`dv`).
+    /// `C0AS` (`aspirate`) or `C0DS`.
     fn move_liquid<const P: usize, const W: usize>(
         &mut self,
-        m: &StarMessage<'_>,
-        volumes: &str,
+        p: &Pipetting,
+        aspirate: bool,
         deck: &mut Deck<P, W>,
         c: &mut Counters,
     ) -> Outcome {
-        let chans = match Self::channel_positions(m) {
-            Ok(v) => v,
-            Err((code, trace)) => return Outcome::Master(code, trace),
-        };
-        let vol = match Self::volumes(m, volumes, &chans) {
-            Ok(v) => v,
-            Err((code, trace)) => return Outcome::Master(code, trace),
-        };
-        let aspirate = volumes == "av";
-        let ops: heapless::Vec<Operation, CHANNELS> = chans
+        let ops: heapless::Vec<Operation, CHANNELS> = p
+            .channels
             .iter()
-            .map(|&(channel, x, y)| {
-                let at = deck.at(x, y);
-                let volume_ul = vol[channel];
+            .zip(&p.volumes_01ul)
+            .map(|(ch, &v)| {
+                let (channel, at, volume_ul) = (usize::from(ch.channel), Self::at(deck, ch), f64::from(v) / 10.0);
                 if aspirate {
                     Operation::Aspirate { channel, from: at, volume_ul }
                 } else {

@@ -28,7 +28,8 @@ async fn measure(
         set.spawn(async move {
             let mut lat = Vec::with_capacity(per_task);
             for _ in 0..per_task {
-                let r = star.query("RF", 1).await.expect("reply");
+                let r =
+                    star.query(&cellos_core::proto::star_command::Command::FirmwareVersion, 1).await.expect("reply");
                 lat.push(r.elapsed);
             }
             lat

@@ -379,12 +379,10 @@ pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
         Instrument::Star => {
             let (tx, rx, _) = open_line(&serial, Protocol::Star).await?;
             let d = StarDriver::new(tx, rx, Timeouts::uniform(Duration::from_secs(5)), 8);
-            let qw = d.query("QW", 2).await?;
-            let rf = d.query("RF", 2).await?;
+            let initialised = d.initialised(2).await?;
+            let (firmware, rf) = d.firmware(2).await?;
             let serial_number = d.serial_number().await.ok().flatten();
             let tips = d.tip_presence().await?;
-            let initialised = qw.message().param("qw").and_then(|v| v.flag()).unwrap_or(false);
-            let firmware = rf.message().param("rf").map(|v| v.raw().to_string()).unwrap_or_default();
             json!({"instrument": "STAR", "initialised": initialised, "firmware": firmware, "serial_number": serial_number, "channels": tips.len(),
                    "tips": tips, "round_trip_ms": rf.elapsed.as_secs_f64() * 1e3})
         }
@@ -671,8 +669,7 @@ async fn lines_for(
 async fn star_identity<Tx: crate::transport::LinkTx>(
     d: &StarDriver<Tx>,
 ) -> Result<campaign::InstrumentId, GatewayError> {
-    let rf = d.query("RF", 3).await?;
-    let firmware = rf.message().param("rf").map(|v| v.raw().to_string()).unwrap_or_default();
+    let (firmware, _) = d.firmware(3).await?;
     let serial = d.serial_number().await?.unwrap_or_else(|| "unknown".into());
     Ok(campaign::InstrumentId::new([("serial", serial), ("firmware", firmware)]))
 }

@@ -1,8 +1,8 @@
 //! The STAR and EVO as [`LiquidHandler`]s.
 
 use cellos_core::proto::evo::EvoCommand;
-use cellos_core::proto::star::cmd::{self, Pipette, TipMove, TipType};
-use cellos_core::proto::star::{MAX_MESSAGE, StarWriter};
+use cellos_core::proto::star::cmd::TipType;
+use cellos_core::proto::star_command::{self as star_cmd, Command, Pipetting, PlateAt, TipMove};
 
 use crate::GatewayError;
 use crate::evo::EvoDriver;
@@ -25,21 +25,6 @@ pub const FLOW_01UL_S: u32 = 1000;
 
 fn to_01(v: f64) -> u32 {
     (v * 10.0).round().max(0.0) as u32
-}
-
-fn mask_of(channels: impl Iterator<Item = usize>) -> u16 {
-    channels.fold(0u16, |m, c| m | (1 << c))
-}
-
-/// Per-channel arrays (indexed by channel) from a list of channel positions.
-fn spread<T: Copy + Default>(n: usize, items: impl Iterator<Item = (usize, T)>) -> Vec<T> {
-    let mut v = vec![T::default(); n];
-    for (c, x) in items {
-        if c < n {
-            v[c] = x;
-        }
-    }
-    v
 }
 
 fn coord(v: i32) -> u32 {
@@ -67,56 +52,30 @@ impl<Tx: LinkTx> StarHandler<Tx> {
         self.tip_types.iter().position(|c| (c - capacity_ul).abs() < 0.05).map_or(1, |i| i as u8 + 1)
     }
 
-    fn tip_move(
-        &self,
-        tips: &[ChannelAt],
-        tip_type: u8,
-        z: (u32, u32),
-        f: fn(u16, usize, &TipMove<'_>) -> Result<heapless::String<MAX_MESSAGE>, cellos_core::proto::star::BuildError>,
-    ) -> impl Fn(u16) -> Result<heapless::String<MAX_MESSAGE>, cellos_core::proto::star::BuildError> {
-        let n = self.driver.channels();
-        let mask = mask_of(tips.iter().map(|t| t.channel));
-        let xs = spread(n, tips.iter().map(|t| (t.channel, coord(t.x_01mm))));
-        let ys = spread(n, tips.iter().map(|t| (t.channel, coord(t.y_01mm))));
-        move |id| {
-            let m = TipMove {
-                mask,
-                x_01mm: &xs,
-                y_01mm: &ys,
-                tip_type,
-                begin_z_01mm: z.0,
-                end_z_01mm: z.1,
-                traverse_01mm: heights::TRAVERSE,
-                method: 0,
-            };
-            f(id, n, &m)
+    fn positions(
+        tips: impl Iterator<Item = ChannelAt>,
+    ) -> heapless::Vec<star_cmd::ChannelAt, { star_cmd::MAX_CHANNELS }> {
+        tips.map(|t| star_cmd::ChannelAt { channel: t.channel as u8, x_01mm: coord(t.x_01mm), y_01mm: coord(t.y_01mm) })
+            .collect()
+    }
+
+    fn tip_move(tips: &[ChannelAt], tip_type: u8) -> TipMove {
+        TipMove {
+            channels: Self::positions(tips.iter().copied()),
+            tip_type,
+            begin_z_01mm: heights::TIP_BEGIN,
+            end_z_01mm: heights::TIP_END,
+            traverse_01mm: heights::TRAVERSE,
+            method: 0,
         }
     }
 
-    fn pipette(
-        &self,
-        ops: &[ChannelVolume],
-        f: fn(
-            u16,
-            usize,
-            u16,
-            &Pipette<'_>,
-        ) -> Result<heapless::String<MAX_MESSAGE>, cellos_core::proto::star::BuildError>,
-    ) -> impl Fn(u16) -> Result<heapless::String<MAX_MESSAGE>, cellos_core::proto::star::BuildError> {
-        let n = self.driver.channels();
-        let mask = mask_of(ops.iter().map(|o| o.at.channel));
-        let xs = spread(n, ops.iter().map(|o| (o.at.channel, coord(o.at.x_01mm))));
-        let ys = spread(n, ops.iter().map(|o| (o.at.channel, coord(o.at.y_01mm))));
-        let vs = spread(n, ops.iter().map(|o| (o.at.channel, to_01(o.volume_ul))));
-        move |id| {
-            let p = Pipette {
-                x_01mm: &xs,
-                y_01mm: &ys,
-                volume_01ul: &vs,
-                traverse_01mm: heights::TRAVERSE,
-                flow_01ul_s: FLOW_01UL_S,
-            };
-            f(id, n, mask, &p)
+    fn pipetting(ops: &[ChannelVolume]) -> Pipetting {
+        Pipetting {
+            channels: Self::positions(ops.iter().map(|o| o.at)),
+            volumes_01ul: ops.iter().map(|o| to_01(o.volume_ul)).collect(),
+            traverse_01mm: heights::TRAVERSE,
+            flow_01ul_s: FLOW_01UL_S,
         }
     }
 }
@@ -127,8 +86,8 @@ impl<Tx: LinkTx> LiquidHandler for StarHandler<Tx> {
     }
 
     async fn initialise(&mut self, tip_capacities_ul: &[f64]) -> Result<(), GatewayError> {
-        self.driver.request(|id| cmd::bare("C0", "VI", id)).await?;
-        self.driver.request(|id| cmd::bare("C0", "DI", id)).await?;
+        self.driver.send(&Command::PreInitialise).await?;
+        self.driver.send(&Command::Initialise).await?;
         self.tip_types = tip_capacities_ul.to_vec();
         for (i, c) in tip_capacities_ul.iter().enumerate() {
             let t = TipType {
@@ -139,45 +98,33 @@ impl<Tx: LinkTx> LiquidHandler for StarHandler<Tx> {
                 size: 2,
                 pickup_method: 0,
             };
-            self.driver.request(|id| cmd::define_tip(id, &t)).await?;
+            self.driver.send(&Command::DefineTip(t)).await?;
         }
         Ok(())
     }
 
     async fn pick_up_tips(&mut self, tips: &[ChannelAt], capacity_ul: f64) -> Result<(), GatewayError> {
-        let build =
-            self.tip_move(tips, self.tip_type(capacity_ul), (heights::TIP_BEGIN, heights::TIP_END), cmd::pick_up_tips);
-        self.driver.request(build).await.map(|_| ())
+        let t = Self::tip_move(tips, self.tip_type(capacity_ul));
+        self.driver.send(&Command::PickUpTips(t)).await.map(|_| ())
     }
 
     async fn aspirate(&mut self, ops: &[ChannelVolume]) -> Result<(), GatewayError> {
-        let build = self.pipette(ops, cmd::aspirate);
-        self.driver.request(build).await.map(|_| ())
+        self.driver.send(&Command::Aspirate(Self::pipetting(ops))).await.map(|_| ())
     }
 
     async fn dispense(&mut self, ops: &[ChannelVolume]) -> Result<(), GatewayError> {
-        let build = self.pipette(ops, cmd::dispense);
-        self.driver.request(build).await.map(|_| ())
+        self.driver.send(&Command::Dispense(Self::pipetting(ops))).await.map(|_| ())
     }
 
     async fn drop_tips(&mut self, tips: &[ChannelAt]) -> Result<(), GatewayError> {
-        let build = self.tip_move(tips, 1, (heights::TIP_BEGIN, heights::TIP_END), cmd::discard_tips);
-        self.driver.request(build).await.map(|_| ())
+        self.driver.send(&Command::DiscardTips(Self::tip_move(tips, 0))).await.map(|_| ())
     }
 
     async fn move_plate(&mut self, from: (i32, i32), to: (i32, i32)) -> Result<(), GatewayError> {
         // iSWAP get (C0PP) at the plate's A1, then put (C0PR) at the target.
-        for (code, (x, y)) in [("PP", from), ("PR", to)] {
-            self.driver
-                .request(|id| {
-                    Ok(StarWriter::new("C0", code, Some(id), self.driver.channels())?
-                        .uint("xs", 5, coord(x))?
-                        .uint("yj", 4, coord(y))?
-                        .uint("th", 4, heights::TRAVERSE)?
-                        .finish())
-                })
-                .await?;
-        }
+        let at = |(x, y): (i32, i32)| PlateAt { x_01mm: coord(x), y_01mm: coord(y), traverse_01mm: heights::TRAVERSE };
+        self.driver.send(&Command::GetPlate(at(from))).await?;
+        self.driver.send(&Command::PutPlate(at(to))).await?;
         Ok(())
     }
 

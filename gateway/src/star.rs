@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cellos_core::proto::star::{BuildError, MAX_MESSAGE, StarMessage};
+use cellos_core::proto::star_command::{Answer, Command, CommandError};
 use tokio::sync::oneshot;
 
 use crate::error::{GatewayError, InstrumentError};
@@ -332,12 +333,20 @@ impl<Tx: LinkTx> StarDriver<Tx> {
         }
     }
 
+    /// Sends a command (typed: [`Command`]) and waits for its reply.
+    pub async fn send(&self, command: &Command) -> Result<StarReply, GatewayError> {
+        self.request(|id| command.emit(id, self.channels)).await
+    }
+
     /// Asks a query (`C0RF`, `C0QW`, `C0RT`, …) up to `attempts` times: queries change nothing, so a
-    /// lost reply may be asked for again.
-    pub async fn query(&self, code: &str, attempts: usize) -> Result<StarReply, GatewayError> {
+    /// lost reply may be asked for again. A command that is not a query is refused, sending nothing.
+    pub async fn query(&self, query: &Command, attempts: usize) -> Result<StarReply, GatewayError> {
+        if !query.is_query() {
+            return Err(GatewayError::Unsupported(format!("asking C0{} again after a lost reply", query.code())));
+        }
         let mut last = None;
         for _ in 0..attempts.max(1) {
-            match self.request(|id| cellos_core::proto::star::cmd::bare("C0", code, id)).await {
+            match self.send(query).await {
                 Ok(r) => return Ok(r),
                 Err(e @ (GatewayError::Timeout { .. } | GatewayError::Malformed { .. })) => last = Some(e),
                 Err(e) => return Err(e),
@@ -346,20 +355,46 @@ impl<Tx: LinkTx> StarDriver<Tx> {
         Err(last.unwrap_or(GatewayError::Closed))
     }
 
+    /// Asks a query up to `attempts` times and reads its answer (typed: [`Answer`]).
+    pub async fn answer(&self, query: &Command, attempts: usize) -> Result<(Answer, StarReply), GatewayError> {
+        let r = self.query(query, attempts).await?;
+        let a = Answer::parse(query, &r.message())
+            .map_err(|e| GatewayError::Malformed { command: format!("C0{}", query.code()), detail: e.to_string() })?;
+        Ok((a, r))
+    }
+
     /// The instrument's serial number (`C0RI`, its `sn` field), asked up to three times; `None` when the
     /// reply has no `sn` field.
     pub async fn serial_number(&self) -> Result<Option<String>, GatewayError> {
-        let r = self.query("RI", 3).await?;
-        Ok(r.message().param("sn").map(|v| v.raw().to_string()))
+        let r = self.query(&Command::Identification, 3).await?;
+        match Answer::parse(&Command::Identification, &r.message()) {
+            Ok(Answer::Identification { serial, .. }) => Ok(Some(serial.to_string())),
+            Err(CommandError::Missing("sn")) => Ok(None),
+            other => Err(GatewayError::Malformed { command: "C0RI".into(), detail: format!("{other:?}") }),
+        }
+    }
+
+    /// The firmware version (`C0RF`), asked up to `attempts` times, with the reply.
+    pub async fn firmware(&self, attempts: usize) -> Result<(String, StarReply), GatewayError> {
+        match self.answer(&Command::FirmwareVersion, attempts).await? {
+            (Answer::Firmware(v), r) => Ok((v.to_string(), r)),
+            (other, _) => Err(GatewayError::Malformed { command: "C0RF".into(), detail: format!("{other:?}") }),
+        }
+    }
+
+    /// Whether the instrument is initialised (`C0QW`), asked up to `attempts` times.
+    pub async fn initialised(&self, attempts: usize) -> Result<bool, GatewayError> {
+        match self.answer(&Command::QueryInitialised, attempts).await?.0 {
+            Answer::Initialised(b) => Ok(b),
+            other => Err(GatewayError::Malformed { command: "C0QW".into(), detail: format!("{other:?}") }),
+        }
     }
 
     /// Tip presence per channel (`C0RT`), asked up to three times.
     pub async fn tip_presence(&self) -> Result<Vec<bool>, GatewayError> {
-        let r = self.query("RT", 3).await?;
-        let m = r.message();
-        let v = m
-            .param("rt")
-            .ok_or_else(|| GatewayError::Malformed { command: "C0RT".into(), detail: "no rt field".into() })?;
-        Ok(v.uints().map(|x| x == Some(1)).collect())
+        match self.answer(&Command::TipPresence, 3).await?.0 {
+            Answer::TipPresence(tips) => Ok(tips.to_vec()),
+            other => Err(GatewayError::Malformed { command: "C0RT".into(), detail: format!("{other:?}") }),
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cellos_core::proto::evo::EvoCommand;
 use cellos_core::proto::star::cmd::{self, Pipette};
+use cellos_core::proto::star_command::Command;
 use cellos_core::proto::wire::{Faults, Request, Response};
 use cellos_firmware::HostTwin;
 use cellos_firmware::host::TwinServer;
@@ -60,11 +61,11 @@ async fn concurrent_star_commands_matched_out_of_order() {
         star.request(|id| cmd::bare("C0", "DI", id)),
         async {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            star.query("RF", 1).await
+            star.query(&Command::FirmwareVersion, 1).await
         },
         async {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            star.query("QW", 1).await
+            star.query(&Command::QueryInitialised, 1).await
         },
         async {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -81,7 +82,7 @@ async fn concurrent_star_commands_matched_out_of_order() {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..64 {
         let star = std::sync::Arc::clone(&star);
-        set.spawn(async move { star.query("RF", 1).await });
+        set.spawn(async move { star.query(&Command::FirmwareVersion, 1).await });
     }
     let mut ok = 0;
     while let Some(r) = set.join_next().await {

@@ -3,6 +3,8 @@
 //! - [`frame`]: one stream accumulator for every protocol (NUL-delimited, STX…NUL, or text lines): feed
 //!   bytes in, get whole frames out, resynchronise after garbage, never allocate.
 //! - [`star`]: the Hamilton STAR firmware text protocol (commands, replies, error codes, typed builders).
+//! - [`star_command`]: every STAR master command cellos sends or the twin answers, one type with `emit`
+//!   and `parse` side by side (the gateway writes through it, the twin reads through it).
 //! - [`evo`]: the Tecan EVO firmware protocol (STX/NUL frames, status-byte errors).
 //! - [`wire`]: our own link for instruments that are ours (plate reader, incubator, twin control):
 //!   postcard messages with a version byte and CRC-16, COBS-framed. Its format is in `docs/wire.md`.
@@ -13,6 +15,7 @@
 pub mod evo;
 pub mod frame;
 pub mod star;
+pub mod star_command;
 pub mod wire;
 
 /// Writing into a byte buffer ran out of room.

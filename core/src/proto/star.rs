@@ -633,7 +633,7 @@ pub mod cmd {
     }
 
     /// A tip type definition.
-    #[derive(Copy, Clone, Debug, PartialEq)]
+    #[derive(Copy, Clone, Debug, PartialEq, Eq)]
     pub struct TipType {
         /// Tip type index (`tt`, 2 digits).
         pub index: u8,
