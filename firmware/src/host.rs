@@ -17,6 +17,7 @@ use crate::{EvoPort, HostTwin, StarPort, WirePort};
 
 /// What went wrong setting the twin up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TwinError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
@@ -93,6 +94,7 @@ pub fn parse_faults(spec: &str) -> Result<LinkFaults, TwinError> {
 
 /// Why a deck description does not make a deck.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DeckError {
     /// Not TOML of the deck file's shape (the message has the line and column).
     #[error("{0}")]

@@ -216,11 +216,7 @@ pub fn inventory_use(store: &mut Store, vial: &str, purpose: Option<&str>, execu
     if status != "available" {
         return Err(StoreError::Invalid(format!("vial `{vial}` is {status}, not available")));
     }
-    tx.execute("UPDATE cell_line_inventory SET status = 'used' WHERE vial_id = ?1", [vial])?;
-    tx.execute(
-        "INSERT INTO cell_line_usage (cell_line_id, vial_id, execution_id, usage_date, purpose) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![line, vial, execution, crate::time::now(), purpose],
-    )?;
+    cellos_store::inventory::use_vial(&tx, &line, vial, execution, purpose)?;
     tx.commit()?;
     Ok(json!({ "vial_id": vial, "cell_line_id": line, "status": "used" }))
 }

@@ -105,6 +105,7 @@ pub enum Command {
 
 /// Why a message is not a command of these types; the instrument's answer is beside each.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CommandError {
     /// Not a master command known here (`er01/30`).
     Unknown,

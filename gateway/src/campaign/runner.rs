@@ -386,7 +386,13 @@ impl<H: LiquidHandler> Runner<H> {
             let vial = |tag: &str, i: u16| format!("{}_{line}_{tag}_{i:02}", self.id);
             if tag == "WCB" {
                 for a in 1..=attempts {
-                    inventory::use_vial(&tx, line, &vial("MCB", a), &self.id, "thawed for the working cell bank")?;
+                    inventory::use_vial(
+                        &tx,
+                        line,
+                        &vial("MCB", a),
+                        Some(&self.id),
+                        Some("thawed for the working cell bank"),
+                    )?;
                 }
             }
             let notes = json!({ "campaign_id": self.id, "stage": key.stage() });

@@ -27,8 +27,8 @@ pub fn freeze(db: &Connection, line: &str, vial: &str, passage: i64, location: &
     Ok(())
 }
 
-/// Marks a vial used by `execution` for `purpose`, recording the use once.
-pub fn use_vial(db: &Connection, line: &str, vial: &str, execution: &str, purpose: &str) -> Result<()> {
+/// Marks a vial used (by `execution`, for `purpose`), recording the use once.
+pub fn use_vial(db: &Connection, line: &str, vial: &str, execution: Option<&str>, purpose: Option<&str>) -> Result<()> {
     db.execute("UPDATE cell_line_inventory SET status = 'used' WHERE vial_id = ?1", [vial])?;
     db.execute(
         "INSERT INTO cell_line_usage (cell_line_id, vial_id, execution_id, usage_date, purpose) \
@@ -51,7 +51,7 @@ mod tests {
         for _ in 0..2 {
             ensure_line(&db, "U2OS").unwrap();
             freeze(&db, "U2OS", "c1_U2OS_MCB_01", 1, "LN2", &json!({ "stage": "mcb" })).unwrap();
-            use_vial(&db, "U2OS", "c1_U2OS_MCB_01", "c1", "thawed for the working cell bank").unwrap();
+            use_vial(&db, "U2OS", "c1_U2OS_MCB_01", Some("c1"), Some("thawed for the working cell bank")).unwrap();
         }
         let n = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!(n("SELECT count(*) FROM cell_lines"), 1);
