@@ -170,6 +170,14 @@ pub enum GatewayError {
         /// Why.
         cause: Box<GatewayError>,
     },
+    /// The operator stopped the campaign; it ended at a safe point (no liquid in a tip, nothing pending).
+    #[error(
+        "campaign `{campaign}` was stopped by the operator at a safe point; `campaign resume {campaign}` continues it"
+    )]
+    Stopped {
+        /// The campaign.
+        campaign: String,
+    },
     /// An instrument answered with something other than what was asked for.
     #[error("asked for {asked}, the instrument answered {answer}")]
     Unexpected {

@@ -51,7 +51,7 @@ pub use journal::{
     set_status, stored,
 };
 pub use plan::{PlanError, deck_model, deck_path, deck_toml};
-pub use runner::Runner;
+pub use runner::{Control, Runner};
 
 use crate::GatewayError;
 
@@ -137,6 +137,21 @@ pub enum Event {
     },
     /// A line's dose was chosen.
     LineDone(LineResult),
+    /// The campaign waits at a safe point, as the operator asked.
+    Paused {
+        /// The iteration it waits in.
+        iteration: i64,
+    },
+    /// It goes on after a pause.
+    Resumed {
+        /// The iteration.
+        iteration: i64,
+    },
+    /// It ended at a safe point, as the operator asked.
+    Stopped {
+        /// The iteration it ended in.
+        iteration: i64,
+    },
     /// A line's lentivirus was titrated.
     Titrated {
         /// The line.
@@ -174,6 +189,9 @@ impl std::fmt::Display for Event {
                     r.line, r.dose_um, r.lo_um, r.hi_um, r.wells, r.status
                 )
             }
+            Event::Paused { iteration } => write!(f, "paused in iteration {iteration}, at a safe point"),
+            Event::Resumed { iteration } => write!(f, "resumed in iteration {iteration}"),
+            Event::Stopped { iteration } => write!(f, "stopped in iteration {iteration}, at a safe point"),
             Event::Titrated { line, titer_tu_per_ul, max_fraction, volume_ul } => write!(
                 f,
                 "{line} titration: {titer_tu_per_ul:.0} TU/µL, A {max_fraction:.2}, {volume_ul:.2} µL for {:.0} % BFP",

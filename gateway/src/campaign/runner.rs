@@ -43,6 +43,21 @@ pub struct Runner<H: LiquidHandler> {
     seq: i64,
     /// Where progress goes, if anywhere.
     events: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    /// What the operator asks (run, pause, stop), if anyone can.
+    control: Option<tokio::sync::watch::Receiver<Control>>,
+}
+
+/// What the operator asks of a running campaign. Pause and stop take effect at the next safe point:
+/// before a run of transfers picks up its tip (no tip on a channel, no liquid in a tip), before an
+/// incubation, before a well is read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Run,
+    /// Wait at the next safe point until asked to run or stop.
+    Pause,
+    /// End at the next safe point (the journal then holds nothing pending).
+    Stop,
 }
 
 impl<H: LiquidHandler> Runner<H> {
@@ -70,6 +85,7 @@ impl<H: LiquidHandler> Runner<H> {
             iteration: 0,
             seq: 0,
             events: None,
+            control: None,
         };
         r.load_journal()?;
         Ok(r)
@@ -86,6 +102,54 @@ impl<H: LiquidHandler> Runner<H> {
     /// Sends the campaign's progress to `events` as it happens.
     pub fn report_to(&mut self, events: tokio::sync::mpsc::UnboundedSender<Event>) {
         self.events = Some(events);
+    }
+
+    /// Takes pause and stop requests from `control`.
+    pub fn controlled_by(&mut self, control: tokio::sync::watch::Receiver<Control>) {
+        self.control = Some(control);
+    }
+
+    /// A safe point: waits while paused; a stop ends the run here.
+    async fn safe_point(&mut self) -> Result<(), GatewayError> {
+        let Some(mut rx) = self.control.take() else { return Ok(()) };
+        let outcome = self.wait_while_paused(&mut rx).await;
+        self.control = Some(rx);
+        outcome
+    }
+
+    async fn wait_while_paused(&self, rx: &mut tokio::sync::watch::Receiver<Control>) -> Result<(), GatewayError> {
+        let stopped = || GatewayError::Stopped { campaign: self.id.clone() };
+        let mut paused = false;
+        loop {
+            let asked = *rx.borrow_and_update();
+            match asked {
+                Control::Run => break,
+                Control::Stop => {
+                    self.emit(Event::Stopped { iteration: self.iteration });
+                    return Err(stopped());
+                }
+                Control::Pause => {
+                    if !paused {
+                        paused = true;
+                        self.emit(Event::Paused { iteration: self.iteration });
+                    }
+                    // The sender gone: nobody can resume, so the pause ends the run as a stop would.
+                    if rx.changed().await.is_err() {
+                        return Err(stopped());
+                    }
+                }
+            }
+        }
+        if paused {
+            self.emit(Event::Resumed { iteration: self.iteration });
+        }
+        Ok(())
+    }
+
+    /// An incubation, after a safe point.
+    async fn incubate(&mut self, plate: u8, hours: f64) -> Result<(), GatewayError> {
+        self.safe_point().await?;
+        self.step(JournalOp::Incubate { plate, hours }).await
     }
 
     fn emit(&self, event: Event) {
@@ -419,9 +483,10 @@ impl<H: LiquidHandler> Runner<H> {
         for group in p.virus {
             self.transfers(group).await?;
         }
-        self.step(JournalOp::Incubate { plate: pi, hours: 48.0 }).await?;
+        self.incubate(pi, 48.0).await?;
         let mut fractions = Vec::new();
         for w in &p.wells {
+            self.safe_point().await?;
             fractions.push(self.read(pi, w, Readout::BfpFraction).await?);
             crate::crash::point("reading");
         }
@@ -465,7 +530,7 @@ impl<H: LiquidHandler> Runner<H> {
         // refused) before anything is touched.
         let treatment = plan::treatment(&plate, &wells, doses, self.iteration)?;
         self.transfers(plan::seeding(&plan::cell_trough(li), &plate, &wells)).await?;
-        self.step(JournalOp::Incubate { plate: pi, hours: 24.0 }).await?;
+        self.incubate(pi, 24.0).await?;
         for prepare in treatment.intermediates {
             self.transfers(prepare).await?;
         }
@@ -474,10 +539,11 @@ impl<H: LiquidHandler> Runner<H> {
         for group in treatment.compound {
             self.transfers(group).await?;
         }
-        self.step(JournalOp::Incubate { plate: pi, hours: 24.0 }).await?;
+        self.incubate(pi, 24.0).await?;
         // Reading.
         let mut rows = Vec::new();
         for (k, w) in wells.iter().enumerate() {
+            self.safe_point().await?;
             let index = plan::well_index(w)?;
             let loc = Location::Well { plate: usize::from(pi), index: usize::from(index) - 1 };
             let dose = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.concentration_um());
@@ -497,6 +563,7 @@ impl<H: LiquidHandler> Runner<H> {
         if moves.peek().is_none() {
             return Ok(());
         }
+        self.safe_point().await?;
         self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
         for (from, to, volume_ul) in moves {
             self.step(JournalOp::Aspirate { channel: 0, from, volume_ul }).await?;
