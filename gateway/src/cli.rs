@@ -46,9 +46,132 @@ pub enum Command {
     /// Autonomous dose-finding campaigns: run, resume after a crash, show progress, or the demo.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Tokens for the gateway service: `create` prints a token once (only its hash is kept), `list`,
+    /// `revoke`. Scopes: read < operate (submit and act on runs) < admin (manage tokens).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The service's audit trail: `verify` checks its hash chain and names the first edited, deleted or
+    /// inserted row (exit 1).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Serve the instrument twin on pty pairs (used by --twin).
     #[command(hide = true)]
     Twin(TwinArgs),
+}
+
+/// A token's scope.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Read runs, instruments and events.
+    Read,
+    /// Also submit runs, act on them, answer prompts.
+    Operate,
+    /// Also manage tokens.
+    Admin,
+}
+
+impl From<ScopeArg> for cellos_store::access::Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Read => cellos_store::access::Scope::Read,
+            ScopeArg::Operate => cellos_store::access::Scope::Operate,
+            ScopeArg::Admin => cellos_store::access::Scope::Admin,
+        }
+    }
+}
+
+/// `token` commands.
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token and print it (once: it cannot be shown again).
+    Create {
+        /// A name saying who uses it (`lab-pc`, `scheduler`).
+        #[arg(long)]
+        name: String,
+        /// What it may do.
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// Data directory.
+        #[arg(long, env = "CELLOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// List the tokens (names, scopes, dates; never the tokens).
+    List {
+        /// Data directory.
+        #[arg(long, env = "CELLOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        /// Its name.
+        name: String,
+        /// Data directory.
+        #[arg(long, env = "CELLOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// `audit` commands.
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain.
+    Verify {
+        /// Data directory.
+        #[arg(long, env = "CELLOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// `token …`: each change is written to the audit trail as done by `cli`.
+pub fn token(cmd: &TokenCommand) -> Result<(), GatewayError> {
+    use cellos_store::access::{self, Change};
+    let open = |d: &Option<PathBuf>| cellos_store::db::open(&data_dir(d.as_deref()), cellos_store::Db::Campaigns);
+    match cmd {
+        TokenCommand::Create { name, scope, data_dir: d } => {
+            let mut db = open(d)?;
+            let made = access::create_token(&db, name, (*scope).into());
+            let result = made.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into());
+            access::record(&mut db, &Change { token: "cli", action: "create token", target: name, result: &result })?;
+            let (t, secret) = made?;
+            println!("{secret}");
+            eprintln!("token `{}` ({}) made; it is shown only now", t.name, t.scope.as_str());
+        }
+        TokenCommand::List { data_dir: d } => {
+            let db = cellos_store::db::open_read_only(&data_dir(d.as_deref()), cellos_store::Db::Campaigns)?;
+            println!("{:<24} {:<8} {:<28} revoked", "name", "scope", "created");
+            for t in access::tokens(&db)? {
+                println!(
+                    "{:<24} {:<8} {:<28} {}",
+                    t.name,
+                    t.scope.as_str(),
+                    t.created_at,
+                    t.revoked_at.unwrap_or_default()
+                );
+            }
+        }
+        TokenCommand::Revoke { name, data_dir: d } => {
+            let mut db = open(d)?;
+            let done = access::revoke_token(&db, name);
+            let result = done.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into());
+            access::record(&mut db, &Change { token: "cli", action: "revoke token", target: name, result: &result })?;
+            done?;
+            eprintln!("token `{name}` revoked");
+        }
+    }
+    Ok(())
+}
+
+/// `audit verify`.
+pub fn audit(cmd: &AuditCommand) -> Result<(), GatewayError> {
+    let AuditCommand::Verify { data_dir: d } = cmd;
+    let db = cellos_store::db::open_read_only(&data_dir(d.as_deref()), cellos_store::Db::Campaigns)?;
+    match cellos_store::access::verify(&db)? {
+        cellos_store::access::Verdict::Intact { rows } => {
+            println!("audit trail intact: {rows} rows, each chained to the one before");
+            Ok(())
+        }
+        cellos_store::access::Verdict::Broken { entry_id, why } => Err(GatewayError::AuditBroken { entry_id, why }),
+    }
 }
 
 /// Which format `decode` reads.

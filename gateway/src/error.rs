@@ -178,6 +178,18 @@ pub enum GatewayError {
         /// The campaign.
         campaign: String,
     },
+    /// The audit trail was changed by hand at a row.
+    #[error("the audit trail was changed at row {entry_id}: {}", match why {
+        cellos_store::access::Break::Edited => "the row was edited (its fields do not give its hash)",
+        cellos_store::access::Break::Deleted => "a row before it was deleted (its number does not follow)",
+        cellos_store::access::Break::Inserted => "the row before it was put in or replaced (the chain does not lead to it)",
+    })]
+    AuditBroken {
+        /// The row.
+        entry_id: i64,
+        /// How.
+        why: cellos_store::access::Break,
+    },
     /// An instrument answered with something other than what was asked for.
     #[error("asked for {asked}, the instrument answered {answer}")]
     Unexpected {

@@ -108,3 +108,54 @@ fn probe_the_twin() {
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.contains("initialised: false") && text.contains("tips: 8"), "{text}");
 }
+
+/// `token create/list/revoke` and `audit verify`, as a user runs them: the token is printed once and
+/// only its hash is stored; every change is in the audit trail; a trail edited, cut or added to by hand
+/// is caught, naming the row.
+#[test]
+fn tokens_and_the_audit_trail_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let gw = |args: &[&str]| Command::new(BIN).args(args).args(["--data-dir", d]).output().unwrap();
+    let text = |o: &Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = gw(&["token", "create", "--name", "lab-pc", "--scope", "operate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let secret = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(secret.starts_with("cellos_") && secret.len() == 71, "{secret}");
+    let o = gw(&["token", "create", "--name", "lab-pc", "--scope", "read"]);
+    assert!(!o.status.success() && text(&o).contains("exists"), "{}", text(&o));
+    assert!(gw(&["token", "create", "--name", "viewer", "--scope", "read"]).status.success());
+    let o = gw(&["token", "list"]);
+    let list = text(&o);
+    assert!(list.contains("lab-pc") && list.contains("operate") && list.contains("viewer"), "{list}");
+    assert!(!list.contains(&secret[7..]), "the token is never shown again");
+    let db = rusqlite::Connection::open(dir.path().join("campaigns.db")).unwrap();
+    let hashes: String = db.query_row("SELECT group_concat(sha256) FROM tokens", [], |r| r.get(0)).unwrap();
+    assert!(!hashes.contains(&secret[7..]));
+    assert!(gw(&["token", "revoke", "lab-pc"]).status.success());
+    let o = gw(&["token", "revoke", "lab-pc"]);
+    assert!(!o.status.success() && text(&o).contains("no token `lab-pc` in use"), "{}", text(&o));
+    // Five changes tried, five rows: the refused ones too.
+    let o = gw(&["audit", "verify"]);
+    assert!(o.status.success() && text(&o).contains("intact: 5 rows"), "{}", text(&o));
+    let rows: Vec<(String, String)> = db
+        .prepare("SELECT action, result FROM audit ORDER BY entry_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(rows[0], ("create token".to_string(), "ok".to_string()));
+    assert!(rows[1].1.contains("exists") && rows[4].1.contains("no token"), "{rows:?}");
+    // Edited by hand.
+    db.execute("UPDATE audit SET target = 'someone-else' WHERE entry_id = 3", []).unwrap();
+    let o = gw(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("changed at row 3: the row was edited"), "{}", text(&o));
+    // Restored, then a row cut out.
+    db.execute("UPDATE audit SET target = 'viewer' WHERE entry_id = 3", []).unwrap();
+    assert!(gw(&["audit", "verify"]).status.success());
+    db.execute("DELETE FROM audit WHERE entry_id = 2", []).unwrap();
+    let o = gw(&["audit", "verify"]);
+    assert!(!o.status.success() && text(&o).contains("changed at row 3: a row before it was deleted"), "{}", text(&o));
+}

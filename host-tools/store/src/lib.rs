@@ -6,12 +6,14 @@
 //! - Typed records for what more than one crate reads or writes: [`campaign`] (campaigns with a typed
 //!   status, iterations, experiments, campaign measurements), [`journal`] (the liquid-handling journal,
 //!   generic over the operation type, with a typed state), [`outputs`] (stage outputs, one typed key per
-//!   output), [`instruments`] (who each instrument of a campaign is) and [`inventory`] (vials).
+//!   output), [`instruments`] (who each instrument of a campaign is), [`inventory`] (vials) and
+//!   [`access`] (the gateway service's tokens and its hash-chained audit trail).
 //!
 //! Every function takes the connection of the database it touches, so a caller decides the
 //! transaction: a [`rusqlite::Transaction`] derefs to a connection.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod campaign;
 pub mod db;
 pub mod error;
