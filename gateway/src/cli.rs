@@ -46,6 +46,11 @@ pub enum Command {
     /// Autonomous dose-finding campaigns: run, resume after a crash, show progress, or the demo.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Serve the gateway as a service: an HTTP/JSON API under /api/v1 (runs, actions, Server-Sent
+    /// Events, OpenAPI at /api/v1/openapi.json) on loopback, until SIGTERM or Ctrl-C (the running
+    /// campaign then stops at its next safe point). Every route but /health needs a token (`token
+    /// create`). See docs/gateway-service.md.
+    Serve(ServeArgs),
     /// Tokens for the gateway service: `create` prints a token once (only its hash is kept), `list`,
     /// `revoke`. Scopes: read < operate (submit and act on runs) < admin (manage tokens).
     #[command(subcommand)]
@@ -57,6 +62,20 @@ pub enum Command {
     /// Serve the instrument twin on pty pairs (used by --twin).
     #[command(hide = true)]
     Twin(TwinArgs),
+}
+
+/// `serve` arguments.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback only, until TLS is built).
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub bind: String,
+    /// Run each campaign on an instrument twin the service starts (and stops when the run ends).
+    #[arg(long)]
+    pub twin: bool,
+    /// Data directory and instrument lines.
+    #[command(flatten)]
+    pub ports: Ports,
 }
 
 /// A token's scope.
@@ -663,9 +682,21 @@ fn campaign_timeouts(spec: &str) -> Result<(Timeouts, Duration), GatewayError> {
 
 /// New campaign or resumed one.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Start {
+pub enum Start {
+    /// A new campaign (its id must be free).
     New,
+    /// One that exists and may be resumed.
     Resume,
+}
+
+/// Who else follows and steers a campaign the gateway drives (the service): its events, and pause and
+/// stop requests.
+#[derive(Default)]
+pub struct Hooks {
+    /// Where the runner's events go too.
+    pub events: Option<tokio::sync::mpsc::UnboundedSender<campaign::Event>>,
+    /// Pause and stop requests.
+    pub control: Option<tokio::sync::watch::Receiver<campaign::Control>>,
 }
 
 /// The lines a campaign runs on, and the twin behind them if it runs on one.
@@ -799,12 +830,15 @@ async fn star_identity<Tx: crate::transport::LinkTx>(
 
 /// Runs a new or resumed campaign to its end and returns its results. A failure after the campaign
 /// was claimed marks it `failed` with the reason (it can be resumed).
-async fn drive(
+/// Runs (or resumes) a campaign to its end: settings checked, row claimed, lock taken, instruments (or a
+/// twin) reached and identified, every step journaled; on an error the row says `failed` and why.
+pub async fn drive(
     start: Start,
     config: campaign::CampaignConfig,
     dir: &Path,
     ports: &Ports,
     twin: bool,
+    hooks: Hooks,
 ) -> Result<(String, Vec<campaign::LineResult>), GatewayError> {
     config.check()?;
     let (star_timeouts, reader_timeout) = campaign_timeouts(&ports.timeouts)?;
@@ -833,7 +867,7 @@ async fn drive(
     }
     let status_db = cellos_store::db::open(dir, cellos_store::db::Db::Campaigns)
         .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
-    let result = carry_out(start, config, store, stored, dir, ports, twin, star_timeouts, reader_timeout).await;
+    let result = carry_out(start, config, store, stored, dir, ports, twin, star_timeouts, reader_timeout, hooks).await;
     if let Err(e) = &result
         && !matches!(e, GatewayError::WrongInstrument { .. })
     {
@@ -855,6 +889,7 @@ async fn carry_out(
     twin: bool,
     star_timeouts: Timeouts,
     reader_timeout: Duration,
+    hooks: Hooks,
 ) -> Result<Vec<campaign::LineResult>, GatewayError> {
     let id = config.campaign_id.clone().unwrap_or_default();
     let deck_file = campaign::deck_path(dir);
@@ -892,13 +927,20 @@ async fn carry_out(
     if lines.replaced.is_some() {
         runner.replay_on_fresh_twin();
     }
-    // Progress, printed as it comes.
+    if let Some(control) = hooks.control {
+        runner.controlled_by(control);
+    }
+    // Progress, printed as it comes (and passed on to whoever else follows).
     let (events, mut incoming) = tokio::sync::mpsc::unbounded_channel();
     runner.report_to(events);
+    let follower = hooks.events;
     let printer = tokio::spawn(async move {
         while let Some(e) = incoming.recv().await {
             if !matches!(e, campaign::Event::LineDone(_)) {
                 eprintln!("  {e}");
+            }
+            if let Some(f) = &follower {
+                let _ = f.send(e);
             }
         }
     });
@@ -988,7 +1030,7 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
                     message: "no instrument: set star_port and reader_port, pass --star/--reader, or run on the twin with --twin".into(),
                 });
             }
-            let (id, results) = drive(Start::New, cfg, &dir, ports, *twin).await?;
+            let (id, results) = drive(Start::New, cfg, &dir, ports, *twin, Hooks::default()).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }
         CampaignCommand::Resume { id, twin, ports } => {
@@ -998,7 +1040,7 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
             let s = campaign::stored(&db, id)?
                 .ok_or_else(|| GatewayError::Config { path: dir.clone(), message: format!("no campaign `{id}`") })?;
             drop(db);
-            let (id, results) = drive(Start::Resume, s.config, &dir, ports, *twin).await?;
+            let (id, results) = drive(Start::Resume, s.config, &dir, ports, *twin, Hooks::default()).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }
         CampaignCommand::Abandon { id, data_dir: d } => {
@@ -1012,7 +1054,7 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
             let dir = data_dir(d.as_deref());
             let cfg = campaign::CampaignConfig { seed: *seed, ..campaign::CampaignConfig::demo() };
             let ports = Ports { data_dir: None, star: None, reader: None, timeouts: String::new() };
-            let (id, results) = drive(Start::New, cfg, &dir, &ports, true).await?;
+            let (id, results) = drive(Start::New, cfg, &dir, &ports, true, Hooks::default()).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }
     }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod evo;
 pub mod handlers;
 pub mod liquid;
+pub mod service;
 pub mod star;
 pub mod transport;
 pub mod twin;

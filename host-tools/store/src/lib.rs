@@ -7,7 +7,8 @@
 //!   status, iterations, experiments, campaign measurements), [`journal`] (the liquid-handling journal,
 //!   generic over the operation type, with a typed state), [`outputs`] (stage outputs, one typed key per
 //!   output), [`instruments`] (who each instrument of a campaign is), [`inventory`] (vials) and
-//!   [`access`] (the gateway service's tokens and its hash-chained audit trail).
+//!   [`access`] (the gateway service's tokens and its hash-chained audit trail), [`service`] (the
+//!   service's runs and their events).
 //!
 //! Every function takes the connection of the database it touches, so a caller decides the
 //! transaction: a [`rusqlite::Transaction`] derefs to a connection.
@@ -21,6 +22,7 @@ pub mod instruments;
 pub mod inventory;
 pub mod journal;
 pub mod outputs;
+pub mod service;
 pub mod time;
 
 pub use db::{Db, Store};

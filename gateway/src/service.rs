@@ -1,0 +1,749 @@
+//! `cellos-gateway serve`: the gateway as a service. An HTTP/JSON API under `/api/v1` (axum), with its
+//! OpenAPI 3.1 document generated from the code (utoipa) at `/api/v1/openapi.json`.
+//!
+//! Runs are campaigns submitted as JSON. One runs at a time; the others wait in order. A run is driven
+//! exactly as `campaign run` drives it (the same checks, journal, identities and twin), on a worker thread
+//! of its own, and is followed through its events: each has an id, and `GET /runs/{id}/events` (Server-Sent
+//! Events) replays from `Last-Event-ID`. Pause and stop take effect at the campaign's next safe point.
+//!
+//! Every route but `/health` needs a token (`Authorization: Bearer …`, made with `cellos-gateway token
+//! create`): 401 without one or with an unknown one; reading needs `read`, changing anything `operate`
+//! (403 below that). Every request that changes something is written to the hash-chained audit trail.
+//!
+//! Runs and their events are kept in `campaigns.db` (an event is written before anyone can see it). A
+//! restarted service resumes every run that was running (reconciling with the instruments as `campaign
+//! resume` does), keeps a paused one paused, and queues the queued ones again. SIGTERM stops the running
+//! campaign at its next safe point and exits; the run resumes at the next start.
+//!
+//! Not built yet (see the service issue): worklist runs, operator steps and manual instruments, TLS and
+//! remote binds, `cellos sync`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cellos_store::access::{self, Change, Scope, Token};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::GatewayError;
+use crate::campaign::{CampaignConfig, Control, Event};
+use crate::cli::{Hooks, Ports, Start};
+
+/// Where a run stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    /// Waiting for the runs before it.
+    Queued,
+    /// Being carried out.
+    Running,
+    /// Waiting at a safe point, as asked.
+    Paused,
+    /// Asked to stop; ends at the next safe point.
+    Stopping,
+    /// Stopped as asked (the campaign resumes with `campaign resume`).
+    Stopped,
+    /// Ended by an error (in `error`).
+    Failed,
+    /// Finished with its outputs.
+    Succeeded,
+}
+
+impl RunState {
+    fn finished(self) -> bool {
+        matches!(self, RunState::Stopped | RunState::Failed | RunState::Succeeded)
+    }
+
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Stopping => "stopping",
+            RunState::Stopped => "stopped",
+            RunState::Failed => "failed",
+            RunState::Succeeded => "succeeded",
+        }
+    }
+
+    fn parse(s: &str) -> Option<RunState> {
+        [
+            RunState::Queued,
+            RunState::Running,
+            RunState::Paused,
+            RunState::Stopping,
+            RunState::Stopped,
+            RunState::Failed,
+            RunState::Succeeded,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A run as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    /// The run's id (the campaign id).
+    pub run_id: String,
+    /// `campaign`.
+    pub kind: String,
+    /// Where it stands.
+    pub state: RunState,
+    /// The iterations committed so far.
+    pub iterations: i64,
+    /// Events so far (the last event id).
+    pub events: u64,
+    /// Each line's result, once succeeded.
+    #[schema(value_type = Object)]
+    pub outputs: Option<Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// `POST /runs`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct NewRun {
+    /// `campaign` (worklist runs are not built yet).
+    pub kind: String,
+    /// The campaign's settings, as in a campaign TOML file.
+    #[schema(value_type = Object)]
+    pub config: Value,
+}
+
+/// `POST /runs/{id}/actions`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct Action {
+    /// `pause`, `resume` or `stop`.
+    pub action: String,
+}
+
+/// An error, as every failing route answers.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    /// What is wrong.
+    pub error: String,
+    /// The field at fault, for a 422.
+    pub field: Option<String>,
+    #[serde(skip)]
+    status: u16,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
+        ApiError { error: error.into(), field: None, status: status.as_u16() }
+    }
+
+    fn invalid(field: &str, error: impl Into<String>) -> ApiError {
+        ApiError { field: Some(field.to_string()), ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error) }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self)).into_response()
+    }
+}
+
+impl From<cellos_store::StoreError> for ApiError {
+    fn from(e: cellos_store::StoreError) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+/// `GET /health`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// The gateway's version.
+    pub version: String,
+    /// Instruments: the twin the service starts for each run, or the serial lines it was given.
+    pub instruments: Vec<Instrument>,
+    /// Runs waiting.
+    pub queued: usize,
+    /// The run being carried out.
+    pub running: Option<String>,
+}
+
+/// An instrument of the workcell.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Instrument {
+    /// `star` or `reader`.
+    pub kind: String,
+    /// Its line, or `twin` when the service starts a twin for each run.
+    pub port: String,
+    /// `idle` or `busy`.
+    pub state: String,
+}
+
+struct Run {
+    view: RunView,
+    config: CampaignConfig,
+    log: Vec<Value>,
+    control: watch::Sender<Control>,
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    ports: Ports,
+    twin: bool,
+    runs: Mutex<Vec<Run>>,
+    /// Bumped on every event of any run: what the event streams wait on.
+    changed: watch::Sender<u64>,
+    queue: mpsc::UnboundedSender<(String, Start)>,
+    /// `campaigns.db`: tokens, the audit trail, the runs and their events.
+    access: Mutex<rusqlite::Connection>,
+    /// SIGTERM came: a run stopped now is interrupted, to be resumed at the next start.
+    shutting_down: AtomicBool,
+}
+
+/// The service's shared state.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "cellos gateway", description = "Runs, actions and events of a cellos gateway."),
+    paths(health, openapi, instruments, create_run, list_runs, get_run, act, events),
+    components(schemas(RunState, RunView, NewRun, Action, ApiError, Health, Instrument))
+)]
+pub struct ApiDoc;
+
+impl Service {
+    /// A service over the data directory and the instruments of `ports` (or a twin per run), with the
+    /// worker that carries the runs out.
+    pub fn start(ports: Ports, twin: bool) -> Result<Service, GatewayError> {
+        let data_dir = cellos_store::db::data_dir(ports.data_dir.as_deref());
+        let access = cellos_store::db::open(&data_dir, cellos_store::Db::Campaigns)?;
+        let (queue, queued) = mpsc::unbounded_channel();
+        let (changed, _) = watch::channel(0);
+        // The runs of earlier starts: the unfinished ones go on.
+        let mut runs = Vec::new();
+        for stored in cellos_store::service::runs(&access)? {
+            let config: CampaignConfig =
+                serde_json::from_value(stored.config.clone()).map_err(|e| GatewayError::Stored {
+                    what: format!("the settings of run `{}`", stored.run_id),
+                    message: e.to_string(),
+                })?;
+            let mut state = RunState::parse(&stored.state).unwrap_or(RunState::Failed);
+            let (start, control) = match state {
+                RunState::Queued => (Some(Start::New), Control::Run),
+                RunState::Running => (Some(Start::Resume), Control::Run),
+                RunState::Paused => (Some(Start::Resume), Control::Pause),
+                _ => (None, Control::Run),
+            };
+            if state == RunState::Stopping {
+                // Asked to stop when the service went down: stopped (the campaign resumes by hand).
+                state = RunState::Stopped;
+                cellos_store::service::set_state(&access, &stored.run_id, state.as_str())?;
+            }
+            if let Some(start) = start {
+                let _ = queue.send((stored.run_id.clone(), start));
+            }
+            let iterations = stored.events.iter().filter_map(|e| e["iteration"].as_i64()).max().unwrap_or(0);
+            let view = RunView {
+                run_id: stored.run_id.clone(),
+                kind: stored.kind,
+                state,
+                iterations,
+                events: stored.events.len() as u64,
+                outputs: stored.outputs,
+                error: stored.error,
+            };
+            runs.push(Run { view, config, log: stored.events, control: watch::channel(control).0 });
+        }
+        let svc = Service {
+            inner: Arc::new(Inner {
+                data_dir,
+                ports,
+                twin,
+                runs: Mutex::new(runs),
+                changed,
+                queue,
+                access: Mutex::new(access),
+                shutting_down: AtomicBool::new(false),
+            }),
+        };
+        let worker = svc.clone();
+        // The runner keeps the deck model (about 125 KB) on its stack: a thread of its own, with room.
+        std::thread::Builder::new()
+            .name("runs".into())
+            .stack_size(64 << 20)
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                match rt {
+                    Ok(rt) => rt.block_on(worker.work(queued)),
+                    Err(e) => eprintln!("error: the run worker cannot start: {e}"),
+                }
+            })
+            .map_err(|e| GatewayError::Io { path: "runs worker".into(), source: e })?;
+        Ok(svc)
+    }
+
+    /// The API's routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/api/v1/health", get(health))
+            .route("/api/v1/openapi.json", get(openapi))
+            .route("/api/v1/instruments", get(instruments))
+            .route("/api/v1/runs", post(create_run).get(list_runs))
+            .route("/api/v1/runs/{id}", get(get_run))
+            .route("/api/v1/runs/{id}/actions", post(act))
+            .route("/api/v1/runs/{id}/events", get(events))
+            .with_state(self.clone())
+    }
+
+    /// The token a request carries, if it may do what `needed` allows.
+    fn authorize(&self, headers: &HeaderMap, needed: Scope) -> Result<Token, ApiError> {
+        let unauthorized =
+            || ApiError::new(StatusCode::UNAUTHORIZED, "a token is needed: Authorization: Bearer <token>");
+        let secret = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(unauthorized)?;
+        let db = self.inner.access.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
+        let token = access::authenticate(&db, secret.trim())?.ok_or_else(unauthorized)?;
+        if !token.scope.allows(needed) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("token `{}` has scope {}; this needs {}", token.name, token.scope.as_str(), needed.as_str()),
+            ));
+        }
+        Ok(token)
+    }
+
+    fn audit(&self, token: &Token, action: &str, target: &str, result: &str) -> Result<(), ApiError> {
+        let mut db = self.inner.access.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
+        access::record(&mut db, &Change { token: &token.name, action, target, result })?;
+        Ok(())
+    }
+
+    fn with_run<T>(&self, id: &str, f: impl FnOnce(&mut Run) -> T) -> Option<T> {
+        let mut runs = self.inner.runs.lock().ok()?;
+        runs.iter_mut().find(|r| r.view.run_id == id).map(f)
+    }
+
+    /// Appends an event to a run's log (its id is its place, from 1), written to the database before
+    /// anyone can see it, and wakes the followers.
+    fn log(&self, id: &str, event: Value, state: Option<RunState>) {
+        let Ok(mut runs) = self.inner.runs.lock() else { return };
+        let Some(r) = runs.iter_mut().find(|r| r.view.run_id == id) else { return };
+        let next = r.log.len() as u64 + 1;
+        let written = self.inner.access.lock().map_err(|_| ()).and_then(|mut db| {
+            cellos_store::service::append_event(&mut db, id, next, &event, state.map(RunState::as_str))
+                .map_err(|e| eprintln!("warning: run `{id}`: event {next} not recorded: {e}"))
+        });
+        if written.is_err() {
+            return;
+        }
+        if let Some(s) = state {
+            r.view.state = s;
+        }
+        r.log.push(event);
+        r.view.events = next;
+        drop(runs);
+        self.inner.changed.send_modify(|v| *v += 1);
+    }
+
+    fn state_event(state: RunState) -> Value {
+        json!({ "event": "state", "state": state })
+    }
+
+    /// Carries the queued runs out, one at a time.
+    async fn work(self, mut queued: mpsc::UnboundedReceiver<(String, Start)>) {
+        while let Some((id, start)) = queued.recv().await {
+            let ready = self.with_run(&id, |r| {
+                let ready = match start {
+                    Start::New => r.view.state == RunState::Queued,
+                    Start::Resume => matches!(r.view.state, RunState::Running | RunState::Paused),
+                };
+                ready.then(|| (r.config.clone(), r.control.subscribe(), r.view.state))
+            });
+            let Some((config, control, state)) = ready.flatten() else { continue };
+            if state != RunState::Paused {
+                self.log(&id, Self::state_event(RunState::Running), Some(RunState::Running));
+            }
+            let (events, mut incoming) = mpsc::unbounded_channel::<Event>();
+            let follower = {
+                let svc = self.clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    while let Some(e) = incoming.recv().await {
+                        let state = match e {
+                            Event::Paused { .. } => Some(RunState::Paused),
+                            Event::Resumed { .. } => Some(RunState::Running),
+                            _ => None,
+                        };
+                        if let Event::Iteration { iteration, .. } = e {
+                            svc.with_run(&id, |r| r.view.iterations = r.view.iterations.max(iteration));
+                        }
+                        svc.log(&id, serde_json::to_value(&e).unwrap_or(Value::Null), state);
+                    }
+                })
+            };
+            let hooks = Hooks { events: Some(events), control: Some(control) };
+            let outcome =
+                crate::cli::drive(start, config, &self.inner.data_dir, &self.inner.ports, self.inner.twin, hooks).await;
+            let _ = follower.await;
+            if matches!(outcome, Err(GatewayError::Stopped { .. })) && self.inner.shutting_down.load(Ordering::SeqCst) {
+                // Interrupted by SIGTERM: it stays running in the database, and resumes at the next start.
+                self.with_run(&id, |r| r.view.state = RunState::Stopped);
+                self.inner.changed.send_modify(|v| *v += 1);
+                continue;
+            }
+            let (state, outputs, error) = match outcome {
+                Ok((_, results)) => (RunState::Succeeded, serde_json::to_value(results).ok(), None),
+                Err(GatewayError::Stopped { .. }) => (RunState::Stopped, None, None),
+                Err(e) => (RunState::Failed, None, Some(e.to_string())),
+            };
+            if let Ok(db) = self.inner.access.lock()
+                && let Err(e) =
+                    cellos_store::service::finish_run(&db, &id, state.as_str(), error.as_deref(), outputs.as_ref())
+            {
+                eprintln!("warning: run `{id}`: its end not recorded: {e}");
+            }
+            self.with_run(&id, |r| {
+                r.view.outputs = outputs;
+                r.view.error = error;
+            });
+            self.log(&id, Self::state_event(state), Some(state));
+        }
+    }
+}
+
+/// Version and instruments; no token needed.
+#[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = Health)))]
+async fn health(State(svc): State<Service>) -> Json<Health> {
+    let runs = svc.inner.runs.lock().map(|r| {
+        let queued = r.iter().filter(|x| x.view.state == RunState::Queued).count();
+        let running = r
+            .iter()
+            .find(|x| !x.view.state.finished() && x.view.state != RunState::Queued)
+            .map(|x| x.view.run_id.clone());
+        (queued, running)
+    });
+    let (queued, running) = runs.unwrap_or((0, None));
+    Json(Health {
+        version: env!("CARGO_PKG_VERSION").into(),
+        instruments: instrument_list(&svc, running.is_some()),
+        queued,
+        running,
+    })
+}
+
+fn instrument_list(svc: &Service, busy: bool) -> Vec<Instrument> {
+    let state = if busy { "busy" } else { "idle" }.to_string();
+    let port = |p: &Option<String>| if svc.inner.twin { "twin".to_string() } else { p.clone().unwrap_or_default() };
+    vec![
+        Instrument { kind: "star".into(), port: port(&svc.inner.ports.star), state: state.clone() },
+        Instrument { kind: "reader".into(), port: port(&svc.inner.ports.reader), state },
+    ]
+}
+
+/// The API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1")))]
+async fn openapi(State(svc): State<Service>, headers: HeaderMap) -> Result<Response, ApiError> {
+    svc.authorize(&headers, Scope::Read)?;
+    Ok(([("content-type", "application/json")], ApiDoc::openapi().to_json().unwrap_or_default()).into_response())
+}
+
+/// The workcell's instruments.
+#[utoipa::path(get, path = "/api/v1/instruments", responses((status = 200, body = [Instrument])))]
+async fn instruments(State(svc): State<Service>, headers: HeaderMap) -> Result<Json<Vec<Instrument>>, ApiError> {
+    svc.authorize(&headers, Scope::Read)?;
+    let busy = svc
+        .inner
+        .runs
+        .lock()
+        .map(|r| r.iter().any(|x| matches!(x.view.state, RunState::Running | RunState::Paused | RunState::Stopping)))
+        .unwrap_or(false);
+    Ok(Json(instrument_list(&svc, busy)))
+}
+
+/// Submits a campaign; it is checked whole before anything is written (422 naming the field).
+#[utoipa::path(post, path = "/api/v1/runs", request_body = NewRun, responses((status = 201, body = RunView), (status = 422, body = ApiError), (status = 409, body = ApiError)))]
+async fn create_run(
+    State(svc): State<Service>,
+    headers: HeaderMap,
+    body: Result<Json<NewRun>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let token = svc.authorize(&headers, Scope::Operate)?;
+    let outcome = new_run(&svc, body);
+    let (target, result) = match &outcome {
+        Ok(v) => (v.run_id.clone(), "ok".to_string()),
+        Err(e) => (String::new(), e.error.clone()),
+    };
+    svc.audit(&token, "create run", &target, &result)?;
+    let view = outcome?;
+    svc.inner
+        .queue
+        .send((view.run_id.clone(), Start::New))
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the run worker has stopped"))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+fn new_run(
+    svc: &Service,
+    body: Result<Json<NewRun>, axum::extract::rejection::JsonRejection>,
+) -> Result<RunView, ApiError> {
+    let Json(new) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    if new.kind != "campaign" {
+        return Err(ApiError::invalid(
+            "kind",
+            format!("kind `{}`: only `campaign` runs are served (worklist runs are not built yet)", new.kind),
+        ));
+    }
+    let config: CampaignConfig =
+        serde_json::from_value(new.config).map_err(|e| ApiError::invalid("config", format!("config: {e}")))?;
+    config.check().map_err(|e| {
+        let text = e.to_string();
+        let field = ["lines", "compound", "strategy", "dose_range_um", "budget_wells", "seed", "campaign_id"]
+            .into_iter()
+            .find(|f| text.contains(f))
+            .unwrap_or("config");
+        ApiError::invalid(field, text)
+    })?;
+    let id = config
+        .campaign_id
+        .clone()
+        .unwrap_or_else(|| format!("run_{}", cellos_store::time::now().replace([':', '-', '.'], "")));
+    let config = CampaignConfig { campaign_id: Some(id.clone()), ..config };
+    let mut runs = svc.inner.runs.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
+    let exists = runs.iter().any(|r| r.view.run_id == id)
+        || svc.inner.access.lock().ok().and_then(|db| cellos_store::campaign::get(&db, &id).ok().flatten()).is_some();
+    if exists {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign `{id}` exists: give another campaign_id")));
+    }
+    let view = RunView {
+        run_id: id,
+        kind: "campaign".into(),
+        state: RunState::Queued,
+        iterations: 0,
+        events: 1,
+        outputs: None,
+        error: None,
+    };
+    let (control, _) = watch::channel(Control::Run);
+    let first = Service::state_event(RunState::Queued);
+    {
+        let mut db = svc.inner.access.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
+        let settings = serde_json::to_value(&config).unwrap_or(Value::Null);
+        cellos_store::service::insert_run(&mut db, &view.run_id, "campaign", &settings, &first)?;
+    }
+    runs.push(Run { view: view.clone(), config, log: vec![first], control });
+    Ok(view)
+}
+
+/// Every run, oldest first.
+#[utoipa::path(get, path = "/api/v1/runs", responses((status = 200, body = [RunView])))]
+async fn list_runs(State(svc): State<Service>, headers: HeaderMap) -> Result<Json<Vec<RunView>>, ApiError> {
+    svc.authorize(&headers, Scope::Read)?;
+    let runs = svc.inner.runs.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
+    Ok(Json(runs.iter().map(|r| r.view.clone()).collect()))
+}
+
+/// One run.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", params(("id" = String, Path, description = "run id")), responses((status = 200, body = RunView), (status = 404, body = ApiError)))]
+async fn get_run(
+    State(svc): State<Service>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<RunView>, ApiError> {
+    svc.authorize(&headers, Scope::Read)?;
+    svc.with_run(&id, |r| r.view.clone())
+        .map(Json)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no run `{id}`")))
+}
+
+/// Pause, resume or stop a run, at its next safe point; 409 when the action does not apply.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/actions", params(("id" = String, Path, description = "run id")), request_body = Action, responses((status = 202, body = RunView), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+async fn act(
+    State(svc): State<Service>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: Result<Json<Action>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let token = svc.authorize(&headers, Scope::Operate)?;
+    let outcome = apply_action(&svc, &id, body);
+    let action = match &outcome {
+        Ok((a, _)) => a.clone(),
+        Err(_) => "action".into(),
+    };
+    let result = outcome.as_ref().map_or_else(|e| e.error.clone(), |_| "ok".into());
+    svc.audit(&token, &action, &id, &result)?;
+    let (_, view) = outcome?;
+    svc.inner.changed.send_modify(|v| *v += 1);
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+fn apply_action(
+    svc: &Service,
+    id: &str,
+    body: Result<Json<Action>, axum::extract::rejection::JsonRejection>,
+) -> Result<(String, RunView), ApiError> {
+    let Json(a) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let conflict = |state: RunState| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "run `{id}` is {}: `{}` does not apply",
+                serde_json::to_value(state).unwrap_or_default().as_str().unwrap_or(""),
+                a.action
+            ),
+        )
+    };
+    let outcome = svc.with_run(id, |r| {
+        let state = r.view.state;
+        match (a.action.as_str(), state) {
+            ("pause", RunState::Running) => {
+                r.control.send_replace(Control::Pause);
+                Ok(None)
+            }
+            ("resume", RunState::Paused) => {
+                r.control.send_replace(Control::Run);
+                Ok(None)
+            }
+            ("stop", RunState::Queued) => Ok(Some(RunState::Stopped)),
+            ("stop", RunState::Running | RunState::Paused) => {
+                r.control.send_replace(Control::Stop);
+                Ok(Some(RunState::Stopping))
+            }
+            ("pause" | "resume" | "stop", _) => Err(conflict(state)),
+            (other, _) => Err(ApiError::invalid("action", format!("action `{other}`: pause, resume or stop"))),
+        }
+    });
+    match outcome {
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no run `{id}`"))),
+        Some(Err(e)) => Err(e),
+        Some(Ok(new_state)) => {
+            if let Some(state) = new_state {
+                svc.log(id, Service::state_event(state), Some(state));
+            }
+            let view = svc
+                .with_run(id, |r| r.view.clone())
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no run `{id}`")))?;
+            Ok((a.action.clone(), view))
+        }
+    }
+}
+
+/// The run's events as Server-Sent Events, each with its id; `Last-Event-ID` replays what came after it.
+/// The stream ends after the run's last event.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/events", params(("id" = String, Path, description = "run id")), responses((status = 200, description = "text/event-stream")))]
+async fn events(
+    State(svc): State<Service>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    svc.authorize(&headers, Scope::Read)?;
+    if svc.with_run(&id, |_| ()).is_none() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no run `{id}`")));
+    }
+    let after: u64 =
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let changed = svc.inner.changed.subscribe();
+    let stream = futures_util::stream::unfold((svc, id, after, changed), |(svc, id, next, mut changed)| async move {
+        loop {
+            // The next event, or whether the run is over.
+            let step = svc.with_run(&id, |r| (r.log.get(next as usize).cloned(), r.view.state.finished()))?;
+            match step {
+                (Some(e), _) => {
+                    let kind = e["event"].as_str().unwrap_or("event").to_string();
+                    let sse = SseEvent::default().id((next + 1).to_string()).event(kind).data(e.to_string());
+                    return Some((Ok(sse), (svc, id, next + 1, changed)));
+                }
+                (None, true) => return None,
+                (None, false) => {
+                    if changed.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// `serve`: binds (loopback only: TLS is not built yet), serves until SIGTERM or Ctrl-C, then stops the
+/// running campaign at its next safe point, waits for it, and exits.
+pub async fn serve(bind: &str, ports: Ports, twin: bool) -> Result<(), GatewayError> {
+    let addr: SocketAddr = bind
+        .parse()
+        .map_err(|e| GatewayError::Config { path: "--bind".into(), message: format!("`{bind}`: {e}; give IP:PORT") })?;
+    if !addr.ip().is_loopback() {
+        return Err(GatewayError::Config {
+            path: "--bind".into(),
+            message: format!("{addr} is reachable from other machines; only loopback is served until TLS is built"),
+        });
+    }
+    if !twin && (ports.star.is_none() || ports.reader.is_none()) {
+        return Err(GatewayError::Config {
+            path: "serve".into(),
+            message: "give --twin, or --star and --reader".into(),
+        });
+    }
+    let svc = Service::start(ports, twin)?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| GatewayError::Io { path: bind.into(), source })?;
+    eprintln!("cellos gateway: http://{addr}/api/v1/ (data: {})", svc.inner.data_dir.display());
+    let stopper = svc.clone();
+    let shutdown = async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        // Stop what runs at its next safe point and wait for it to end; it resumes at the next start.
+        stopper.inner.shutting_down.store(true, Ordering::SeqCst);
+        let running: Vec<String> = stopper
+            .inner
+            .runs
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|x| !x.view.state.finished())
+                    .map(|x| {
+                        x.control.send_replace(Control::Stop);
+                        x.view.run_id.clone()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut changed = stopper.inner.changed.subscribe();
+        loop {
+            let busy = running.iter().any(|id| {
+                stopper.with_run(id, |r| !r.view.state.finished() && r.view.state != RunState::Queued).unwrap_or(false)
+            });
+            if !busy || changed.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    axum::serve(listener, svc.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| GatewayError::Io { path: bind.into(), source })
+}

@@ -1,0 +1,424 @@
+//! `cellos-gateway serve` from the outside, over real HTTP: tokens and scopes on every route, a campaign
+//! submitted, followed on its event stream, paused (nothing is sent while paused), resumed and finished
+//! with the same result as the command line's, the audit trail of it all.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cellos-gateway");
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(BIN)
+        .args(["serve", "--twin", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ureq::get(&format!("{base}/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "the service did not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, base }
+}
+
+fn token(dir: &Path, name: &str, scope: &str) -> String {
+    let o = Command::new(BIN)
+        .args(["token", "create", "--name", name, "--scope", scope, "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// (status, body) of a request; `token` may be empty (no Authorization header).
+fn call(method: &str, url: &str, token: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let auth = format!("Bearer {token}");
+    let r = match (method, body) {
+        ("GET", _) => {
+            let mut q = agent.get(url);
+            if !token.is_empty() {
+                q = q.header("Authorization", &auth);
+            }
+            q.call()
+        }
+        (_, b) => {
+            let mut q = agent.post(url);
+            if !token.is_empty() {
+                q = q.header("Authorization", &auth);
+            }
+            q.send_json(b.unwrap_or(serde_json::json!({})))
+        }
+    };
+    let mut r = r.unwrap();
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// Every route of the router: without a token 401 (but `/health`), with a `read` token 403 where it
+/// changes something; the OpenAPI document lists exactly these routes.
+#[test]
+fn every_route_needs_a_token_and_changes_need_operate() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = token(dir.path(), "viewer", "read");
+    let s = serve(dir.path());
+    let routes = [
+        ("GET", "/openapi.json", false),
+        ("GET", "/instruments", false),
+        ("GET", "/runs", false),
+        ("POST", "/runs", true),
+        ("GET", "/runs/{id}", false),
+        ("POST", "/runs/{id}/actions", true),
+        ("GET", "/runs/{id}/events", false),
+    ];
+    assert_eq!(call("GET", &format!("{}/health", s.base), "", None).0, 200);
+    for (method, path, changes) in routes {
+        let url = format!("{}{}", s.base, path.replace("{id}", "nope"));
+        assert_eq!(call(method, &url, "", None).0, 401, "{method} {path} without a token");
+        assert_eq!(call(method, &url, "cellos_not-a-token", None).0, 401, "{method} {path} with an unknown token");
+        let (status, _) = call(method, &url, &read, None);
+        if changes {
+            assert_eq!(status, 403, "{method} {path} with a read token");
+        } else {
+            assert!(status == 200 || status == 404, "{method} {path} with a read token: {status}");
+        }
+    }
+    let (_, doc) = call("GET", &format!("{}/openapi.json", s.base), &read, None);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+    let mut documented: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    documented.sort();
+    let mut routed: Vec<String> = routes.iter().map(|(_, p, _)| format!("/api/v1{p}")).collect();
+    routed.push("/api/v1/health".into());
+    routed.sort();
+    routed.dedup();
+    assert_eq!(documented, routed);
+}
+
+fn journal_entries(dir: &Path, id: &str) -> i64 {
+    let db =
+        rusqlite::Connection::open_with_flags(dir.join("campaigns.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    db.query_row("SELECT count(*) FROM journal WHERE campaign_id = ?1", [id], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_campaign_over_http_pauses_resumes_and_ends_like_the_command_line() {
+    // The command line's run of the same settings.
+    let cli_dir = tempfile::tempdir().unwrap();
+    let cfg = cli_dir.path().join("c.toml");
+    std::fs::write(&cfg, "campaign_id = \"cli\"\nlines = [\"U2OS\"]\nbudget_wells = 24\nseed = 7\n").unwrap();
+    let o = Command::new(BIN)
+        .args(["campaign", "run", "--twin", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(cli_dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(BIN).args(["campaign", "status", "cli", "--data-dir"]).arg(cli_dir.path()).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cli_dose = status["summary"][0]["dose_um"].as_f64().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "lab-pc", "operate");
+    let s = serve(dir.path());
+    // Wrong settings are refused naming the field, and nothing is written.
+    let (code, e) = call(
+        "POST",
+        &format!("{}/runs", s.base),
+        &op,
+        Some(serde_json::json!({"kind": "campaign", "config": {"lines": ["U2OS"], "dose_range_um": [300, 10]}})),
+    );
+    assert_eq!((code, e["field"].as_str()), (422, Some("dose_range_um")), "{e}");
+    let (code, e) =
+        call("POST", &format!("{}/runs", s.base), &op, Some(serde_json::json!({"kind": "worklist", "config": {}})));
+    assert_eq!((code, e["field"].as_str()), (422, Some("kind")), "{e}");
+    let (code, e) = call(
+        "POST",
+        &format!("{}/runs", s.base),
+        &op,
+        Some(serde_json::json!({"kind": "campaign", "config": {"lines": ["U2OS"], "budget": 3}})),
+    );
+    assert_eq!((code, e["field"].as_str()), (422, Some("config")), "{e}");
+    assert!(e["error"].as_str().unwrap().contains("unknown field `budget`"), "{e}");
+
+    let (code, run) = call(
+        "POST",
+        &format!("{}/runs", s.base),
+        &op,
+        Some(
+            serde_json::json!({"kind": "campaign", "config": {"campaign_id": "svc", "lines": ["U2OS"], "budget_wells": 24, "seed": 7}}),
+        ),
+    );
+    assert_eq!((code, run["state"].as_str()), (201, Some("queued")), "{run}");
+    let (code, _) = call(
+        "POST",
+        &format!("{}/runs", s.base),
+        &op,
+        Some(serde_json::json!({"kind": "campaign", "config": {"campaign_id": "svc", "lines": ["U2OS"]}})),
+    );
+    assert_eq!(code, 409, "an id is taken once");
+
+    // Follow the stream; pause after the first iteration.
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(120))).build().into();
+    let stream = agent
+        .get(&format!("{}/runs/svc/events", s.base))
+        .header("Authorization", &format!("Bearer {op}"))
+        .call()
+        .unwrap();
+    let mut lines = BufReader::new(stream.into_body().into_reader()).lines();
+    let mut kinds = Vec::new();
+    let mut ids = Vec::new();
+    let mut paused_checked = false;
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(id) = line.strip_prefix("id: ") {
+            ids.push(id.parse::<u64>().unwrap());
+        }
+        let Some(kind) = line.strip_prefix("event: ") else { continue };
+        kinds.push(kind.to_string());
+        match kind {
+            "iteration" if !kinds.iter().any(|k| k == "paused") => {
+                let (code, v) = call(
+                    "POST",
+                    &format!("{}/runs/svc/actions", s.base),
+                    &op,
+                    Some(serde_json::json!({"action": "pause"})),
+                );
+                assert_eq!(code, 202, "{v}");
+            }
+            "paused" if !paused_checked => {
+                paused_checked = true;
+                let (_, v) = call("GET", &format!("{}/runs/svc", s.base), &op, None);
+                assert_eq!(v["state"], "paused", "{v}");
+                let before = journal_entries(dir.path(), "svc");
+                std::thread::sleep(Duration::from_millis(600));
+                assert_eq!(journal_entries(dir.path(), "svc"), before, "a step was sent while paused");
+                let (code, _) = call(
+                    "POST",
+                    &format!("{}/runs/svc/actions", s.base),
+                    &op,
+                    Some(serde_json::json!({"action": "jump"})),
+                );
+                assert_eq!(code, 422);
+                let (code, v) = call(
+                    "POST",
+                    &format!("{}/runs/svc/actions", s.base),
+                    &op,
+                    Some(serde_json::json!({"action": "resume"})),
+                );
+                assert_eq!(code, 202, "{v}");
+            }
+            _ => {}
+        }
+    }
+    assert!(paused_checked, "{kinds:?}");
+    assert_eq!(kinds.first().map(String::as_str), Some("state"));
+    assert!(
+        kinds.iter().any(|k| k == "resumed") && kinds.iter().filter(|k| *k == "iteration").count() >= 2,
+        "{kinds:?}"
+    );
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "event ids count from 1 without gaps");
+    let (_, v) = call("GET", &format!("{}/runs/svc", s.base), &op, None);
+    assert_eq!(v["state"], "succeeded", "{v}");
+    assert_eq!(v["outputs"][0]["dose_um"].as_f64(), Some(cli_dose), "the same dose as the command line's run");
+    // An action that does not apply to a finished run.
+    let (code, _) =
+        call("POST", &format!("{}/runs/svc/actions", s.base), &op, Some(serde_json::json!({"action": "pause"})));
+    assert_eq!(code, 409);
+    // Replay from an event id: only what came after it.
+    let stream = agent
+        .get(&format!("{}/runs/svc/events", s.base))
+        .header("Authorization", &format!("Bearer {op}"))
+        .header("Last-Event-ID", &(ids.len() as u64 - 1).to_string())
+        .call()
+        .unwrap();
+    let rest: Vec<String> = BufReader::new(stream.into_body().into_reader())
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l.starts_with("id: "))
+        .collect();
+    assert_eq!(rest, vec![format!("id: {}", ids.len())]);
+    // Every change, refused ones too, is in an intact audit trail.
+    let o = Command::new(BIN).args(["audit", "verify", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("intact: 10 rows"), "{out}{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A twin in a process of its own, with the campaign deck.
+fn twin_for(dir: &Path, lines: &[&str]) -> cellos_gateway::twin::TwinProcess {
+    let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    let deck = dir.join("twin-deck.toml");
+    std::fs::write(&deck, cellos_gateway::campaign::deck_toml(&lines)).unwrap();
+    let options = cellos_gateway::twin::TwinOptions { seed: 7, deck: Some(deck), instant: true, ..Default::default() };
+    cellos_gateway::twin::TwinProcess::spawn(Path::new(BIN), &options).unwrap()
+}
+
+fn twin_counters(t: &cellos_gateway::twin::TwinProcess) -> cellos_core::proto::wire::Counters {
+    use cellos_core::proto::wire::{Request, Response};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let cfg = cellos_gateway::transport::SerialConfig::new(t.reader.as_str());
+        let (tx, rx) = cellos_gateway::transport::open_serial(&cfg, cellos_gateway::transport::Protocol::Wire).unwrap();
+        let client = cellos_gateway::wire::WireClient::new(tx, rx, Duration::from_secs(2));
+        match client.ask(&Request::Counters).await.unwrap() {
+            Response::Counters(c) => c,
+            other => panic!("{other:?}"),
+        }
+    })
+}
+
+/// Every reading of a campaign: iteration, well, dose and the three readouts, as text.
+fn readings(dir: &Path, id: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join("experimental_results.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut st = db
+        .prepare("SELECT iteration || ' ' || well_id || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal || ' ' || segmentation FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, well_id")
+        .unwrap();
+    st.query_map([id], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+fn serve_on(dir: &Path, t: &cellos_gateway::twin::TwinProcess) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(BIN)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--star", &t.star, "--reader", &t.reader, "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ureq::get(&format!("{base}/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "the service did not answer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server { child, base }
+}
+
+/// The service killed with SIGKILL at several points of a run and stopped once with SIGTERM (which
+/// exits 0): each restart resumes the run, which ends with the command line's dose and readings, and
+/// the twin executed every aspirate and dispense once.
+#[test]
+fn a_run_survives_kills_and_a_sigterm_of_the_service_and_ends_exactly_once() {
+    let lines = ["U2OS", "HepG2"];
+    let settings = "campaign_id = \"cli\"\nlines = [\"U2OS\", \"HepG2\"]\nbudget_wells = 48\nseed = 7\n";
+    let cli_dir = tempfile::tempdir().unwrap();
+    let reference_twin = twin_for(cli_dir.path(), &lines);
+    let cfg = cli_dir.path().join("c.toml");
+    std::fs::write(&cfg, settings).unwrap();
+    let o = Command::new(BIN)
+        .args(["campaign", "run", "--config"])
+        .arg(&cfg)
+        .args(["--star", &reference_twin.star, "--reader", &reference_twin.reader, "--data-dir"])
+        .arg(cli_dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected_counters = twin_counters(&reference_twin);
+    let expected_readings = readings(cli_dir.path(), "cli");
+    let o = Command::new(BIN).args(["campaign", "status", "cli", "--data-dir"]).arg(cli_dir.path()).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let expected_doses: Vec<f64> =
+        status["summary"].as_array().unwrap().iter().map(|l| l["dose_um"].as_f64().unwrap()).collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "lab-pc", "operate");
+    let t = twin_for(dir.path(), &lines);
+    let mut s = serve_on(dir.path(), &t);
+    let (code, v) = call(
+        "POST",
+        &format!("{}/runs", s.base),
+        &op,
+        Some(
+            serde_json::json!({"kind": "campaign", "config": {"campaign_id": "svc", "lines": lines, "budget_wells": 48, "seed": 7}}),
+        ),
+    );
+    assert_eq!(code, 201, "{v}");
+    let events = |s: &Server| call("GET", &format!("{}/runs/svc", s.base), &op, None).1;
+    // Interruptions at growing numbers of events: SIGKILL, SIGKILL, SIGTERM.
+    let mut interrupted = 0;
+    for (at_events, signal) in [(4u64, "KILL"), (10, "KILL"), (16, "TERM")] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = events(&s);
+            if v["state"] == "succeeded" || v["events"].as_u64().unwrap_or(0) >= at_events {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the run did not move: {v}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if events(&s)["state"] == "succeeded" {
+            break;
+        }
+        let pid = s.child.id().to_string();
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+        let status = s.child.wait().unwrap();
+        if signal == "TERM" {
+            assert_eq!(status.code(), Some(0), "SIGTERM ends the service cleanly");
+        }
+        interrupted += 1;
+        s = serve_on(dir.path(), &t);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let v = loop {
+        let v = events(&s);
+        if v["state"] == "succeeded" || v["state"] == "failed" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the run did not finish: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(interrupted, 3, "two SIGKILLs and a SIGTERM, each mid-run");
+    assert_eq!(v["state"], "succeeded", "{v}");
+    let doses: Vec<f64> = v["outputs"].as_array().unwrap().iter().map(|l| l["dose_um"].as_f64().unwrap()).collect();
+    assert_eq!(doses, expected_doses);
+    assert_eq!(readings(dir.path(), "svc"), expected_readings);
+    let got = twin_counters(&t);
+    assert_eq!(
+        (got.aspirates, got.dispenses, got.tip_pickups, got.tip_drops),
+        (
+            expected_counters.aspirates,
+            expected_counters.dispenses,
+            expected_counters.tip_pickups,
+            expected_counters.tip_drops
+        ),
+        "no liquid operation twice"
+    );
+    // The event ids went on across the restarts, without gaps.
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into();
+    let stream = agent
+        .get(&format!("{}/runs/svc/events", s.base))
+        .header("Authorization", &format!("Bearer {op}"))
+        .call()
+        .unwrap();
+    let ids: Vec<u64> = BufReader::new(stream.into_body().into_reader())
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.strip_prefix("id: ").and_then(|x| x.parse().ok()))
+        .collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+}
