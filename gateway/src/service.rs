@@ -16,7 +16,7 @@
 //! campaign at its next safe point and exits; the run resumes at the next start.
 //!
 //! Not built yet (see the service issue): worklist runs, operator steps and manual instruments, TLS and
-//! remote binds, `cellos sync`.
+//! remote binds, `cellos sync`. The dashboard runs on the same HTTP stack (axum) as its own server.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

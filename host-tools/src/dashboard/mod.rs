@@ -16,9 +16,8 @@ pub mod pages;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use cellos_core::titer::Transduction;
 use serde_json::{Value, json};
@@ -477,41 +476,51 @@ const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; script-
 /// A running dashboard.
 pub struct Dashboard {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// The connections requests are answered with, one per worker; a request takes the next in turn.
+struct Pool {
+    stores: Vec<std::sync::Mutex<Store>>,
+    next: std::sync::atomic::AtomicUsize,
 }
 
 impl Dashboard {
-    /// Opens the data directory and starts serving on `bind` (port 0 picks a free port).
+    /// Opens the data directory and starts serving on `bind` (port 0 picks a free port), on the
+    /// project's one HTTP stack (axum).
     pub fn start(dir: &Path, bind: &str, allow_remote: bool) -> Result<Dashboard, DashboardError> {
         let (addrs, _) = check_bind(bind, allow_remote)?;
         if !dir.is_dir() {
             return Err(DashboardError::NoData(dir.to_path_buf()));
         }
         // Every worker has its own connections; opening them here reports a bad store before listening.
-        let stores = (0..WORKERS).map(|_| Store::open_for_reading(dir)).collect::<crate::Result<Vec<_>>>()?;
-        let server = tiny_http::Server::http(&addrs[..])
-            .map_err(|e| DashboardError::Listen { addr: bind.into(), message: e.to_string() })?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| DashboardError::Listen { addr: bind.into(), message: "not an IP socket".into() })?;
-        let server = Arc::new(server);
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = stores
-            .into_iter()
-            .map(|store| {
-                let (server, stop) = (Arc::clone(&server), Arc::clone(&stop));
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(100)) {
-                            answer(&store, request);
-                        }
-                    }
-                })
-            })
-            .collect();
-        Ok(Dashboard { addr, stop, workers })
+        let stores = (0..WORKERS)
+            .map(|_| Store::open_for_reading(dir).map(std::sync::Mutex::new))
+            .collect::<crate::Result<Vec<_>>>()?;
+        let listen = |message: String| DashboardError::Listen { addr: bind.into(), message };
+        let listener = std::net::TcpListener::bind(&addrs[..]).map_err(|e| listen(e.to_string()))?;
+        listener.set_nonblocking(true).map_err(|e| listen(e.to_string()))?;
+        let addr = listener.local_addr().map_err(|e| listen(e.to_string()))?;
+        let pool = Arc::new(Pool { stores, next: std::sync::atomic::AtomicUsize::new(0) });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .enable_all()
+            .build()
+            .map_err(|e| listen(e.to_string()))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                let app = axum::Router::new().fallback(answer).with_state(pool);
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        Ok(Dashboard { addr, stop: Some(stop), server: Some(server) })
     }
 
     /// The address served.
@@ -519,22 +528,24 @@ impl Dashboard {
         self.addr
     }
 
-    /// Stops serving and waits for the workers.
+    /// Stops serving and waits for the server.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     /// Serves until the process ends.
     pub fn wait(mut self) {
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        if let Some(s) = self.server.take() {
+            let _ = s.join();
         }
     }
 
     fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(s) = self.server.take() {
+            let _ = s.join();
         }
     }
 }
@@ -545,42 +556,56 @@ impl Drop for Dashboard {
     }
 }
 
-fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
-}
-
-fn answer(store: &Store, request: tiny_http::Request) {
-    use tiny_http::Method;
-    let response = match request.method() {
-        Method::Get | Method::Head => match request.url() {
+async fn answer(
+    axum::extract::State(pool): axum::extract::State<Arc<Pool>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::http::Method;
+    let url = uri.path_and_query().map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
+    let response = match method {
+        Method::GET | Method::HEAD => match url.as_str() {
             pages::STYLE_PATH => {
                 Response { status: 200, content_type: "text/css", body: pages::STYLE.into(), download: None }
             }
             pages::WATCH_PATH => {
                 Response { status: 200, content_type: "text/javascript", body: pages::WATCH.into(), download: None }
             }
-            // A bug in a page must not take its worker thread down: it becomes a 500 page.
-            url => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(store, url))).unwrap_or_else(|_| {
-                Response::html(500, pages::error(500, "this page failed to render (a bug); the server goes on"))
-            }),
+            _ => {
+                // The pages are built from the databases synchronously, off the async workers.
+                let rendered = tokio::task::spawn_blocking(move || {
+                    let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.stores.len();
+                    let store = pool.stores[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    // A bug in a page must not take the server down: it becomes a 500 page.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(&store, &url))).ok()
+                })
+                .await;
+                rendered.ok().flatten().unwrap_or_else(|| {
+                    Response::html(500, pages::error(500, "this page failed to render (a bug); the server goes on"))
+                })
+            }
         },
         _ => Response::html(405, pages::error(405, "this dashboard is read-only: GET only")),
     };
-    let mut r = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    let mut r = axum::response::Response::new(axum::body::Body::from(response.body));
+    *r.status_mut() =
+        axum::http::StatusCode::from_u16(response.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = vec![
-        header("Content-Type", response.content_type),
-        header("Content-Security-Policy", CSP),
-        header("X-Content-Type-Options", "nosniff"),
-        header("Cache-Control", "no-store"),
-        header("Referrer-Policy", "no-referrer"),
+        ("content-type", response.content_type.to_string()),
+        ("content-security-policy", CSP.to_string()),
+        ("x-content-type-options", "nosniff".to_string()),
+        ("cache-control", "no-store".to_string()),
+        ("referrer-policy", "no-referrer".to_string()),
     ];
     if let Some(name) = &response.download {
-        headers.push(header("Content-Disposition", &format!("attachment; filename=\"{name}\"")));
+        headers.push(("content-disposition", format!("attachment; filename=\"{name}\"")));
     }
-    for h in headers.into_iter().flatten() {
-        r.add_header(h);
+    for (k, v) in headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+            r.headers_mut().insert(k, v);
+        }
     }
-    let _ = request.respond(r);
+    r
 }
 
 #[cfg(test)]
