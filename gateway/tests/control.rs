@@ -69,6 +69,13 @@ fn tips_on(t: &TwinServer) -> usize {
     t.twin.lock().unwrap().star.channels.iter().filter(|c| c.is_some()).count()
 }
 
+/// Runs a campaign to its end and lets go of it (its event sender with it, which ends the listener).
+async fn run_to_end(mut r: Runner<StarHandler<SerialTx>>) -> Result<Vec<LineResult>, GatewayError> {
+    let out = r.run().await;
+    drop(r);
+    out
+}
+
 /// The uninterrupted campaign: its results, readings and twin counters.
 async fn reference() -> (Vec<LineResult>, Vec<(i64, String, f64, f64, f64)>, Counters) {
     let dir = tempfile::tempdir().unwrap();
@@ -143,11 +150,7 @@ async fn paused() {
         }
         pauses
     };
-    let run = async {
-        let out = r.run().await;
-        drop(r);
-        out
-    };
+    let run = run_to_end(r);
     let (pauses, results) = tokio::join!(operator, run);
     assert_eq!(pauses, 2);
     assert_eq!(results.unwrap(), expected);
@@ -176,11 +179,7 @@ async fn stopped() {
             }
         }
     };
-    let run = async {
-        let out = r.run().await;
-        drop(r);
-        out
-    };
+    let run = run_to_end(r);
     let ((), stopped) = tokio::join!(operator, run);
     match stopped {
         Err(GatewayError::Stopped { campaign }) => assert_eq!(campaign, "stopped"),

@@ -22,9 +22,16 @@ impl Drop for Server {
 }
 
 fn serve(dir: &Path) -> Server {
+    start(dir, &["--twin"])
+}
+
+/// Starts `serve` with `args` over `dir` on a free port, and waits until it answers.
+fn start(dir: &Path, args: &[&str]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(BIN)
-        .args(["serve", "--twin", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .arg("--data-dir")
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -34,7 +41,7 @@ fn serve(dir: &Path) -> Server {
     let deadline = Instant::now() + Duration::from_secs(20);
     while ureq::get(&format!("{base}/health")).call().is_err() {
         assert!(Instant::now() < deadline, "the service did not answer");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     Server { child, base }
 }
@@ -302,21 +309,7 @@ fn readings(dir: &Path, id: &str) -> Vec<String> {
 }
 
 fn serve_on(dir: &Path, t: &cellos_gateway::twin::TwinProcess) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(BIN)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--star", &t.star, "--reader", &t.reader, "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}/api/v1");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ureq::get(&format!("{base}/health")).call().is_err() {
-        assert!(Instant::now() < deadline, "the service did not answer");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server { child, base }
+    start(dir, &["--star", &t.star, "--reader", &t.reader])
 }
 
 /// The service killed with SIGKILL at several points of a run and stopped once with SIGTERM (which

@@ -110,14 +110,7 @@ fn dashboard_refuses_remote_binds_and_serves_a_saved_plan() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let page = loop {
-        match ureq::get(&format!("http://127.0.0.1:{port}/facility")).call() {
-            Ok(mut r) => break r.body_mut().read_to_string().unwrap(),
-            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),
-            Err(e) => panic!("dashboard did not answer: {e}"),
-        }
-    };
+    let page = dashboard_page(port, "/facility");
     server.kill().unwrap();
     server.wait().unwrap();
     assert!(page.contains("Plan 1: winter") && page.matches("<svg").count() == 3, "{page}");
