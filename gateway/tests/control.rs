@@ -69,6 +69,22 @@ fn tips_on(t: &TwinServer) -> usize {
     t.twin.lock().unwrap().star.channels.iter().filter(|c| c.is_some()).count()
 }
 
+/// A new campaign `id` on a twin of its own, under control, reporting its events.
+async fn controlled(
+    id: &str,
+    dir: &Path,
+) -> (CampaignConfig, TwinServer, Runner<StarHandler<SerialTx>>, watch::Sender<Control>, mpsc::UnboundedReceiver<Event>)
+{
+    let c = config(id);
+    let t = twin(&c);
+    let mut r = runner(&t, dir, &c, true).await;
+    let (control, asked) = watch::channel(Control::Run);
+    let (events, seen) = mpsc::unbounded_channel();
+    r.controlled_by(asked);
+    r.report_to(events);
+    (c, t, r, control, seen)
+}
+
 /// Runs a campaign to its end and lets go of it (its event sender with it, which ends the listener).
 async fn run_to_end(mut r: Runner<StarHandler<SerialTx>>) -> Result<Vec<LineResult>, GatewayError> {
     let out = r.run().await;
@@ -120,13 +136,7 @@ async fn paused() {
     let (expected, expected_readings, expected_counters) = reference().await;
     assert!(expected_readings.len() > 20, "{}", expected_readings.len());
     let dir = tempfile::tempdir().unwrap();
-    let c = config("paused");
-    let t = twin(&c);
-    let mut r = runner(&t, dir.path(), &c, true).await;
-    let (control, asked) = watch::channel(Control::Run);
-    let (events, mut seen) = mpsc::unbounded_channel();
-    r.controlled_by(asked);
-    r.report_to(events);
+    let (_, t, r, control, mut seen) = controlled("paused", dir.path()).await;
     let operator = async {
         let mut pauses = 0;
         while let Some(e) = seen.recv().await {
@@ -165,13 +175,7 @@ async fn paused() {
 async fn stopped() {
     let (expected, expected_readings, expected_counters) = reference().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = config("stopped");
-    let t = twin(&c);
-    let mut r = runner(&t, dir.path(), &c, true).await;
-    let (control, asked) = watch::channel(Control::Run);
-    let (events, mut seen) = mpsc::unbounded_channel();
-    r.controlled_by(asked);
-    r.report_to(events);
+    let (c, t, r, control, mut seen) = controlled("stopped", dir.path()).await;
     let operator = async {
         while let Some(e) = seen.recv().await {
             if let Event::Iteration { iteration: 2, .. } = e {

@@ -102,6 +102,12 @@ fn dashboard_refuses_remote_binds_and_serves_a_saved_plan() {
     let o = cellos(d, &["facility", "plan", &fixture("facility_stress.toml"), "--save", "--name", "winter"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("saved as plan 1 `winter`"));
+    let page = dashboard_page(d, "/facility");
+    assert!(page.contains("Plan 1: winter") && page.matches("<svg").count() == 3, "{page}");
+}
+
+/// Serves the dashboard of `d` on a free port, returns the body of `path`, and stops it.
+fn dashboard_page(d: &Path, path: &str) -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Command::new(BIN)
         .arg("--data-dir")
@@ -110,22 +116,17 @@ fn dashboard_refuses_remote_binds_and_serves_a_saved_plan() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let page = dashboard_page(port, "/facility");
-    server.kill().unwrap();
-    server.wait().unwrap();
-    assert!(page.contains("Plan 1: winter") && page.matches("<svg").count() == 3, "{page}");
-}
-
-/// Waits for the dashboard on `port` and returns the body of `path`.
-fn dashboard_page(port: u16, path: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    let page = loop {
         match ureq::get(&format!("http://127.0.0.1:{port}{path}")).call() {
             Ok(mut r) => break r.body_mut().read_to_string().unwrap(),
             Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),
             Err(e) => panic!("dashboard did not answer: {e}"),
         }
-    }
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    page
 }
 
 /// Reading commands (`campaigns list`, `db status`, `results summary`, `lines list`, the dashboard) on a
@@ -212,16 +213,6 @@ fn reading_commands_work_on_a_read_only_data_directory() {
     assert_eq!(status[3]["schema_version"], 3);
     let summary = json(&cellos(d, &["--json", "results", "summary"]));
     assert_eq!(summary["measurements"], 528);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(d)
-        .args(["dashboard", "--bind", &format!("127.0.0.1:{port}")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let page = dashboard_page(port, "/");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let page = dashboard_page(d, "/");
     assert!(page.contains("demo_campaign"), "{page}");
 }
