@@ -47,7 +47,8 @@ pub enum Command {
     #[command(subcommand)]
     Campaign(CampaignCommand),
     /// Serve the gateway as a service: an HTTP/JSON API under /api/v1 (runs, actions, Server-Sent
-    /// Events, OpenAPI at /api/v1/openapi.json) on loopback, until SIGTERM or Ctrl-C (the running
+    /// Events, OpenAPI at /api/v1/openapi.json), on loopback unless --allow-remote with TLS, until
+    /// SIGTERM or Ctrl-C (the running
     /// campaign then stops at its next safe point). Every route but /health needs a token (`token
     /// create`). See docs/gateway-service.md.
     Serve(ServeArgs),
@@ -67,15 +68,40 @@ pub enum Command {
 /// `serve` arguments.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback only, until TLS is built).
+    /// Address to listen on. Loopback unless --allow-remote (which needs TLS).
     #[arg(long, default_value = "127.0.0.1:8470")]
     pub bind: String,
+    /// Allow an address other machines can reach; it must be served with TLS.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// TLS certificate (PEM), with --tls-key.
+    #[arg(long, requires = "tls_key", conflicts_with = "self_signed")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM), with --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS with a self-signed certificate made once in the data directory; its SHA-256 fingerprint is
+    /// printed for clients to pin.
+    #[arg(long)]
+    pub self_signed: bool,
     /// Run each campaign on an instrument twin the service starts (and stops when the run ends).
     #[arg(long)]
     pub twin: bool,
     /// Data directory and instrument lines.
     #[command(flatten)]
     pub ports: Ports,
+}
+
+impl ServeArgs {
+    /// How the service is reached.
+    pub fn access(&self) -> crate::service::Access {
+        let tls = match (&self.tls_cert, &self.tls_key, self.self_signed) {
+            (Some(cert), Some(key), _) => crate::service::Tls::Files { cert: cert.clone(), key: key.clone() },
+            (_, _, true) => crate::service::Tls::SelfSigned,
+            _ => crate::service::Tls::None,
+        };
+        crate::service::Access { allow_remote: self.allow_remote, tls }
+    }
 }
 
 /// A token's scope.

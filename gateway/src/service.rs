@@ -15,8 +15,11 @@
 //! resume` does), keeps a paused one paused, and queues the queued ones again. SIGTERM stops the running
 //! campaign at its next safe point and exits; the run resumes at the next start.
 //!
-//! Not built yet (see the service issue): worklist runs, operator steps and manual instruments, TLS and
-//! remote binds, `cellos sync`. The dashboard runs on the same HTTP stack (axum) as its own server.
+//! Loopback by default; another address needs `--allow-remote` and TLS (a certificate and key, or a
+//! self-signed certificate made once, whose SHA-256 fingerprint is printed).
+//!
+//! Not built yet (see the service issue): worklist runs, operator steps and manual instruments,
+//! `cellos sync`. The dashboard runs on the same HTTP stack (axum) as its own server.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -680,16 +683,121 @@ async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// `serve`: binds (loopback only: TLS is not built yet), serves until SIGTERM or Ctrl-C, then stops the
-/// running campaign at its next safe point, waits for it, and exits.
-pub async fn serve(bind: &str, ports: Ports, twin: bool) -> Result<(), GatewayError> {
+/// How the service is reached.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// Serve on an address other machines can reach (needs TLS).
+    pub allow_remote: bool,
+    /// TLS, if any.
+    pub tls: Tls,
+}
+
+/// The service's TLS.
+#[derive(Clone, Debug, Default)]
+pub enum Tls {
+    /// Plain HTTP (loopback only).
+    #[default]
+    None,
+    /// A certificate and its key, PEM files.
+    Files {
+        /// The certificate (chain).
+        cert: PathBuf,
+        /// Its private key.
+        key: PathBuf,
+    },
+    /// A self-signed certificate made once and kept in the data directory (`service-cert.pem`,
+    /// `service-key.pem`); its SHA-256 fingerprint is printed at start, for clients to pin.
+    SelfSigned,
+}
+
+/// The SHA-256 fingerprint of a certificate (DER), as `AB:CD:…`.
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+/// The self-signed certificate of a data directory, made on first use for `localhost`, `127.0.0.1` and
+/// `ip`: (certificate PEM path, key PEM path, fingerprint).
+fn self_signed(dir: &std::path::Path, ip: std::net::IpAddr) -> Result<(PathBuf, PathBuf, String), GatewayError> {
+    let (cert, key) = (dir.join("service-cert.pem"), dir.join("service-key.pem"));
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| GatewayError::Io { path, source }
+    };
+    if !cert.exists() || !key.exists() {
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), ip.to_string()];
+        let made = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| GatewayError::Config { path: cert.clone(), message: format!("making a certificate: {e}") })?;
+        // The key first, readable by its owner only; the certificate last, so a certificate on disk
+        // always has its key.
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .mode(0o600)
+                .open(&key)
+                .map_err(io(&key))?;
+            f.write_all(made.key_pair.serialize_pem().as_bytes()).map_err(io(&key))?;
+        }
+        std::fs::write(&cert, made.cert.pem()).map_err(io(&cert))?;
+    }
+    let pem = std::fs::read_to_string(&cert).map_err(io(&cert))?;
+    let der = pem_der(&pem)
+        .ok_or_else(|| GatewayError::Config { path: cert.clone(), message: "not a PEM certificate".into() })?;
+    Ok((cert, key, fingerprint(&der)))
+}
+
+/// The DER bytes of the first certificate of a PEM text.
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in body.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `serve`: binds, serves until SIGTERM or Ctrl-C, then stops the running campaign at its next safe
+/// point, waits for it, and exits. An address other machines can reach needs `allow_remote` and TLS.
+pub async fn serve(bind: &str, ports: Ports, twin: bool, access: Access) -> Result<(), GatewayError> {
     let addr: SocketAddr = bind
         .parse()
         .map_err(|e| GatewayError::Config { path: "--bind".into(), message: format!("`{bind}`: {e}; give IP:PORT") })?;
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && !access.allow_remote {
         return Err(GatewayError::Config {
             path: "--bind".into(),
-            message: format!("{addr} is reachable from other machines; only loopback is served until TLS is built"),
+            message: format!("{addr} is reachable from other machines: give --allow-remote (with TLS) to serve there"),
+        });
+    }
+    if !addr.ip().is_loopback() && matches!(access.tls, Tls::None) {
+        return Err(GatewayError::Config {
+            path: "--bind".into(),
+            message: format!(
+                "{addr} is reachable from other machines: serve it with TLS (--tls-cert and --tls-key, or --self-signed)"
+            ),
         });
     }
     if !twin && (ports.star.is_none() || ports.reader.is_none()) {
@@ -699,9 +807,15 @@ pub async fn serve(bind: &str, ports: Ports, twin: bool) -> Result<(), GatewayEr
         });
     }
     let svc = Service::start(ports, twin)?;
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|source| GatewayError::Io { path: bind.into(), source })?;
-    eprintln!("cellos gateway: http://{addr}/api/v1/ (data: {})", svc.inner.data_dir.display());
+    let tls = match &access.tls {
+        Tls::None => None,
+        Tls::Files { cert, key } => Some((cert.clone(), key.clone(), None)),
+        Tls::SelfSigned => {
+            let (cert, key, print) = self_signed(&svc.inner.data_dir, addr.ip())?;
+            Some((cert, key, Some(print)))
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let stopper = svc.clone();
     let shutdown = async move {
         let term = async {
@@ -742,8 +856,36 @@ pub async fn serve(bind: &str, ports: Ports, twin: bool) -> Result<(), GatewayEr
             }
         }
     };
-    axum::serve(listener, svc.router())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| GatewayError::Io { path: bind.into(), source })
+    let io = |source| GatewayError::Io { path: bind.into(), source };
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
+            eprintln!("cellos gateway: {scheme}://{addr}/api/v1/ (data: {})", svc.inner.data_dir.display());
+            axum::serve(listener, svc.router()).with_graceful_shutdown(shutdown).await.map_err(io)
+        }
+        Some((cert, key, print)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key).await.map_err(|e| {
+                GatewayError::Config {
+                    path: cert.clone(),
+                    message: format!("TLS certificate and key ({}): {e}", key.display()),
+                }
+            })?;
+            if let Some(p) = print {
+                eprintln!("TLS certificate {} SHA-256 fingerprint {p}", cert.display());
+            }
+            eprintln!("cellos gateway: {scheme}://{addr}/api/v1/ (data: {})", svc.inner.data_dir.display());
+            let handle = axum_server::Handle::new();
+            let stopping = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopping.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            });
+            axum_server::bind_rustls(addr, config)
+                .handle(handle)
+                .serve(svc.router().into_make_service())
+                .await
+                .map_err(io)
+        }
+    }
 }
