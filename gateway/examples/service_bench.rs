@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let served = bind.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-        if let Err(e) = rt.block_on(cellos_gateway::service::serve(&served, ports, false, Default::default())) {
+        if let Err(e) = rt.block_on(cellos_gateway::service::serve(&served, ports, false, None, Default::default())) {
             eprintln!("serve: {e}");
         }
     });

@@ -84,9 +84,13 @@ pub struct ServeArgs {
     /// printed for clients to pin.
     #[arg(long)]
     pub self_signed: bool,
-    /// Run each campaign on an instrument twin the service starts (and stops when the run ends).
+    /// Run each campaign (and worklist) on an instrument twin the service starts (and stops when the
+    /// run ends).
     #[arg(long)]
     pub twin: bool,
+    /// The EVO's serial line, for worklist runs on the EVO.
+    #[arg(long, conflicts_with = "twin")]
+    pub evo: Option<String>,
     /// Data directory and instrument lines.
     #[command(flatten)]
     pub ports: Ports,
@@ -421,18 +425,37 @@ pub fn deck(path: Option<&Path>) -> Result<DeckModel, GatewayError> {
 }
 
 /// A worklist read from a file: its transfers (CSV) or records (.gwl).
-enum Loaded {
+pub enum Loaded {
+    /// A Tecan worklist.
     Gwl(Vec<gwl::Record>),
+    /// A Hamilton CSV, either layout.
     Transfers(Vec<hamilton::Transfer>),
+}
+
+impl Loaded {
+    /// Its steps.
+    pub fn steps(&self) -> usize {
+        match self {
+            Loaded::Gwl(r) => r.len(),
+            Loaded::Transfers(t) => t.len(),
+        }
+    }
 }
 
 fn load_worklist(path: &Path) -> Result<Loaded, GatewayError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| GatewayError::Io { path: path.into(), source })?;
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gwl")) {
-        return Ok(Loaded::Gwl(gwl::parse(&name, &gwl::latin1(&bytes))?));
+    parse_worklist(&name, path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gwl")), &bytes)
+}
+
+/// A worklist's text: a `.gwl` (Latin-1) when `gwl`, else a Hamilton CSV (UTF-8, either layout).
+/// Errors name `name`, the line and the field.
+pub fn parse_worklist(name: &str, gwl: bool, bytes: &[u8]) -> Result<Loaded, GatewayError> {
+    let name = name.to_string();
+    if gwl {
+        return Ok(Loaded::Gwl(gwl::parse(&name, &gwl::latin1(bytes))?));
     }
-    let text = String::from_utf8(bytes).map_err(|_| GatewayError::Worklist {
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| GatewayError::Worklist {
         file: name.clone(),
         line: 1,
         message: "a CSV worklist must be UTF-8 text".into(),

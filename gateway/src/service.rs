@@ -18,7 +18,10 @@
 //! Loopback by default; another address needs `--allow-remote` and TLS (a certificate and key, or a
 //! self-signed certificate made once, whose SHA-256 fingerprint is printed).
 //!
-//! Not built yet (see the service issue): worklist runs, operator steps and manual instruments,
+//! Runs are campaigns, or worklists (`.gwl` or Hamilton CSV, on the STAR or the EVO, on the built-in
+//! deck, through the safety envelope).
+//!
+//! Not built yet (see the service issue): pausing a worklist, operator steps and manual instruments,
 //! `cellos sync`. The dashboard runs on the same HTTP stack (axum) as its own server.
 
 use std::convert::Infallible;
@@ -119,11 +122,51 @@ pub struct RunView {
 /// `POST /runs`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 pub struct NewRun {
-    /// `campaign` (worklist runs are not built yet).
+    /// `campaign` or `worklist`.
     pub kind: String,
-    /// The campaign's settings, as in a campaign TOML file.
+    /// A campaign's settings, as in a campaign TOML file.
     #[schema(value_type = Object)]
-    pub config: Value,
+    pub config: Option<Value>,
+    /// A worklist's format: `gwl` or `hamilton`.
+    pub format: Option<String>,
+    /// A worklist's text.
+    pub content: Option<String>,
+    /// The instrument a worklist runs on: `star` or `evo`.
+    pub instrument: Option<String>,
+}
+
+/// A worklist run's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorklistSpec {
+    /// `gwl` or `hamilton`.
+    pub format: String,
+    /// The worklist's text.
+    pub content: String,
+    /// `star` or `evo`.
+    pub instrument: String,
+}
+
+/// What a run carries out.
+#[derive(Clone, Debug)]
+enum Spec {
+    Campaign(CampaignConfig),
+    Worklist(WorklistSpec),
+}
+
+impl Spec {
+    fn kind(&self) -> &'static str {
+        match self {
+            Spec::Campaign(_) => "campaign",
+            Spec::Worklist(_) => "worklist",
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Spec::Campaign(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+            Spec::Worklist(w) => serde_json::to_value(w).unwrap_or(Value::Null),
+        }
+    }
 }
 
 /// `POST /runs/{id}/actions`.
@@ -193,7 +236,7 @@ pub struct Instrument {
 
 struct Run {
     view: RunView,
-    config: CampaignConfig,
+    spec: Spec,
     log: Vec<Value>,
     control: watch::Sender<Control>,
 }
@@ -202,6 +245,8 @@ struct Inner {
     data_dir: PathBuf,
     ports: Ports,
     twin: bool,
+    /// The EVO's line, for worklists (a twin's when `twin`).
+    evo: Option<String>,
     runs: Mutex<Vec<Run>>,
     /// Bumped on every event of any run: what the event streams wait on.
     changed: watch::Sender<u64>,
@@ -230,7 +275,7 @@ pub struct ApiDoc;
 impl Service {
     /// A service over the data directory and the instruments of `ports` (or a twin per run), with the
     /// worker that carries the runs out.
-    pub fn start(ports: Ports, twin: bool) -> Result<Service, GatewayError> {
+    pub fn start(ports: Ports, twin: bool, evo: Option<String>) -> Result<Service, GatewayError> {
         let data_dir = cellos_store::db::data_dir(ports.data_dir.as_deref());
         let access = cellos_store::db::open(&data_dir, cellos_store::Db::Campaigns)?;
         let (queue, queued) = mpsc::unbounded_channel();
@@ -238,16 +283,29 @@ impl Service {
         // The runs of earlier starts: the unfinished ones go on.
         let mut runs = Vec::new();
         for stored in cellos_store::service::runs(&access)? {
-            let config: CampaignConfig =
-                serde_json::from_value(stored.config.clone()).map_err(|e| GatewayError::Stored {
-                    what: format!("the settings of run `{}`", stored.run_id),
-                    message: e.to_string(),
-                })?;
+            let bad = |e: serde_json::Error| GatewayError::Stored {
+                what: format!("the settings of run `{}`", stored.run_id),
+                message: e.to_string(),
+            };
+            let spec = if stored.kind == "worklist" {
+                Spec::Worklist(serde_json::from_value(stored.config.clone()).map_err(bad)?)
+            } else {
+                Spec::Campaign(serde_json::from_value(stored.config.clone()).map_err(bad)?)
+            };
             let mut state = RunState::parse(&stored.state).unwrap_or(RunState::Failed);
-            let (start, control) = match state {
-                RunState::Queued => (Some(Start::New), Control::Run),
-                RunState::Running => (Some(Start::Resume), Control::Run),
-                RunState::Paused => (Some(Start::Resume), Control::Pause),
+            let mut error = stored.error;
+            let (start, control) = match (&spec, state) {
+                (_, RunState::Queued) => (Some(Start::New), Control::Run),
+                (Spec::Campaign(_), RunState::Running) => (Some(Start::Resume), Control::Run),
+                (Spec::Campaign(_), RunState::Paused) => (Some(Start::Resume), Control::Pause),
+                (Spec::Worklist(_), RunState::Running | RunState::Paused | RunState::Stopping) => {
+                    // A worklist has no journal to reconcile with: it is never run again blindly.
+                    state = RunState::Failed;
+                    let why = "interrupted by a restart of the service: a worklist is not resumed; its event log says how far it went";
+                    error = Some(why.into());
+                    cellos_store::service::finish_run(&access, &stored.run_id, state.as_str(), Some(why), None)?;
+                    (None, Control::Run)
+                }
                 _ => (None, Control::Run),
             };
             if state == RunState::Stopping {
@@ -266,15 +324,16 @@ impl Service {
                 iterations,
                 events: stored.events.len() as u64,
                 outputs: stored.outputs,
-                error: stored.error,
+                error,
             };
-            runs.push(Run { view, config, log: stored.events, control: watch::channel(control).0 });
+            runs.push(Run { view, spec, log: stored.events, control: watch::channel(control).0 });
         }
         let svc = Service {
             inner: Arc::new(Inner {
                 data_dir,
                 ports,
                 twin,
+                evo,
                 runs: Mutex::new(runs),
                 changed,
                 queue,
@@ -376,12 +435,24 @@ impl Service {
                     Start::New => r.view.state == RunState::Queued,
                     Start::Resume => matches!(r.view.state, RunState::Running | RunState::Paused),
                 };
-                ready.then(|| (r.config.clone(), r.control.subscribe(), r.view.state))
+                ready.then(|| (r.spec.clone(), r.control.subscribe(), r.view.state))
             });
-            let Some((config, control, state)) = ready.flatten() else { continue };
+            let Some((spec, control, state)) = ready.flatten() else { continue };
             if state != RunState::Paused {
                 self.log(&id, Self::state_event(RunState::Running), Some(RunState::Running));
             }
+            let config = match spec {
+                Spec::Campaign(c) => c,
+                Spec::Worklist(w) => {
+                    let outcome = self.run_worklist(&id, &w).await;
+                    let (state, outputs, error) = match outcome {
+                        Ok(steps) => (RunState::Succeeded, Some(json!({ "steps": steps })), None),
+                        Err(e) => (RunState::Failed, None, Some(e.to_string())),
+                    };
+                    self.end(&id, state, outputs, error);
+                    continue;
+                }
+            };
             let (events, mut incoming) = mpsc::unbounded_channel::<Event>();
             let follower = {
                 let svc = self.clone();
@@ -415,18 +486,75 @@ impl Service {
                 Err(GatewayError::Stopped { .. }) => (RunState::Stopped, None, None),
                 Err(e) => (RunState::Failed, None, Some(e.to_string())),
             };
-            if let Ok(db) = self.inner.access.lock()
-                && let Err(e) =
-                    cellos_store::service::finish_run(&db, &id, state.as_str(), error.as_deref(), outputs.as_ref())
-            {
-                eprintln!("warning: run `{id}`: its end not recorded: {e}");
-            }
-            self.with_run(&id, |r| {
-                r.view.outputs = outputs;
-                r.view.error = error;
-            });
-            self.log(&id, Self::state_event(state), Some(state));
+            self.end(&id, state, outputs, error);
         }
+    }
+
+    /// Records how a run ended and tells its followers.
+    fn end(&self, id: &str, state: RunState, outputs: Option<Value>, error: Option<String>) {
+        if let Ok(db) = self.inner.access.lock()
+            && let Err(e) =
+                cellos_store::service::finish_run(&db, id, state.as_str(), error.as_deref(), outputs.as_ref())
+        {
+            eprintln!("warning: run `{id}`: its end not recorded: {e}");
+        }
+        self.with_run(id, |r| {
+            r.view.outputs = outputs;
+            r.view.error = error;
+        });
+        self.log(id, Self::state_event(state), Some(state));
+    }
+
+    /// Carries a worklist out on its instrument (a twin started for it with `--twin`), through the
+    /// safety envelope on the built-in deck, a `step` event per record or transfer; returns the steps.
+    async fn run_worklist(&self, id: &str, w: &WorklistSpec) -> Result<usize, GatewayError> {
+        use crate::handlers::{EvoHandler, StarHandler};
+        use crate::liquid::Workcell;
+        use crate::transport::{Protocol, SerialConfig, open_line};
+        let loaded = crate::cli::parse_worklist(id, w.format == "gwl", w.content.as_bytes())?;
+        let twin = if self.inner.twin {
+            let exe = std::env::current_exe()
+                .map_err(|source| GatewayError::Io { path: "the gateway binary".into(), source })?;
+            Some(crate::twin::TwinProcess::spawn(&exe, &crate::twin::TwinOptions { seed: 1, ..Default::default() })?)
+        } else {
+            None
+        };
+        let line = |t: Option<&String>, own: &Option<String>| t.cloned().or_else(|| own.clone());
+        let deck = cellos_core::deck::default_deck();
+        let total = loaded.steps();
+        let progress = |done: usize, of: usize| self.log(id, json!({ "event": "step", "done": done, "of": of }), None);
+        let timeouts = crate::star::Timeouts::default();
+        match w.instrument.as_str() {
+            "evo" => {
+                let path = line(twin.as_ref().map(|t| &t.evo), &self.inner.evo)
+                    .ok_or_else(|| GatewayError::Config { path: "serve".into(), message: "no EVO line".into() })?;
+                let (tx, rx, _) = open_line(&SerialConfig::new(path), Protocol::Evo).await?;
+                let handler = EvoHandler::new(crate::evo::EvoDriver::new(tx, rx, std::time::Duration::from_secs(30)));
+                run_loaded(Workcell::new(handler, deck), id, &loaded, progress).await?;
+            }
+            _ => {
+                let path = line(twin.as_ref().map(|t| &t.star), &self.inner.ports.star)
+                    .ok_or_else(|| GatewayError::Config { path: "serve".into(), message: "no STAR line".into() })?;
+                let (tx, rx, _) = open_line(&SerialConfig::new(path), Protocol::Star).await?;
+                let handler = StarHandler::new(crate::star::StarDriver::new(tx, rx, timeouts, 8));
+                run_loaded(Workcell::new(handler, deck), id, &loaded, progress).await?;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Initialises the instrument and carries a parsed worklist out.
+async fn run_loaded<H: crate::liquid::LiquidHandler>(
+    mut w: crate::liquid::Workcell<H>,
+    name: &str,
+    loaded: &crate::cli::Loaded,
+    progress: impl FnMut(usize, usize),
+) -> Result<(), GatewayError> {
+    w.initialise().await?;
+    match loaded {
+        crate::cli::Loaded::Gwl(records) => crate::worklist::run_gwl(&mut w, name, records, progress).await,
+        crate::cli::Loaded::Transfers(t) => crate::worklist::run_transfers(&mut w, name, t, progress).await,
     }
 }
 
@@ -506,27 +634,47 @@ fn new_run(
     body: Result<Json<NewRun>, axum::extract::rejection::JsonRejection>,
 ) -> Result<RunView, ApiError> {
     let Json(new) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    if new.kind != "campaign" {
-        return Err(ApiError::invalid(
-            "kind",
-            format!("kind `{}`: only `campaign` runs are served (worklist runs are not built yet)", new.kind),
-        ));
-    }
-    let config: CampaignConfig =
-        serde_json::from_value(new.config).map_err(|e| ApiError::invalid("config", format!("config: {e}")))?;
-    config.check().map_err(|e| {
-        let text = e.to_string();
-        let field = ["lines", "compound", "strategy", "dose_range_um", "budget_wells", "seed", "campaign_id"]
-            .into_iter()
-            .find(|f| text.contains(f))
-            .unwrap_or("config");
-        ApiError::invalid(field, text)
-    })?;
-    let id = config
-        .campaign_id
-        .clone()
-        .unwrap_or_else(|| format!("run_{}", cellos_store::time::now().replace([':', '-', '.'], "")));
-    let config = CampaignConfig { campaign_id: Some(id.clone()), ..config };
+    let stamp = || cellos_store::time::now().replace([':', '-', '.'], "");
+    let (id, spec) = match new.kind.as_str() {
+        "campaign" => {
+            let config: CampaignConfig = serde_json::from_value(new.config.unwrap_or(Value::Null))
+                .map_err(|e| ApiError::invalid("config", format!("config: {e}")))?;
+            config.check().map_err(|e| {
+                let text = e.to_string();
+                let field = ["lines", "compound", "strategy", "dose_range_um", "budget_wells", "seed", "campaign_id"]
+                    .into_iter()
+                    .find(|f| text.contains(f))
+                    .unwrap_or("config");
+                ApiError::invalid(field, text)
+            })?;
+            let id = config.campaign_id.clone().unwrap_or_else(|| format!("run_{}", stamp()));
+            (id.clone(), Spec::Campaign(CampaignConfig { campaign_id: Some(id), ..config }))
+        }
+        "worklist" => {
+            let w = WorklistSpec {
+                format: new.format.unwrap_or_default(),
+                content: new.content.unwrap_or_default(),
+                instrument: new.instrument.unwrap_or_default(),
+            };
+            if !matches!(w.format.as_str(), "gwl" | "hamilton") {
+                return Err(ApiError::invalid("format", format!("format `{}`: gwl or hamilton", w.format)));
+            }
+            match w.instrument.as_str() {
+                "star" => {}
+                "evo" if svc.inner.twin || svc.inner.evo.is_some() => {}
+                "evo" => return Err(ApiError::invalid("instrument", "no EVO line is configured (serve --evo PATH)")),
+                other => return Err(ApiError::invalid("instrument", format!("instrument `{other}`: star or evo"))),
+            }
+            let id = format!("worklist_{}", stamp());
+            let loaded = crate::cli::parse_worklist(&id, w.format == "gwl", w.content.as_bytes())
+                .map_err(|e| ApiError::invalid("content", e.to_string()))?;
+            if loaded.steps() == 0 {
+                return Err(ApiError::invalid("content", "the worklist has no steps"));
+            }
+            (id, Spec::Worklist(w))
+        }
+        other => return Err(ApiError::invalid("kind", format!("kind `{other}`: campaign or worklist"))),
+    };
     let mut runs = svc.inner.runs.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
     let exists = runs.iter().any(|r| r.view.run_id == id)
         || svc.inner.access.lock().ok().and_then(|db| cellos_store::campaign::get(&db, &id).ok().flatten()).is_some();
@@ -535,7 +683,7 @@ fn new_run(
     }
     let view = RunView {
         run_id: id,
-        kind: "campaign".into(),
+        kind: spec.kind().into(),
         state: RunState::Queued,
         iterations: 0,
         events: 1,
@@ -546,10 +694,9 @@ fn new_run(
     let first = Service::state_event(RunState::Queued);
     {
         let mut db = svc.inner.access.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
-        let settings = serde_json::to_value(&config).unwrap_or(Value::Null);
-        cellos_store::service::insert_run(&mut db, &view.run_id, "campaign", &settings, &first)?;
+        cellos_store::service::insert_run(&mut db, &view.run_id, spec.kind(), &spec.to_json(), &first)?;
     }
-    runs.push(Run { view: view.clone(), config, log: vec![first], control });
+    runs.push(Run { view: view.clone(), spec, log: vec![first], control });
     Ok(view)
 }
 
@@ -782,7 +929,13 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
 
 /// `serve`: binds, serves until SIGTERM or Ctrl-C, then stops the running campaign at its next safe
 /// point, waits for it, and exits. An address other machines can reach needs `allow_remote` and TLS.
-pub async fn serve(bind: &str, ports: Ports, twin: bool, access: Access) -> Result<(), GatewayError> {
+pub async fn serve(
+    bind: &str,
+    ports: Ports,
+    twin: bool,
+    evo: Option<String>,
+    access: Access,
+) -> Result<(), GatewayError> {
     let addr: SocketAddr = bind
         .parse()
         .map_err(|e| GatewayError::Config { path: "--bind".into(), message: format!("`{bind}`: {e}; give IP:PORT") })?;
@@ -806,7 +959,7 @@ pub async fn serve(bind: &str, ports: Ports, twin: bool, access: Access) -> Resu
             message: "give --twin, or --star and --reader".into(),
         });
     }
-    let svc = Service::start(ports, twin)?;
+    let svc = Service::start(ports, twin, evo)?;
     let tls = match &access.tls {
         Tls::None => None,
         Tls::Files { cert, key } => Some((cert.clone(), key.clone(), None)),

@@ -158,7 +158,7 @@ fn a_campaign_over_http_pauses_resumes_and_ends_like_the_command_line() {
     );
     assert_eq!((code, e["field"].as_str()), (422, Some("dose_range_um")), "{e}");
     let (code, e) =
-        call("POST", &format!("{}/runs", s.base), &op, Some(serde_json::json!({"kind": "worklist", "config": {}})));
+        call("POST", &format!("{}/runs", s.base), &op, Some(serde_json::json!({"kind": "protocol", "config": {}})));
     assert_eq!((code, e["field"].as_str()), (422, Some("kind")), "{e}");
     let (code, e) = call(
         "POST",
@@ -493,4 +493,77 @@ fn tls_with_a_self_signed_certificate_and_remote_binds_need_it() {
     assert!(line.ends_with(&format!("{printed}\n")), "{line}");
     let _ = again.kill();
     let _ = again.wait();
+}
+
+/// Waits until a run has ended and returns it.
+fn finished(s: &Server, token: &str, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, v) = call("GET", &format!("{}/runs/{id}", s.base), token, None);
+        if matches!(v["state"].as_str(), Some("succeeded" | "failed" | "stopped")) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the run did not end: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Worklist runs: a `.gwl` on the STAR twin and a Hamilton CSV on the EVO twin finish with a `step`
+/// event per step; a worklist that breaks the safety envelope fails at its line, nothing after it sent;
+/// a malformed one is refused with 422 naming the content's line, nothing written.
+#[test]
+fn worklists_run_through_the_service_on_either_instrument() {
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "lab-pc", "operate");
+    let s = serve(dir.path());
+    let submit = |body: serde_json::Value| call("POST", &format!("{}/runs", s.base), &op, Some(body));
+    let gwl = "A;MEDIUM;;;1;;40.00;;;1;\r\nD;PLATE_1;;;1;;40.00;;;1;\r\nW;\r\nA;MEDIUM;;;1;;20.00;;;1;\r\nD;PLATE_1;;;2;;20.00;;;1;\r\nW;";
+    let (code, v) =
+        submit(serde_json::json!({"kind": "worklist", "format": "gwl", "content": gwl, "instrument": "star"}));
+    assert_eq!(code, 201, "{v}");
+    let id = v["run_id"].as_str().unwrap().to_string();
+    let v = finished(&s, &op, &id);
+    assert_eq!((v["state"].as_str(), v["outputs"]["steps"].as_u64()), (Some("succeeded"), Some(6)), "{v}");
+    let csv = "Source Plate Name,Source Well,Destination Plate Name,Destination Well,Transfer Volume\r\nMEDIUM,,PLATE_1,B1,25\r\nPLATE_1,B1,PLATE_2,H12,5.5\r\n";
+    let (code, v) =
+        submit(serde_json::json!({"kind": "worklist", "format": "hamilton", "content": csv, "instrument": "evo"}));
+    assert_eq!(code, 201, "{v}");
+    let id = v["run_id"].as_str().unwrap().to_string();
+    let v = finished(&s, &op, &id);
+    assert_eq!((v["state"].as_str(), v["outputs"]["steps"].as_u64()), (Some("succeeded"), Some(2)), "{v}");
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into();
+    let stream = agent
+        .get(&format!("{}/runs/{id}/events", s.base))
+        .header("Authorization", &format!("Bearer {op}"))
+        .call()
+        .unwrap();
+    let steps = BufReader::new(stream.into_body().into_reader())
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l == "event: step")
+        .count();
+    assert_eq!(steps, 2);
+    // 400 µL is more than the tip holds: refused at line 4, before anything is sent for it.
+    let bad = "A;MEDIUM;;;1;;40.00;;;1;\r\nD;PLATE_1;;;1;;40.00;;;1;\r\nW;\r\nA;MEDIUM;;;1;;400.00;;;1;\r\nD;PLATE_1;;;1;;400.00;;;1;";
+    let (_, v) = submit(serde_json::json!({"kind": "worklist", "format": "gwl", "content": bad, "instrument": "star"}));
+    let v = finished(&s, &op, v["run_id"].as_str().unwrap());
+    assert_eq!(v["state"], "failed");
+    assert!(
+        v["error"].as_str().unwrap().contains(":4: stopped here: refused by the safety envelope (tip capacity)"),
+        "{v}"
+    );
+    for (body, field) in [
+        (
+            serde_json::json!({"kind": "worklist", "format": "gwl", "content": "A;MEDIUM;;;x;;40;;;1;", "instrument": "star"}),
+            "content",
+        ),
+        (serde_json::json!({"kind": "worklist", "format": "csv", "content": csv, "instrument": "star"}), "format"),
+        (serde_json::json!({"kind": "worklist", "format": "gwl", "content": gwl, "instrument": "robot"}), "instrument"),
+        (serde_json::json!({"kind": "worklist", "format": "gwl", "content": "", "instrument": "star"}), "content"),
+    ] {
+        let (code, e) = submit(body);
+        assert_eq!((code, e["field"].as_str()), (422, Some(field)), "{e}");
+    }
+    let (_, runs) = call("GET", &format!("{}/runs", s.base), &op, None);
+    assert_eq!(runs.as_array().unwrap().len(), 3, "refused worklists are not runs");
 }
