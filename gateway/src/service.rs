@@ -21,8 +21,10 @@
 //! Runs are campaigns, or worklists (`.gwl` or Hamilton CSV, on the STAR or the EVO, on the built-in
 //! deck, through the safety envelope).
 //!
-//! Not built yet (see the service issue): pausing a worklist, operator steps and manual instruments,
-//! `cellos sync`. The dashboard runs on the same HTTP stack (axum) as its own server.
+//! `GET /campaigns` and `/campaigns/{id}/records` give the store's campaigns by natural key, for
+//! `cellos sync` on the host.
+//!
+//! Not built yet (see the service issue): pausing a worklist, operator steps and manual instruments. The dashboard runs on the same HTTP stack (axum) as its own server.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -267,7 +269,7 @@ pub struct Service {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "cellos gateway", description = "Runs, actions and events of a cellos gateway."),
-    paths(health, openapi, instruments, create_run, list_runs, get_run, act, events),
+    paths(health, openapi, instruments, create_run, list_runs, get_run, act, events, campaigns, records),
     components(schemas(RunState, RunView, NewRun, Action, ApiError, Health, Instrument))
 )]
 pub struct ApiDoc;
@@ -367,6 +369,8 @@ impl Service {
             .route("/api/v1/runs/{id}", get(get_run))
             .route("/api/v1/runs/{id}/actions", post(act))
             .route("/api/v1/runs/{id}/events", get(events))
+            .route("/api/v1/campaigns", get(campaigns))
+            .route("/api/v1/campaigns/{id}/records", get(records))
             .with_state(self.clone())
     }
 
@@ -556,6 +560,30 @@ async fn run_loaded<H: crate::liquid::LiquidHandler>(
         crate::cli::Loaded::Gwl(records) => crate::worklist::run_gwl(&mut w, name, records, progress).await,
         crate::cli::Loaded::Transfers(t) => crate::worklist::run_transfers(&mut w, name, t, progress).await,
     }
+}
+
+/// The ids of the campaigns in the gateway's store (for `cellos sync`).
+#[utoipa::path(get, path = "/api/v1/campaigns", responses((status = 200, body = [String])))]
+async fn campaigns(State(svc): State<Service>, headers: HeaderMap) -> Result<Json<Vec<String>>, ApiError> {
+    svc.authorize(&headers, Scope::Read)?;
+    let store = cellos_store::Store::open_for_reading(&svc.inner.data_dir)?;
+    Ok(Json(cellos_store::sync::campaign_ids(&store.campaigns)?))
+}
+
+/// A campaign's records: campaign row, iterations, experiments, stage outputs, journal, instrument
+/// identities and measurements, by natural key (for `cellos sync`).
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/records", params(("id" = String, Path, description = "campaign id")), responses((status = 200, description = "the records, table by table"), (status = 404, body = ApiError)))]
+async fn records(
+    State(svc): State<Service>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    svc.authorize(&headers, Scope::Read)?;
+    let store = cellos_store::Store::open_for_reading(&svc.inner.data_dir)?;
+    if cellos_store::campaign::get(&store.campaigns, &id)?.is_none() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no campaign `{id}`")));
+    }
+    Ok(Json(cellos_store::sync::export(&store, &id)?))
 }
 
 /// Version and instruments; no token needed.

@@ -97,6 +97,8 @@ fn every_route_needs_a_token_and_changes_need_operate() {
         ("GET", "/runs/{id}", false),
         ("POST", "/runs/{id}/actions", true),
         ("GET", "/runs/{id}/events", false),
+        ("GET", "/campaigns", false),
+        ("GET", "/campaigns/{id}/records", false),
     ];
     assert_eq!(call("GET", &format!("{}/health", s.base), "", None).0, 200);
     for (method, path, changes) in routes {
@@ -566,4 +568,98 @@ fn worklists_run_through_the_service_on_either_instrument() {
     }
     let (_, runs) = call("GET", &format!("{}/runs", s.base), &op, None);
     assert_eq!(runs.as_array().unwrap().len(), 3, "refused worklists are not runs");
+}
+
+/// `cellos sync` from a gateway twice, while and after it runs a campaign: the host's rows equal the
+/// gateway's table by table (the journal's states included), and a sync with nothing new adds nothing.
+#[test]
+fn cellos_sync_pulls_a_gateways_campaigns_and_a_second_sync_adds_nothing() {
+    use clap::Parser;
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "lab-pc", "operate");
+    let viewer = token(dir.path(), "host", "read");
+    let s = serve(dir.path());
+    let (code, v) = call(
+        "POST",
+        &format!("{}/runs", s.base),
+        &op,
+        Some(
+            serde_json::json!({"kind": "campaign", "config": {"campaign_id": "gw1", "lines": ["U2OS"], "budget_wells": 24, "seed": 7}}),
+        ),
+    );
+    assert_eq!(code, 201, "{v}");
+    let host = tempfile::tempdir().unwrap();
+    let from = s.base.trim_end_matches("/api/v1").to_string();
+    let sync = || {
+        let h = host.path().to_str().unwrap();
+        let cli = cellos_host::cli::Cli::parse_from([
+            "cellos",
+            "--data-dir",
+            h,
+            "--json",
+            "sync",
+            "--from",
+            &from,
+            "--token",
+            &viewer,
+        ]);
+        cellos_host::cli::run(&cli).unwrap();
+    };
+    // Once while it runs (whatever is there by then), once when it is done, once more.
+    sync();
+    let v = finished(&s, &op, "gw1");
+    assert_eq!(v["state"], "succeeded", "{v}");
+    sync();
+    let count = |d: &Path, db: &str, table: &str| -> i64 {
+        let c = rusqlite::Connection::open_with_flags(d.join(db), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    };
+    let tables = [
+        ("campaigns.db", "campaigns"),
+        ("campaigns.db", "campaign_iterations"),
+        ("campaigns.db", "experiments"),
+        ("campaigns.db", "stage_outputs"),
+        ("campaigns.db", "journal"),
+        ("campaigns.db", "campaign_instruments"),
+        ("experimental_results.db", "measurements"),
+    ];
+    let gw: Vec<i64> = tables.iter().map(|(db, t)| count(dir.path(), db, t)).collect();
+    let got: Vec<i64> = tables.iter().map(|(db, t)| count(host.path(), db, t)).collect();
+    assert_eq!(got, gw, "{tables:?}");
+    assert!(gw[4] > 50 && gw[6] > 20, "{gw:?}");
+    let states = |d: &Path| -> Vec<String> {
+        let c =
+            rusqlite::Connection::open_with_flags(d.join("campaigns.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let mut st =
+            c.prepare("SELECT iteration || '/' || seq || ' ' || state FROM journal ORDER BY iteration, seq").unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(states(host.path()), states(dir.path()));
+    // A third sync finds nothing new.
+    let h = host.path().to_str().unwrap();
+    let before: Vec<i64> = tables.iter().map(|(db, t)| count(host.path(), db, t)).collect();
+    let mut again = cellos_store::Store::open(host.path()).unwrap();
+    let records = call("GET", &format!("{}/campaigns/gw1/records", s.base), &viewer, None).1;
+    assert_eq!(cellos_store::sync::merge(&mut again, &records).unwrap(), cellos_store::sync::Merged::default());
+    drop(again);
+    let cli =
+        cellos_host::cli::Cli::parse_from(["cellos", "--data-dir", h, "sync", "--from", &from, "--token", &viewer]);
+    cellos_host::cli::run(&cli).unwrap();
+    assert_eq!(tables.iter().map(|(db, t)| count(host.path(), db, t)).collect::<Vec<_>>(), before);
+    // A read token is enough; no token is refused.
+    let bad = cellos_host::cli::Cli::parse_from([
+        "cellos",
+        "--data-dir",
+        h,
+        "sync",
+        "--from",
+        &from,
+        "--token",
+        "cellos_nope",
+    ]);
+    match cellos_host::cli::run(&bad) {
+        Err(e) => assert!(e.to_string().contains("401"), "{e}"),
+        Ok(_) => panic!("an unknown token was accepted"),
+    }
 }

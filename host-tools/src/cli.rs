@@ -69,6 +69,18 @@ pub enum Command {
     /// The databases themselves.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Pull a gateway's campaigns (rows, iterations, stage outputs, journal, instrument identities,
+    /// measurements) into this data directory over its API, by natural key: a second sync adds
+    /// nothing, an interrupted one goes on where it stopped (each campaign is merged whole or not at all).
+    Sync {
+        /// The gateway's API, e.g. `http://127.0.0.1:8470` (HTTP only: reach a TLS gateway through an SSH
+        /// tunnel to its loopback port).
+        #[arg(long)]
+        from: String,
+        /// A token of the gateway (scope read).
+        #[arg(long, env = "CELLOS_GATEWAY_TOKEN")]
+        token: String,
+    },
     /// Constraint scheduling of lab tasks on shared resources.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -104,8 +116,37 @@ impl Command {
             | Command::Results(_)
             | Command::Db(_)
             | Command::Dashboard { .. } => true,
+            Command::Sync { .. } => false,
         }
     }
+}
+
+/// `sync`: every campaign of the gateway at `from`, merged by natural key.
+fn sync(store: &mut Store, from: &str, token: &str) -> Result<Value> {
+    if from.starts_with("https://") {
+        return Err(StoreError::Invalid(format!(
+            "{from}: `cellos sync` speaks HTTP only; reach a TLS gateway through an SSH tunnel to its loopback port"
+        )));
+    }
+    let base = format!("{}/api/v1", from.trim_end_matches('/'));
+    let get = |path: &str| -> Result<Value> {
+        let url = format!("{base}{path}");
+        let mut r = ureq::get(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map_err(|e| StoreError::Invalid(format!("{url}: {e}")))?;
+        r.body_mut().read_json::<Value>().map_err(|e| StoreError::Invalid(format!("{url}: {e}")))
+    };
+    let ids: Vec<String> = serde_json::from_value(get("/campaigns")?)
+        .map_err(|e| StoreError::Invalid(format!("{base}/campaigns: {e}")))?;
+    let (mut added, mut updated) = (0, 0);
+    for id in &ids {
+        let records = get(&format!("/campaigns/{}/records", crate::dashboard::encode(id)))?;
+        let m = cellos_store::sync::merge(store, &records)?;
+        added += m.added;
+        updated += m.updated;
+    }
+    Ok(serde_json::json!({ "from": from, "campaigns": ids.len(), "rows_added": added, "rows_updated": updated }))
 }
 
 /// `facility` commands.
@@ -536,6 +577,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             emit(j, &admin::results_fit(&store, line, compound)?)?
         }
         Command::Db(DbCommand::Status) => emit(j, &admin::db_status(&store)?)?,
+        Command::Sync { from, token } => emit(j, &sync(&mut store, from, token)?)?,
         Command::Db(DbCommand::Backup { dir: to }) => {
             let b = bar(100);
             let out = admin::db_backup(&store, Path::new(to), &mut |_, done, total| {

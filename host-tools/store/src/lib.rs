@@ -8,7 +8,8 @@
 //!   generic over the operation type, with a typed state), [`outputs`] (stage outputs, one typed key per
 //!   output), [`instruments`] (who each instrument of a campaign is), [`inventory`] (vials) and
 //!   [`access`] (the gateway service's tokens and its hash-chained audit trail), [`service`] (the
-//!   service's runs and their events).
+//!   service's runs and their events), [`sync`] (a campaign's records as one document, merged by
+//!   natural key into another store).
 //!
 //! Every function takes the connection of the database it touches, so a caller decides the
 //! transaction: a [`rusqlite::Transaction`] derefs to a connection.
@@ -23,6 +24,7 @@ pub mod inventory;
 pub mod journal;
 pub mod outputs;
 pub mod service;
+pub mod sync;
 pub mod time;
 
 pub use db::{Db, Store};
