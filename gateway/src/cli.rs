@@ -986,14 +986,19 @@ async fn carry_out(
     let printer = tokio::spawn(async move {
         while let Some(e) = incoming.recv().await {
             if !matches!(e, campaign::Event::LineDone(_)) {
-                eprintln!("  {e}");
+                // Standard error may be gone (a service's closed pipe): progress is not worth failing for.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "  {e}");
             }
             if let Some(f) = &follower {
                 let _ = f.send(e);
             }
         }
     });
-    eprintln!("campaign {id} (data in {})", dir.display());
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "campaign {id} (data in {})", dir.display());
+    }
     let results = runner.run().await;
     // The runner holds the sender: dropping it ends the printer once everything is printed.
     drop(runner);
@@ -1003,7 +1008,8 @@ async fn carry_out(
     if let Some(t) = &lines.twin
         && let Err(e) = crate::twin::shutdown(&t.reader, t.instance).await
     {
-        eprintln!("warning: the campaign's twin (instance {}) did not stop: {e}", t.instance);
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "warning: the campaign's twin (instance {}) did not stop: {e}", t.instance);
     }
     Ok(results)
 }

@@ -46,6 +46,15 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::GatewayError;
 use crate::campaign::{CampaignConfig, Control, Event};
+
+/// A line on standard error that may fail: a service whose standard error went away (a closed pipe, a
+/// terminal gone) goes on serving.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
 use crate::cli::{Hooks, Ports, Start};
 
 /// Where a run stands.
@@ -352,7 +361,7 @@ impl Service {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
                 match rt {
                     Ok(rt) => rt.block_on(worker.work(queued)),
-                    Err(e) => eprintln!("error: the run worker cannot start: {e}"),
+                    Err(e) => say!("error: the run worker cannot start: {e}"),
                 }
             })
             .map_err(|e| GatewayError::Io { path: "runs worker".into(), source: e })?;
@@ -413,7 +422,7 @@ impl Service {
         let next = r.log.len() as u64 + 1;
         let written = self.inner.access.lock().map_err(|_| ()).and_then(|mut db| {
             cellos_store::service::append_event(&mut db, id, next, &event, state.map(RunState::as_str))
-                .map_err(|e| eprintln!("warning: run `{id}`: event {next} not recorded: {e}"))
+                .map_err(|e| say!("warning: run `{id}`: event {next} not recorded: {e}"))
         });
         if written.is_err() {
             return;
@@ -500,7 +509,7 @@ impl Service {
             && let Err(e) =
                 cellos_store::service::finish_run(&db, id, state.as_str(), error.as_deref(), outputs.as_ref())
         {
-            eprintln!("warning: run `{id}`: its end not recorded: {e}");
+            say!("warning: run `{id}`: its end not recorded: {e}");
         }
         self.with_run(id, |r| {
             r.view.outputs = outputs;
@@ -1041,7 +1050,7 @@ pub async fn serve(
     match tls {
         None => {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
-            eprintln!("cellos gateway: {scheme}://{addr}/api/v1/ (data: {})", svc.inner.data_dir.display());
+            say!("cellos gateway: {scheme}://{addr}/api/v1/ (data: {})", svc.inner.data_dir.display());
             axum::serve(listener, svc.router()).with_graceful_shutdown(shutdown).await.map_err(io)
         }
         Some((cert, key, print)) => {
@@ -1053,9 +1062,9 @@ pub async fn serve(
                 }
             })?;
             if let Some(p) = print {
-                eprintln!("TLS certificate {} SHA-256 fingerprint {p}", cert.display());
+                say!("TLS certificate {} SHA-256 fingerprint {p}", cert.display());
             }
-            eprintln!("cellos gateway: {scheme}://{addr}/api/v1/ (data: {})", svc.inner.data_dir.display());
+            say!("cellos gateway: {scheme}://{addr}/api/v1/ (data: {})", svc.inner.data_dir.display());
             let handle = axum_server::Handle::new();
             let stopping = handle.clone();
             tokio::spawn(async move {

@@ -444,8 +444,16 @@ fn tls_with_a_self_signed_certificate_and_remote_binds_need_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut first).unwrap();
+    // The service's standard error, read to its end on a thread of its own (a pipe closed under it
+    // would make its writes fail); its first line is the fingerprint.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap() + "\n";
     let printed = first.trim().rsplit(' ').next().unwrap().to_string();
     let pem = std::fs::read_to_string(dir.path().join("service-cert.pem")).unwrap();
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -493,6 +501,9 @@ fn tls_with_a_self_signed_certificate_and_remote_binds_need_it() {
     let mut line = String::new();
     BufReader::new(again.stderr.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.ends_with(&format!("{printed}\n")), "{line}");
+    // Its standard error is closed now: it goes on serving all the same.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(again.try_wait().unwrap().is_none(), "the service ended when its standard error went away");
     let _ = again.kill();
     let _ = again.wait();
 }
