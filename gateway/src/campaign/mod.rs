@@ -1,7 +1,7 @@
 //! Autonomous dose-finding campaigns: the closed loop on the gateway, persisted step by step, resumable
 //! after a crash at any point.
 //!
-//! Per cell line, the core's [`DoseSearch`] proposes doses; each batch becomes one iteration on that
+//! Per cell line, the core's [`DoseSearch`](cellos_core::search::DoseSearch) proposes doses; each batch becomes one iteration on that
 //! line's assay plate:
 //!
 //! 1. **Layout.** Wells are taken in order from the plate's inner 60 (rows B–G, columns 2–11); the edge

@@ -61,7 +61,7 @@ pub enum Control {
 }
 
 impl<H: LiquidHandler> Runner<H> {
-    /// A runner for campaign `id` (claimed with [`claim`] before, or being resumed) over a workcell and a
+    /// A runner for campaign `id` (claimed with [`claim`](super::claim) before, or being resumed) over a workcell and a
     /// reader: the journal is loaded and the deck model rebuilt from what certainly happened.
     pub fn new(
         workcell: Workcell<H>,
