@@ -985,7 +985,10 @@ async fn carry_out(
     let follower = hooks.events;
     let printer = tokio::spawn(async move {
         while let Some(e) = incoming.recv().await {
-            if !matches!(e, campaign::Event::LineDone(_)) {
+            if !matches!(
+                e,
+                campaign::Event::LineDone(_) | campaign::Event::Step { .. } | campaign::Event::Planned { .. }
+            ) {
                 // Standard error may be gone (a service's closed pipe): progress is not worth failing for.
                 use std::io::Write as _;
                 let _ = writeln!(std::io::stderr(), "  {e}");

@@ -123,6 +123,10 @@ pub struct RunView {
     pub iterations: i64,
     /// Events so far (the last event id).
     pub events: u64,
+    /// Steps done in the current iteration (campaigns) or in the worklist, since the service started it.
+    pub steps_done: u64,
+    /// Steps the current iteration (or the worklist) takes.
+    pub steps_planned: u64,
     /// Each line's result, once succeeded.
     #[schema(value_type = Object)]
     pub outputs: Option<Value>,
@@ -334,6 +338,8 @@ impl Service {
                 state,
                 iterations,
                 events: stored.events.len() as u64,
+                steps_done: 0,
+                steps_planned: 0,
                 outputs: stored.outputs,
                 error,
             };
@@ -477,8 +483,20 @@ impl Service {
                             Event::Resumed { .. } => Some(RunState::Running),
                             _ => None,
                         };
-                        if let Event::Iteration { iteration, .. } = e {
-                            svc.with_run(&id, |r| r.view.iterations = r.view.iterations.max(iteration));
+                        match &e {
+                            Event::Iteration { iteration, .. } => {
+                                svc.with_run(&id, |r| r.view.iterations = r.view.iterations.max(*iteration));
+                            }
+                            Event::Planned { steps, .. } => {
+                                svc.with_run(&id, |r| {
+                                    r.view.steps_planned = *steps as u64;
+                                    r.view.steps_done = 0;
+                                });
+                            }
+                            Event::Step { .. } => {
+                                svc.with_run(&id, |r| r.view.steps_done += 1);
+                            }
+                            _ => {}
                         }
                         svc.log(&id, serde_json::to_value(&e).unwrap_or(Value::Null), state);
                     }
@@ -535,7 +553,13 @@ impl Service {
         let line = |t: Option<&String>, own: &Option<String>| t.cloned().or_else(|| own.clone());
         let deck = cellos_core::deck::default_deck();
         let total = loaded.steps();
-        let progress = |done: usize, of: usize| self.log(id, json!({ "event": "step", "done": done, "of": of }), None);
+        let progress = |done: usize, of: usize| {
+            self.with_run(id, |r| {
+                r.view.steps_done = done as u64;
+                r.view.steps_planned = of as u64;
+            });
+            self.log(id, json!({ "event": "step", "done": done, "of": of }), None);
+        };
         let timeouts = crate::star::Timeouts::default();
         match w.instrument.as_str() {
             "evo" => {
@@ -724,6 +748,8 @@ fn new_run(
         state: RunState::Queued,
         iterations: 0,
         events: 1,
+        steps_done: 0,
+        steps_planned: 0,
         outputs: None,
         error: None,
     };

@@ -251,6 +251,7 @@ fn a_campaign_over_http_pauses_resumes_and_ends_like_the_command_line() {
     let (_, v) = call("GET", &format!("{}/runs/svc", s.base), &op, None);
     assert_eq!(v["state"], "succeeded", "{v}");
     assert_eq!(v["outputs"][0]["dose_um"].as_f64(), Some(cli_dose), "the same dose as the command line's run");
+    assert!(v["steps_planned"].as_u64().unwrap() > 0 && v["steps_done"] == v["steps_planned"], "{v}");
     // An action that does not apply to a finished run.
     let (code, _) =
         call("POST", &format!("{}/runs/svc/actions", s.base), &op, Some(serde_json::json!({"action": "pause"})));
@@ -537,6 +538,7 @@ fn worklists_run_through_the_service_on_either_instrument() {
     let id = v["run_id"].as_str().unwrap().to_string();
     let v = finished(&s, &op, &id);
     assert_eq!((v["state"].as_str(), v["outputs"]["steps"].as_u64()), (Some("succeeded"), Some(6)), "{v}");
+    assert_eq!((v["steps_done"].as_u64(), v["steps_planned"].as_u64()), (Some(6), Some(6)), "{v}");
     let csv = "Source Plate Name,Source Well,Destination Plate Name,Destination Well,Transfer Volume\r\nMEDIUM,,PLATE_1,B1,25\r\nPLATE_1,B1,PLATE_2,H12,5.5\r\n";
     let (code, v) =
         submit(serde_json::json!({"kind": "worklist", "format": "hamilton", "content": csv, "instrument": "evo"}));

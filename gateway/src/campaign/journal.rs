@@ -58,6 +58,17 @@ pub enum JournalOp {
 }
 
 impl JournalOp {
+    /// In words, for a step event: `aspirate 100 µL from CELLS_1`.
+    pub fn describe(&self) -> String {
+        match self {
+            JournalOp::PickUp { at, .. } => format!("pick up a tip at {at}"),
+            JournalOp::Aspirate { from, volume_ul, .. } => format!("aspirate {volume_ul} µL from {from}"),
+            JournalOp::Dispense { to, volume_ul, .. } => format!("dispense {volume_ul} µL into {to}"),
+            JournalOp::Drop { .. } => "drop the tip".into(),
+            JournalOp::Incubate { plate, hours } => format!("incubate plate {plate} for {hours} h"),
+        }
+    }
+
     pub(super) fn liquid(&self) -> Option<Op> {
         Some(match self {
             JournalOp::PickUp { channel, at } => Op::PickUpTip { channel: *channel, at: Place::parse(at) },

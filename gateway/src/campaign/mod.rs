@@ -135,6 +135,22 @@ pub enum Event {
         /// The doses, µM.
         doses_um: Vec<f64>,
     },
+    /// An iteration's plan: the journal steps it will take.
+    Planned {
+        /// The iteration.
+        iteration: i64,
+        /// Its steps.
+        steps: usize,
+    },
+    /// A journal step was done (confirmed by the instrument).
+    Step {
+        /// The iteration.
+        iteration: i64,
+        /// The step, from 1.
+        seq: i64,
+        /// What it did.
+        op: String,
+    },
     /// A line's dose was chosen.
     LineDone(LineResult),
     /// The campaign waits at a safe point, as the operator asked.
@@ -189,6 +205,8 @@ impl std::fmt::Display for Event {
                     r.line, r.dose_um, r.lo_um, r.hi_um, r.wells, r.status
                 )
             }
+            Event::Planned { iteration, steps } => write!(f, "iteration {iteration}: {steps} steps planned"),
+            Event::Step { iteration, seq, op } => write!(f, "iteration {iteration} step {seq}: {op}"),
             Event::Paused { iteration } => write!(f, "paused in iteration {iteration}, at a safe point"),
             Event::Resumed { iteration } => write!(f, "resumed in iteration {iteration}"),
             Event::Stopped { iteration } => write!(f, "stopped in iteration {iteration}, at a safe point"),

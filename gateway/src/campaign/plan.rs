@@ -186,6 +186,17 @@ pub fn treatment(plate: &str, wells: &[String], doses: &[f64], iteration: i64) -
     Ok(Treatment { intermediates, medium, compound })
 }
 
+/// The journal steps an iteration takes: each run of transfers picks a tip up, aspirates and dispenses
+/// each transfer, and drops the tip; the two incubations are one step each.
+pub fn steps(seeding: &[Transfer], t: &Treatment) -> usize {
+    let group = |g: &[Transfer]| if g.is_empty() { 0 } else { 2 + 2 * g.len() };
+    group(seeding)
+        + t.intermediates.iter().map(|g| group(g)).sum::<usize>()
+        + group(&t.medium)
+        + t.compound.iter().map(|g| group(g)).sum::<usize>()
+        + 2
+}
+
 /// A lentivirus titration on the bottom edge row of a line's plate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Titration {
@@ -305,6 +316,10 @@ mod tests {
             assert!((conc * c / FINAL_UL - dose).abs() / dose < 0.025, "{dose} from {src}");
         }
         assert_eq!(treatment("ASSAY_1", &wells, &[0.001], 1), Err(PlanError::DoseTooLow(0.001)));
+        // 4 wells seeded (10 steps), 3 intermediates (6 each), medium for 4 wells (10), compound from 3
+        // sources (4 each), 2 incubations.
+        let seeded = seeding("CELLS_1", "ASSAY_1", &wells);
+        assert_eq!(steps(&seeded, &p), 10 + 18 + 10 + 12 + 2);
         // Only the stock when every dose is large.
         let p = treatment("ASSAY_1", &wells[..2], &[300.0], 1).unwrap();
         assert!(p.intermediates.is_empty() && p.compound == vec![vec![t("STOCK", "ASSAY_1:B3", 60.0)]]);

@@ -343,6 +343,7 @@ impl<H: LiquidHandler> Runner<H> {
                     self.apply(&op);
                 }
                 self.mark(key, JournalState::Done, None)?;
+                self.emit(Event::Step { iteration: key.0, seq: key.1, op: op.describe() });
                 self.journal.insert(key, (JournalState::Done, op));
                 Ok(())
             }
@@ -529,7 +530,9 @@ impl<H: LiquidHandler> Runner<H> {
         // The whole treatment is planned (and a dose even the most dilute intermediate cannot make
         // refused) before anything is touched.
         let treatment = plan::treatment(&plate, &wells, doses, self.iteration)?;
-        self.transfers(plan::seeding(&plan::cell_trough(li), &plate, &wells)).await?;
+        let seeding = plan::seeding(&plan::cell_trough(li), &plate, &wells);
+        self.emit(Event::Planned { iteration: self.iteration, steps: plan::steps(&seeding, &treatment) });
+        self.transfers(seeding).await?;
         self.incubate(pi, 24.0).await?;
         for prepare in treatment.intermediates {
             self.transfers(prepare).await?;
