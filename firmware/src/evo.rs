@@ -211,7 +211,7 @@ impl Evo {
                 Ok(e) => {
                     let _ = effects.push(e);
                 }
-                Err(Rule::NotEnoughLiquid) if matches!(op, Operation::Aspirate { from, .. } if Self::holds(deck, *from, &effects) <= 1e-9) =>
+                Err(Rule::NotEnoughLiquid) if matches!(op, Operation::Aspirate { from, .. } if crate::deck::held_after(deck, *from, &effects).unwrap_or(0.0) <= 1e-9) =>
                 {
                     // The EVO tells an empty well from one with too little.
                     return 9;
@@ -223,19 +223,6 @@ impl Evo {
             crate::deck::apply(deck, &mut self.tips, e);
         }
         0
-    }
-
-    /// Liquid at `at` after the effects so far, µL.
-    fn holds<const P: usize, const W: usize>(deck: &Deck<P, W>, at: Location, effects: &[Effect]) -> f64 {
-        let moved: f64 = effects
-            .iter()
-            .map(|e| match *e {
-                Effect::Aspirate { from, volume_ul, .. } if from == at => -volume_ul,
-                Effect::Dispense { to, volume_ul, .. } if to == at => volume_ul,
-                _ => 0.0,
-            })
-            .sum();
-        deck.liquid(at).map_or(0.0, |l| l.volume_ul) + moved
     }
 
     /// `AGT` (get tips) and `AST` (drop tips): every tip of the mask, at its position.

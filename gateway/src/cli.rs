@@ -990,18 +990,14 @@ async fn carry_out(
                 campaign::Event::LineDone(_) | campaign::Event::Step { .. } | campaign::Event::Planned { .. }
             ) {
                 // Standard error may be gone (a service's closed pipe): progress is not worth failing for.
-                use std::io::Write as _;
-                let _ = writeln!(std::io::stderr(), "  {e}");
+                say!("  {e}");
             }
             if let Some(f) = &follower {
                 let _ = f.send(e);
             }
         }
     });
-    {
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "campaign {id} (data in {})", dir.display());
-    }
+    say!("campaign {id} (data in {})", dir.display());
     let results = runner.run().await;
     // The runner holds the sender: dropping it ends the printer once everything is printed.
     drop(runner);
@@ -1011,8 +1007,7 @@ async fn carry_out(
     if let Some(t) = &lines.twin
         && let Err(e) = crate::twin::shutdown(&t.reader, t.instance).await
     {
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "warning: the campaign's twin (instance {}) did not stop: {e}", t.instance);
+        say!("warning: the campaign's twin (instance {}) did not stop: {e}", t.instance);
     }
     Ok(results)
 }

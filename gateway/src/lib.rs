@@ -9,9 +9,19 @@
 //! - [`liquid`]: one interface over both instruments, the deck model and the safety envelope that checks
 //!   every operation before it is sent, and the journal hook; [`handlers`] implements it for each.
 //! - [`worklist`]: Tecan `.gwl` and Hamilton CSV worklists: parse, validate, emit, convert, execute.
+//! - [`campaign`]: autonomous campaigns; [`service`]: the gateway as an HTTP service.
 //!
 //! `anyhow` appears only in the binary; the library returns [`error::GatewayError`].
 #![deny(missing_docs)]
+
+/// A line on standard error that may fail: a gateway whose standard error went away (a service's closed
+/// pipe, a terminal gone) goes on with its work.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
 
 pub mod campaign;
 pub mod cli;

@@ -47,14 +47,6 @@ use utoipa::{OpenApi, ToSchema};
 use crate::GatewayError;
 use crate::campaign::{CampaignConfig, Control, Event};
 
-/// A line on standard error that may fail: a service whose standard error went away (a closed pipe, a
-/// terminal gone) goes on serving.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
 use crate::cli::{Hooks, Ports, Start};
 
 /// Where a run stands.
@@ -250,10 +242,18 @@ pub struct Instrument {
 }
 
 struct Run {
+    /// The run as shown, but for its `events`, which is the log's length (see [`Run::snapshot`]).
     view: RunView,
     spec: Spec,
     log: Vec<Value>,
     control: watch::Sender<Control>,
+}
+
+impl Run {
+    /// The run as the API shows it.
+    fn snapshot(&self) -> RunView {
+        RunView { events: self.log.len() as u64, ..self.view.clone() }
+    }
 }
 
 struct Inner {
@@ -437,7 +437,6 @@ impl Service {
             r.view.state = s;
         }
         r.log.push(event);
-        r.view.events = next;
         drop(runs);
         self.inner.changed.send_modify(|v| *v += 1);
     }
@@ -622,14 +621,8 @@ async fn records(
 /// Version and instruments; no token needed.
 #[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = Health)))]
 async fn health(State(svc): State<Service>) -> Json<Health> {
-    let runs = svc.inner.runs.lock().map(|r| {
-        let queued = r.iter().filter(|x| x.view.state == RunState::Queued).count();
-        let running = r
-            .iter()
-            .find(|x| !x.view.state.finished() && x.view.state != RunState::Queued)
-            .map(|x| x.view.run_id.clone());
-        (queued, running)
-    });
+    let runs =
+        svc.inner.runs.lock().map(|r| (r.iter().filter(|x| x.view.state == RunState::Queued).count(), active(&r)));
     let (queued, running) = runs.unwrap_or((0, None));
     Json(Health {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -637,6 +630,11 @@ async fn health(State(svc): State<Service>) -> Json<Health> {
         queued,
         running,
     })
+}
+
+/// The run being carried out (running, paused or stopping), if any.
+fn active(runs: &[Run]) -> Option<String> {
+    runs.iter().find(|x| !x.view.state.finished() && x.view.state != RunState::Queued).map(|x| x.view.run_id.clone())
 }
 
 fn instrument_list(svc: &Service, busy: bool) -> Vec<Instrument> {
@@ -659,12 +657,7 @@ async fn openapi(State(svc): State<Service>, headers: HeaderMap) -> Result<Respo
 #[utoipa::path(get, path = "/api/v1/instruments", responses((status = 200, body = [Instrument])))]
 async fn instruments(State(svc): State<Service>, headers: HeaderMap) -> Result<Json<Vec<Instrument>>, ApiError> {
     svc.authorize(&headers, Scope::Read)?;
-    let busy = svc
-        .inner
-        .runs
-        .lock()
-        .map(|r| r.iter().any(|x| matches!(x.view.state, RunState::Running | RunState::Paused | RunState::Stopping)))
-        .unwrap_or(false);
+    let busy = svc.inner.runs.lock().map(|r| active(&r).is_some()).unwrap_or(false);
     Ok(Json(instrument_list(&svc, busy)))
 }
 
@@ -768,7 +761,7 @@ fn new_run(
 async fn list_runs(State(svc): State<Service>, headers: HeaderMap) -> Result<Json<Vec<RunView>>, ApiError> {
     svc.authorize(&headers, Scope::Read)?;
     let runs = svc.inner.runs.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
-    Ok(Json(runs.iter().map(|r| r.view.clone()).collect()))
+    Ok(Json(runs.iter().map(|r| r.snapshot()).collect()))
 }
 
 /// One run.
@@ -779,7 +772,7 @@ async fn get_run(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<RunView>, ApiError> {
     svc.authorize(&headers, Scope::Read)?;
-    svc.with_run(&id, |r| r.view.clone())
+    svc.with_run(&id, |r| r.snapshot())
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no run `{id}`")))
 }
@@ -812,14 +805,7 @@ fn apply_action(
 ) -> Result<(String, RunView), ApiError> {
     let Json(a) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let conflict = |state: RunState| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "run `{id}` is {}: `{}` does not apply",
-                serde_json::to_value(state).unwrap_or_default().as_str().unwrap_or(""),
-                a.action
-            ),
-        )
+        ApiError::new(StatusCode::CONFLICT, format!("run `{id}` is {}: `{}` does not apply", state.as_str(), a.action))
     };
     let outcome = svc.with_run(id, |r| {
         let state = r.view.state;
@@ -849,7 +835,7 @@ fn apply_action(
                 svc.log(id, Service::state_event(state), Some(state));
             }
             let view = svc
-                .with_run(id, |r| r.view.clone())
+                .with_run(id, |r| r.snapshot())
                 .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no run `{id}`")))?;
             Ok((a.action.clone(), view))
         }

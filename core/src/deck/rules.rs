@@ -184,13 +184,19 @@ pub enum Effect {
 
 impl Effect {
     /// The liquid the effect adds to (positive) or takes from (negative) a location, µL.
-    fn net_at(&self, at: Location) -> f64 {
+    pub fn net_at(&self, at: Location) -> f64 {
         match *self {
             Effect::Aspirate { from, volume_ul, .. } if from == at => -volume_ul,
             Effect::Dispense { to, volume_ul, .. } if to == at => volume_ul,
             _ => 0.0,
         }
     }
+}
+
+/// The liquid at a well or trough once `earlier` effects (not applied yet) have happened, µL; `None` for
+/// a location that holds no liquid.
+pub fn held_after<const P: usize, const W: usize>(deck: &Deck<P, W>, at: Location, earlier: &[Effect]) -> Option<f64> {
+    Some(deck.liquid(at)?.volume_ul + earlier.iter().map(|e| e.net_at(at)).sum::<f64>())
 }
 
 /// The rules' settings: what differs between the gateway's envelope and an instrument.
@@ -236,7 +242,7 @@ impl Rules {
             Operation::Aspirate { from, volume_ul, .. } => {
                 volume(volume_ul)?;
                 let tip = tip.ok_or(Rule::NoTip)?;
-                let held = deck.liquid(from).ok_or(Rule::OffDeck)?.volume_ul + net(from);
+                let held = held_after(deck, from, earlier).ok_or(Rule::OffDeck)?;
                 if tip.liquid.volume_ul + volume_ul > tip.capacity_ul + EPS_UL {
                     return Err(Rule::TipCapacity);
                 }

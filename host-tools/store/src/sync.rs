@@ -146,13 +146,15 @@ pub fn merge(store: &mut Store, records: &Value) -> Result<Merged> {
                         .join(" AND ")
                 );
                 let key_values: Vec<SqlValue> = t.key.iter().map(|k| to_sql(&row[*k])).collect();
-                let exists: i64 = tx.query_row(&exists_sql, params_from_iter(key_values.iter()), |r| r.get(0))?;
+                // The statements repeat from row to row: prepared once each, from the cache.
+                let exists: i64 =
+                    tx.prepare_cached(&exists_sql)?.query_row(params_from_iter(key_values.iter()), |r| r.get(0))?;
                 let names: Vec<&str> = cols.iter().map(|c| c.as_str()).collect();
                 if exists == 0 {
                     let values: Vec<SqlValue> = cols.iter().map(|c| to_sql(&row[c.as_str()])).collect();
                     let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
                     let sql = format!("INSERT INTO {} ({}) VALUES ({})", t.name, names.join(", "), marks.join(", "));
-                    merged.added += tx.execute(&sql, params_from_iter(values.iter()))? as u64;
+                    merged.added += tx.prepare_cached(&sql)?.execute(params_from_iter(values.iter()))? as u64;
                     continue;
                 }
                 // There already: the columns that moved on are updated, nothing else is touched.
@@ -179,7 +181,7 @@ pub fn merge(store: &mut Store, records: &Value) -> Result<Merged> {
                 );
                 let mut values: Vec<SqlValue> = rest.iter().map(|c| to_sql(&row[*c])).collect();
                 values.extend(key_values);
-                merged.updated += tx.execute(&sql, params_from_iter(values.iter()))? as u64;
+                merged.updated += tx.prepare_cached(&sql)?.execute(params_from_iter(values.iter()))? as u64;
             }
         }
         tx.commit()?;
