@@ -159,6 +159,8 @@ pub enum Kind {
     Evo,
     /// The reader and twin control, over `wire`.
     Wire,
+    /// The bench: an operator's hands in a simulation, over `wire`, without faults.
+    Bench,
 }
 
 /// A running twin: its endpoints' paths and the threads serving them.
@@ -171,6 +173,9 @@ pub struct TwinServer {
     pub evo: String,
     /// Path of the reader line.
     pub reader: String,
+    /// Path of the bench line: what an operator does by hand (a manual incubator, a stand-alone reader)
+    /// in a simulation, with the reader's requests.
+    pub bench: String,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -192,7 +197,7 @@ impl TwinServer {
         let start = Instant::now();
         let mut paths = Vec::new();
         let mut threads = Vec::new();
-        for (kind, path) in [(Kind::Star, star), (Kind::Evo, evo), (Kind::Wire, reader)] {
+        for (kind, path) in [(Kind::Star, star), (Kind::Evo, evo), (Kind::Wire, reader), (Kind::Bench, None)] {
             let ep = Endpoint::open(path)?;
             paths.push(ep.path.clone());
             let (twin, stop) = (Arc::clone(&twin), Arc::clone(&stop));
@@ -202,10 +207,20 @@ impl TwinServer {
                 .map_err(TwinError::Thread)?;
             threads.push(thread);
         }
+        let bench = paths.pop().unwrap_or_default();
         let reader = paths.pop().unwrap_or_default();
         let evo = paths.pop().unwrap_or_default();
         let star = paths.pop().unwrap_or_default();
-        Ok(TwinServer { twin, star, evo, reader, stop, threads })
+        Ok(TwinServer { twin, star, evo, reader, bench, stop, threads })
+    }
+
+    /// Writes the lines' paths as `star=PATH`, `evo=PATH`, `reader=PATH`, `bench=PATH` and `ready`, one a
+    /// line, then serves until stopped: what a twin process prints for whoever started it.
+    pub fn announce_and_serve(self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        writeln!(out, "star={}\nevo={}\nreader={}\nbench={}\nready", self.star, self.evo, self.reader, self.bench)?;
+        out.flush()?;
+        self.join();
+        Ok(())
     }
 
     /// Waits for the serving threads (they run until [`TwinServer::stop`]).
@@ -244,7 +259,7 @@ fn draw_instance() -> u64 {
 fn serve(kind: Kind, mut ep: Endpoint, twin: &Mutex<HostTwin>, stop: &AtomicBool, start: Instant) {
     let mut star = StarPort::new();
     let mut evo = EvoPort::new();
-    let mut wire = WirePort::new();
+    let mut wire = if kind == Kind::Bench { WirePort::bench() } else { WirePort::new() };
     let mut buf = [0u8; 256];
     while !stop.load(Ordering::Relaxed) {
         let n = match ep.port.read(&mut buf) {
@@ -276,7 +291,7 @@ fn serve(kind: Kind, mut ep: Endpoint, twin: &Mutex<HostTwin>, stop: &AtomicBool
                 evo.receive(&mut t, &buf[..n], now);
                 evo.transmit(&mut t, &mut io, now)
             }
-            Kind::Wire => {
+            Kind::Wire | Kind::Bench => {
                 wire.receive(&mut t, &buf[..n], now);
                 let sent = wire.transmit(&mut t, &mut io, now);
                 if t.shutdown && !wire.holding() {

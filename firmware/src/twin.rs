@@ -38,6 +38,23 @@ pub struct Twin<const P: usize, const W: usize> {
     pub instance: u64,
     /// A `Shutdown` request arrived: the server stops after answering it.
     pub shutdown: bool,
+    /// Simulated hours per real hour for incubations; 0 (the default) makes an incubation instant.
+    /// With a scale, `Incubate` puts the plate in the incubator and answers at once; the plate's clock
+    /// then runs `time_scale` times real time until the hours are done (24 h take 24/N real hours).
+    pub time_scale: f64,
+    /// The plates in the incubator, by deck index.
+    pub incubating: [Option<Incubation>; P],
+}
+
+/// A real-time incubation under way.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Incubation {
+    /// When it began (the port's clock, ms).
+    pub started_ms: u64,
+    /// The plate's clock then, h.
+    pub from_h: f64,
+    /// How long, h.
+    pub hours: f64,
 }
 
 impl<const P: usize, const W: usize> Twin<P, W> {
@@ -65,7 +82,33 @@ impl<const P: usize, const W: usize> Twin<P, W> {
             seed,
             instance: 0,
             shutdown: false,
+            time_scale: 0.0,
+            incubating: [None; P],
         }
+    }
+
+    /// Brings the plates in the incubator up to `now_ms`: a plate's clock runs at `time_scale` times real
+    /// time, and a plate whose hours are done leaves the incubator with its clock at exactly `from + hours`
+    /// (the same number an instant incubation gives).
+    pub fn settle(&mut self, now_ms: u64) {
+        for (i, slot) in self.incubating.iter_mut().enumerate() {
+            let Some(inc) = *slot else { continue };
+            let Some(p) = self.deck.plates.get_mut(i) else {
+                *slot = None;
+                continue;
+            };
+            let elapsed_h = now_ms.saturating_sub(inc.started_ms) as f64 * self.time_scale / 3_600_000.0;
+            if elapsed_h >= inc.hours {
+                p.clock_h = inc.from_h + inc.hours;
+                *slot = None;
+            } else {
+                p.clock_h = inc.from_h + elapsed_h;
+            }
+        }
+    }
+
+    fn in_incubator(&self, plate: u8) -> bool {
+        self.incubating.get(usize::from(plate)).is_some_and(Option::is_some)
     }
 
     /// Sets the instance number (and the STAR serial number derived from it).
@@ -74,11 +117,29 @@ impl<const P: usize, const W: usize> Twin<P, W> {
         self.star.serial_number = instance as u32;
     }
 
-    /// Answers one `wire` request.
-    pub fn request(&mut self, req: Request) -> Response {
+    /// Answers one `wire` request at `now_ms` (the port's clock; it matters only with a time scale).
+    pub fn request(&mut self, req: Request, now_ms: u64) -> Response {
         let refused = Response::Refused;
+        self.settle(now_ms);
         match req {
             Request::Hello => Response::Hello { version: VERSION, plates: self.deck.plates.len() as u8 },
+            Request::Incubate { plate, .. } | Request::Read { plate, .. } if self.in_incubator(plate) => {
+                Response::Refused(Refusal::InIncubator)
+            }
+            Request::Incubate { plate, hours } if self.time_scale > 0.0 => {
+                let from_h = match self.deck.plates.get(usize::from(plate)) {
+                    Some(p) => p.clock_h,
+                    None => return Response::Refused(Refusal::NoSuchPlate),
+                };
+                if !(hours.is_finite() && hours >= 0.0) {
+                    return Response::Refused(Refusal::BadValue);
+                }
+                if let Some(slot) = self.incubating.get_mut(usize::from(plate)) {
+                    *slot = Some(Incubation { started_ms: now_ms, from_h, hours });
+                }
+                self.settle(now_ms);
+                Response::Done
+            }
             Request::Incubate { plate, hours } => {
                 reader::incubate(&mut self.deck, plate, hours).map_or_else(refused, |()| Response::Done)
             }
@@ -127,9 +188,9 @@ impl<const P: usize, const W: usize> Twin<P, W> {
     /// Answers one `wire` frame (without its delimiter, decoded in place) into `out`, in the frame's
     /// version and with its id; returns the length of the response frame and the request it answered
     /// (`None` for a damaged frame, answered untagged with `Refused(BadFrame)`).
-    pub fn wire_frame(&mut self, frame: &mut [u8], out: &mut [u8]) -> (usize, Option<Request>) {
+    pub fn wire_frame(&mut self, frame: &mut [u8], out: &mut [u8], now_ms: u64) -> (usize, Option<Request>) {
         let (tag, response, req) = match wire::decode_tagged::<Request>(frame) {
-            Ok((tag, req)) => (tag, self.request(req), Some(req)),
+            Ok((tag, req)) => (tag, self.request(req, now_ms), Some(req)),
             Err(_) => (Tag::Untagged, Response::Refused(Refusal::BadFrame), None),
         };
         (wire::encode_tagged(tag, &response, out).unwrap_or(0), req)
@@ -328,6 +389,8 @@ impl EvoPort {
 pub struct WirePort {
     acc: Accumulator<{ wire::MAX_FRAME }>,
     held: heapless::Deque<(u64, Action, heapless::Vec<u8, { wire::MAX_FRAME }>), 8>,
+    /// Reader faults apply (not on a bench port).
+    faulty: bool,
 }
 
 impl Default for WirePort {
@@ -339,7 +402,13 @@ impl Default for WirePort {
 impl WirePort {
     /// A port with nothing buffered.
     pub fn new() -> Self {
-        WirePort { acc: Accumulator::new(Framing::Nul), held: heapless::Deque::new() }
+        WirePort { acc: Accumulator::new(Framing::Nul), held: heapless::Deque::new(), faulty: true }
+    }
+
+    /// A port for the bench: what an operator does by hand in a simulation (moves a plate into the
+    /// incubator, reads it on a stand-alone reader) over the same requests, never touched by faults.
+    pub fn bench() -> Self {
+        WirePort { faulty: false, ..Self::new() }
     }
 
     /// Feeds received bytes: executes every complete request and holds its response.
@@ -353,7 +422,7 @@ impl WirePort {
                     let mut copy = [0u8; wire::MAX_FRAME];
                     let n = frame.len().min(copy.len());
                     copy[..n].copy_from_slice(&frame[..n]);
-                    twin.wire_frame(&mut copy[..n], &mut out)
+                    twin.wire_frame(&mut copy[..n], &mut out, now_ms)
                 }
                 Feed::Overflow { remaining } => {
                     input = remaining;
@@ -362,7 +431,7 @@ impl WirePort {
             };
             // Faults touch reader requests only: a test's control requests always get through.
             let (action, delay) = match req {
-                Some(r) if !r.is_control() => {
+                Some(r) if self.faulty && !r.is_control() => {
                     twin.wire_faults.on_command(now_ms);
                     let delay = late(twin, Link::Reader, r.code());
                     (twin.wire_faults.action(r.code()), delay)
@@ -385,7 +454,7 @@ impl WirePort {
         io: &mut IO,
         now_ms: u64,
     ) -> Result<(), IO::Error> {
-        if twin.wire_faults.stalled(now_ms) {
+        if self.faulty && twin.wire_faults.stalled(now_ms) {
             return Ok(());
         }
         while self.held.front().is_some_and(|(due, ..)| *due <= now_ms) {

@@ -202,7 +202,7 @@ fn evo_liha() {
 }
 
 fn read(t: &mut T, well: u16, readout: Readout) -> f64 {
-    match t.request(Request::Read { plate: 0, well, readout }) {
+    match t.request(Request::Read { plate: 0, well, readout }, 0) {
         Response::Value(v) => v,
         other => panic!("{other:?}"),
     }
@@ -212,7 +212,7 @@ fn read(t: &mut T, well: u16, readout: Readout) -> f64 {
 fn reader_simulates_what_was_dispensed() {
     let mut t = ready();
     assert_eq!(
-        t.request(Request::Read { plate: 0, well: 1, readout: Readout::Viability }),
+        t.request(Request::Read { plate: 0, well: 1, readout: Readout::Viability }, 0),
         Response::Refused(cellos_core::proto::wire::Refusal::EmptyWell)
     );
     // 100 µL of cells (10,000 U2OS) into wells 14 and 15 (B2, B3), 24 h, then 5 µL of 1 mM tBHP into 15.
@@ -223,12 +223,12 @@ fn reader_simulates_what_was_dispensed() {
         assert_eq!(star(&mut t, &pipette("AS", id, cells, 100.0)), format!("C0ASid{id:04}er00/00"));
         assert_eq!(star(&mut t, &pipette("DS", id + 1, (x, y), 100.0)), format!("C0DSid{:04}er00/00", id + 1));
     }
-    assert_eq!(t.request(Request::Incubate { plate: 0, hours: 24.0 }), Response::Done);
+    assert_eq!(t.request(Request::Incubate { plate: 0, hours: 24.0 }, 0), Response::Done);
     let tbhp = (5200u32, 1000u32);
     assert_eq!(star(&mut t, &pipette("AS", 8, tbhp, 5.0)), "C0ASid0008er00/00");
     assert_eq!(star(&mut t, &pipette("DS", 9, (2983 + 180, 1457 - 90), 5.0)), "C0DSid0009er00/00");
-    assert_eq!(t.request(Request::Incubate { plate: 0, hours: 24.0 }), Response::Done);
-    let Response::Well(w) = t.request(Request::WellState { plate: 0, well: 15 }) else { panic!() };
+    assert_eq!(t.request(Request::Incubate { plate: 0, hours: 24.0 }, 0), Response::Done);
+    let Response::Well(w) = t.request(Request::WellState { plate: 0, well: 15 }, 0) else { panic!() };
     assert!((w.compound_um - 5000.0 / 105.0).abs() < 1e-9);
     assert_eq!((w.volume_ul, w.cells, w.incubated_h), (105.0, 10_000.0, 48.0));
     // Treated well: lower viability, higher CellROX, than the untreated one; re-reading is identical.
@@ -247,4 +247,48 @@ fn reader_simulates_what_was_dispensed() {
     assert_eq!(read(&mut other, 15, Readout::CellRox).to_bits(), c_trt.to_bits());
     // Reading advances nothing: the well's liquid is unchanged.
     assert_eq!(t.deck.liquid(Location::Well { plate: 0, index: 14 }).unwrap().volume_ul, 105.0);
+}
+
+/// With a time scale an incubation takes (scaled) real time: `Incubate` answers at once, the plate's
+/// clock runs at the scale, the plate cannot be read or incubated again meanwhile, and it leaves the
+/// incubator with the clock an instant incubation gives, to the bit; the readings are then identical.
+#[test]
+fn a_real_time_incubation_runs_on_the_ports_clock() {
+    use cellos_core::proto::wire::Refusal;
+    let seeded = || {
+        let mut t = ready();
+        assert_eq!(star(&mut t, &pick_up(3, 1, &[1179], &[2418])), "C0TPid0003er00/00");
+        assert_eq!(star(&mut t, &pipette("AS", 4, (4600, 1000), 100.0)), "C0ASid0004er00/00");
+        assert_eq!(star(&mut t, &pipette("DS", 5, (2983 + 90, 1457 - 90), 100.0)), "C0DSid0005er00/00");
+        t
+    };
+    let clock = |t: &mut T, now: u64| match t.request(Request::WellState { plate: 0, well: 14 }, now) {
+        Response::Well(w) => w.incubated_h,
+        other => panic!("{other:?}"),
+    };
+    let mut instant = seeded();
+    assert_eq!(instant.request(Request::Incubate { plate: 0, hours: 24.0 }, 0), Response::Done);
+    let mut real = seeded();
+    // 3600× real time: 24 h take 24 s.
+    real.time_scale = 3600.0;
+    assert_eq!(real.request(Request::Incubate { plate: 0, hours: 24.0 }, 1_000), Response::Done);
+    assert_eq!(clock(&mut real, 1_000), 0.0);
+    assert_eq!(clock(&mut real, 13_000), 12.0, "half way after 12 s");
+    assert_eq!(
+        real.request(Request::Read { plate: 0, well: 14, readout: Readout::Viability }, 13_000),
+        Response::Refused(Refusal::InIncubator)
+    );
+    assert_eq!(
+        real.request(Request::Incubate { plate: 0, hours: 1.0 }, 13_000),
+        Response::Refused(Refusal::InIncubator)
+    );
+    assert_eq!(clock(&mut real, 24_999), 23.999);
+    assert_eq!(clock(&mut real, 25_000), 24.0);
+    assert_eq!(clock(&mut real, 90_000), 24.0, "out of the incubator: the clock stops");
+    for readout in [Readout::Viability, Readout::CellRox, Readout::Segmentation] {
+        let r = Request::Read { plate: 0, well: 14, readout };
+        assert_eq!(real.request(r, 90_000), instant.request(r, 0), "{readout:?}");
+    }
+    assert_eq!(real.request(Request::Incubate { plate: 9, hours: 1.0 }, 0), Response::Refused(Refusal::NoSuchPlate));
+    assert_eq!(real.request(Request::Incubate { plate: 0, hours: -1.0 }, 0), Response::Refused(Refusal::BadValue));
 }

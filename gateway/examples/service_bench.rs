@@ -39,10 +39,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reader: Some(twin.reader.clone()),
         timeouts: String::new(),
     };
+    let setup = cellos_gateway::service::Setup { ports, twin: false, evo: None, time_scale: None };
     let served = bind.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-        if let Err(e) = rt.block_on(cellos_gateway::service::serve(&served, ports, false, None, Default::default())) {
+        if let Err(e) = rt.block_on(cellos_gateway::service::serve(&served, setup, Default::default())) {
             eprintln!("serve: {e}");
         }
     });

@@ -91,12 +91,27 @@ pub struct ServeArgs {
     /// The EVO's serial line, for worklist runs on the EVO.
     #[arg(long, conflicts_with = "twin")]
     pub evo: Option<String>,
+    /// Lab time runs N times real time for campaigns that do not set `time_scale` (and the twins
+    /// started for them with --twin take 24/N real hours for a 24 h incubation). For tests and
+    /// demonstrations; absent on a real bench.
+    #[arg(long, value_name = "N")]
+    pub time_scale: Option<f64>,
     /// Data directory and instrument lines.
     #[command(flatten)]
     pub ports: Ports,
 }
 
 impl ServeArgs {
+    /// The workcell the service drives.
+    pub fn setup(&self) -> crate::service::Setup {
+        crate::service::Setup {
+            ports: self.ports.clone(),
+            twin: self.twin,
+            evo: self.evo.clone(),
+            time_scale: self.time_scale,
+        }
+    }
+
     /// How the service is reached.
     pub fn access(&self) -> crate::service::Access {
         let tls = match (&self.tls_cert, &self.tls_key, self.self_signed) {
@@ -352,6 +367,9 @@ pub struct TwinArgs {
     /// No simulated durations.
     #[arg(long)]
     pub instant: bool,
+    /// Incubations take real time at N times its pace.
+    #[arg(long, value_name = "N")]
+    pub time_scale: Option<f64>,
 }
 
 fn read_input(path: Option<&Path>) -> Result<(String, Vec<u8>), GatewayError> {
@@ -613,6 +631,7 @@ pub fn twin(args: &TwinArgs) -> Result<(), GatewayError> {
         faults: args.faults.clone(),
         reader_faults: args.reader_faults.clone(),
         instant: args.instant,
+        time_scale: args.time_scale,
         log: None,
     })
 }
@@ -663,6 +682,22 @@ pub enum CampaignCommand {
     Abandon {
         /// Campaign id.
         id: String,
+        /// Data directory.
+        #[arg(long, env = "CELLOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Answer what a running campaign asks its operator (a manual incubator or reader): confirm that a
+    /// plate was moved, or upload a plate-reader export (a plate grid or a `well,readout,value` CSV).
+    /// A bad export is refused with its line, and the campaign keeps waiting. Without a prompt id,
+    /// lists the open prompts.
+    Answer {
+        /// Campaign id.
+        id: String,
+        /// The prompt (as the campaign printed it).
+        prompt_id: Option<String>,
+        /// The reader export, for an upload prompt (`-` reads standard input).
+        #[arg(long)]
+        file: Option<PathBuf>,
         /// Data directory.
         #[arg(long, env = "CELLOS_DATA_DIR")]
         data_dir: Option<PathBuf>,
@@ -778,6 +813,7 @@ async fn start_twin(
             seed: config.seed,
             deck: Some(campaign::deck_path(dir)),
             instant: true,
+            time_scale: config.time_scale,
             log: Some(dir.join("twin.log")),
             ..TwinOptions::default()
         },
@@ -972,6 +1008,7 @@ async fn carry_out(
         campaign::set_status(&store.campaigns, &id, CampaignStatus::Running, None)?;
     }
     let workcell = Workcell::new(StarHandler::new(driver), campaign::deck_model(&config.lines)?);
+    let real_time = config.time_scale.is_some() || config.incubator == campaign::Equipment::Manual;
     let mut runner = campaign::Runner::new(workcell, reader, store, id.clone(), config)?;
     if lines.replaced.is_some() {
         runner.replay_on_fresh_twin();
@@ -983,12 +1020,15 @@ async fn carry_out(
     let (events, mut incoming) = tokio::sync::mpsc::unbounded_channel();
     runner.report_to(events);
     let follower = hooks.events;
+    // An incubation's end in real time means something only when incubations take real time.
     let printer = tokio::spawn(async move {
         while let Some(e) = incoming.recv().await {
-            if !matches!(
-                e,
-                campaign::Event::LineDone(_) | campaign::Event::Step { .. } | campaign::Event::Planned { .. }
-            ) {
+            let quiet = match e {
+                campaign::Event::LineDone(_) | campaign::Event::Step { .. } | campaign::Event::Planned { .. } => true,
+                campaign::Event::Incubating { .. } => !real_time,
+                _ => false,
+            };
+            if !quiet {
                 // Standard error may be gone (a service's closed pipe): progress is not worth failing for.
                 say!("  {e}");
             }
@@ -1010,6 +1050,41 @@ async fn carry_out(
         say!("warning: the campaign's twin (instance {}) did not stop: {e}", t.instance);
     }
     Ok(results)
+}
+
+/// `campaign answer`: lists a campaign's open prompts, or answers one.
+fn answer(dir: &Path, id: &str, prompt_id: Option<&str>, file: Option<&Path>) -> Result<String, GatewayError> {
+    let db = cellos_store::db::open(dir, cellos_store::db::Db::Campaigns)
+        .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
+    let Some(prompt_id) = prompt_id else {
+        let open = cellos_store::prompts::open(&db, id)?;
+        if open.is_empty() {
+            return Ok(format!("campaign `{id}` asks nothing now"));
+        }
+        return Ok(open
+            .iter()
+            .map(|p| format!("{} ({}): {}", p.prompt_id, p.kind, p.text))
+            .collect::<Vec<_>>()
+            .join("\n"));
+    };
+    let bad = |m: String| GatewayError::Config { path: PathBuf::from(prompt_id), message: m };
+    let prompt = cellos_store::prompts::get(&db, id, prompt_id)?
+        .ok_or_else(|| bad(format!("campaign `{id}` never asked `{prompt_id}`")))?;
+    if prompt.answer.is_some() {
+        return Err(bad(format!("answered already (by {})", prompt.answered_by.as_deref().unwrap_or("someone"))));
+    }
+    let content = match file {
+        Some(f) => {
+            let (_, bytes) = read_input(Some(f))?;
+            Some(String::from_utf8(bytes).map_err(|_| bad("the export is not UTF-8 text".into()))?)
+        }
+        None => None,
+    };
+    let checked = campaign::operator::check_answer(&prompt, content.as_deref()).map_err(|e| bad(e.to_string()))?;
+    if !cellos_store::prompts::answer(&db, id, prompt_id, &checked, "cli")? {
+        return Err(bad("answered already".into()));
+    }
+    Ok(format!("answered {prompt_id}: {}", prompt.text))
 }
 
 /// `campaign abandon`: the status becomes `abandoned`, and the campaign's twin (if it still answers as
@@ -1098,6 +1173,9 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
         }
         CampaignCommand::Abandon { id, data_dir: d } => {
             println!("{}", abandon(&data_dir(d.as_deref()), id).await?);
+        }
+        CampaignCommand::Answer { id, prompt_id, file, data_dir: d } => {
+            println!("{}", answer(&data_dir(d.as_deref()), id, prompt_id.as_deref(), file.as_deref())?);
         }
         CampaignCommand::Status { id, data_dir: d } => {
             let v = campaign::status(&data_dir(d.as_deref()), id)?;

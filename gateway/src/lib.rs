@@ -10,6 +10,7 @@
 //!   every operation before it is sent, and the journal hook; [`handlers`] implements it for each.
 //! - [`worklist`]: Tecan `.gwl` and Hamilton CSV worklists: parse, validate, emit, convert, execute.
 //! - [`campaign`]: autonomous campaigns; [`service`]: the gateway as an HTTP service.
+//! - [`reader_export`]: plate-reader exports (plate grid or long CSV), uploaded for a manual reader.
 //!
 //! `anyhow` appears only in the binary; the library returns [`error::GatewayError`].
 #![deny(missing_docs)]
@@ -31,6 +32,7 @@ pub mod error;
 pub mod evo;
 pub mod handlers;
 pub mod liquid;
+pub mod reader_export;
 pub mod service;
 pub mod star;
 pub mod transport;

@@ -24,7 +24,12 @@
 //! `GET /campaigns` and `/campaigns/{id}/records` give the store's campaigns by natural key, for
 //! `cellos sync` on the host.
 //!
-//! Not built yet (see the service issue): pausing a worklist, operator steps and manual instruments. The dashboard runs on the same HTTP stack (axum) as its own server.
+//! A campaign on a bench with a manual incubator or reader waits in `awaiting-operator` on a prompt
+//! (`confirm`, or `upload` for a plate-reader export), answered with `POST /runs/{id}/prompts/{prompt_id}`
+//! (see [`crate::campaign::operator`]).
+//!
+//! Not built yet (see the service issue): pausing a worklist. The dashboard runs on the same HTTP stack
+//! (axum) as its own server.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -59,6 +64,8 @@ pub enum RunState {
     Running,
     /// Waiting at a safe point, as asked.
     Paused,
+    /// Waiting for the operator to answer a prompt (in `prompt`).
+    AwaitingOperator,
     /// Asked to stop; ends at the next safe point.
     Stopping,
     /// Stopped as asked (the campaign resumes with `campaign resume`).
@@ -80,10 +87,20 @@ impl RunState {
             RunState::Queued => "queued",
             RunState::Running => "running",
             RunState::Paused => "paused",
+            RunState::AwaitingOperator => "awaiting-operator",
             RunState::Stopping => "stopping",
             RunState::Stopped => "stopped",
             RunState::Failed => "failed",
             RunState::Succeeded => "succeeded",
+        }
+    }
+
+    /// The word stored: a run awaiting its operator is stored as running (a restart resumes it, and the
+    /// campaign asks its open prompt again).
+    fn stored(self) -> &'static str {
+        match self {
+            RunState::AwaitingOperator => RunState::Running.as_str(),
+            other => other.as_str(),
         }
     }
 
@@ -124,6 +141,40 @@ pub struct RunView {
     pub outputs: Option<Value>,
     /// Why it failed.
     pub error: Option<String>,
+    /// What the operator is asked, while the run is awaiting the operator.
+    pub prompt: Option<PromptView>,
+}
+
+/// A prompt to the operator.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PromptView {
+    /// Its id: answer with `POST /runs/{id}/prompts/{prompt_id}`.
+    pub prompt_id: String,
+    /// `confirm` or `upload` (a plate-reader export).
+    pub kind: String,
+    /// What to do.
+    pub text: String,
+    /// What an answer must hold (an upload's plate, wells and readouts).
+    #[schema(value_type = Object)]
+    pub spec: Value,
+}
+
+/// `POST /runs/{id}/prompts/{prompt_id}`: nothing for a confirmation; the export's text for an upload
+/// (or send the file itself as the body, `Content-Type: text/csv`).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+pub struct PromptAnswer {
+    /// The reader export's text.
+    pub content: Option<String>,
+}
+
+/// `POST /runs/{id}/prompts/{prompt_id}` answered.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Answered {
+    /// The prompt.
+    pub prompt_id: String,
+    /// What was stored: `{"confirmed": true}`, or the values read from the export.
+    #[schema(value_type = Object)]
+    pub answer: Value,
 }
 
 /// `POST /runs`.
@@ -241,6 +292,20 @@ pub struct Instrument {
     pub state: String,
 }
 
+/// The workcell a service drives.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// Data directory and the STAR and reader lines.
+    pub ports: Ports,
+    /// Run each run on a twin the service starts.
+    pub twin: bool,
+    /// The EVO's line, for worklists (a twin's when `twin`).
+    pub evo: Option<String>,
+    /// Lab time runs this many times real time, for campaigns that do not say (and the twins started
+    /// for them); `None`: as on a real bench (and instant twins).
+    pub time_scale: Option<f64>,
+}
+
 struct Run {
     /// The run as shown, but for its `events`, which is the log's length (see [`Run::snapshot`]).
     view: RunView,
@@ -258,10 +323,7 @@ impl Run {
 
 struct Inner {
     data_dir: PathBuf,
-    ports: Ports,
-    twin: bool,
-    /// The EVO's line, for worklists (a twin's when `twin`).
-    evo: Option<String>,
+    setup: Setup,
     runs: Mutex<Vec<Run>>,
     /// Bumped on every event of any run: what the event streams wait on.
     changed: watch::Sender<u64>,
@@ -282,16 +344,39 @@ pub struct Service {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "cellos gateway", description = "Runs, actions and events of a cellos gateway."),
-    paths(health, openapi, instruments, create_run, list_runs, get_run, act, events, campaigns, records),
-    components(schemas(RunState, RunView, NewRun, Action, ApiError, Health, Instrument))
+    paths(
+        health,
+        openapi,
+        instruments,
+        create_run,
+        list_runs,
+        get_run,
+        act,
+        events,
+        answer_prompt,
+        campaigns,
+        records
+    ),
+    components(schemas(
+        RunState,
+        RunView,
+        PromptView,
+        PromptAnswer,
+        Answered,
+        NewRun,
+        Action,
+        ApiError,
+        Health,
+        Instrument
+    ))
 )]
 pub struct ApiDoc;
 
 impl Service {
     /// A service over the data directory and the instruments of `ports` (or a twin per run), with the
     /// worker that carries the runs out.
-    pub fn start(ports: Ports, twin: bool, evo: Option<String>) -> Result<Service, GatewayError> {
-        let data_dir = cellos_store::db::data_dir(ports.data_dir.as_deref());
+    pub fn start(setup: Setup) -> Result<Service, GatewayError> {
+        let data_dir = cellos_store::db::data_dir(setup.ports.data_dir.as_deref());
         let access = cellos_store::db::open(&data_dir, cellos_store::Db::Campaigns)?;
         let (queue, queued) = mpsc::unbounded_channel();
         let (changed, _) = watch::channel(0);
@@ -342,15 +427,14 @@ impl Service {
                 steps_planned: 0,
                 outputs: stored.outputs,
                 error,
+                prompt: None,
             };
             runs.push(Run { view, spec, log: stored.events, control: watch::channel(control).0 });
         }
         let svc = Service {
             inner: Arc::new(Inner {
                 data_dir,
-                ports,
-                twin,
-                evo,
+                setup,
                 runs: Mutex::new(runs),
                 changed,
                 queue,
@@ -384,6 +468,7 @@ impl Service {
             .route("/api/v1/runs/{id}", get(get_run))
             .route("/api/v1/runs/{id}/actions", post(act))
             .route("/api/v1/runs/{id}/events", get(events))
+            .route("/api/v1/runs/{id}/prompts/{prompt_id}", post(answer_prompt))
             .route("/api/v1/campaigns", get(campaigns))
             .route("/api/v1/campaigns/{id}/records", get(records))
             .with_state(self.clone())
@@ -427,7 +512,7 @@ impl Service {
         let Some(r) = runs.iter_mut().find(|r| r.view.run_id == id) else { return };
         let next = r.log.len() as u64 + 1;
         let written = self.inner.access.lock().map_err(|_| ()).and_then(|mut db| {
-            cellos_store::service::append_event(&mut db, id, next, &event, state.map(RunState::as_str))
+            cellos_store::service::append_event(&mut db, id, next, &event, state.map(RunState::stored))
                 .map_err(|e| say!("warning: run `{id}`: event {next} not recorded: {e}"))
         });
         if written.is_err() {
@@ -460,7 +545,7 @@ impl Service {
                 self.log(&id, Self::state_event(RunState::Running), Some(RunState::Running));
             }
             let config = match spec {
-                Spec::Campaign(c) => c,
+                Spec::Campaign(c) => CampaignConfig { time_scale: c.time_scale.or(self.inner.setup.time_scale), ..c },
                 Spec::Worklist(w) => {
                     let outcome = self.run_worklist(&id, &w).await;
                     let (state, outputs, error) = match outcome {
@@ -479,7 +564,8 @@ impl Service {
                     while let Some(e) = incoming.recv().await {
                         let state = match e {
                             Event::Paused { .. } => Some(RunState::Paused),
-                            Event::Resumed { .. } => Some(RunState::Running),
+                            Event::Resumed { .. } | Event::Answered { .. } => Some(RunState::Running),
+                            Event::Prompt { .. } => Some(RunState::AwaitingOperator),
                             _ => None,
                         };
                         match &e {
@@ -495,15 +581,36 @@ impl Service {
                             Event::Step { .. } => {
                                 svc.with_run(&id, |r| r.view.steps_done += 1);
                             }
+                            Event::Prompt { prompt_id, kind, text, spec } => {
+                                let p = PromptView {
+                                    prompt_id: prompt_id.clone(),
+                                    kind: kind.clone(),
+                                    text: text.clone(),
+                                    spec: spec.clone(),
+                                };
+                                svc.with_run(&id, |r| r.view.prompt = Some(p));
+                            }
                             _ => {}
                         }
                         svc.log(&id, serde_json::to_value(&e).unwrap_or(Value::Null), state);
+                        // After the state has left awaiting-operator: a run awaiting the operator always
+                        // shows its prompt.
+                        if let Event::Answered { .. } = e {
+                            svc.with_run(&id, |r| r.view.prompt = None);
+                        }
                     }
                 })
             };
             let hooks = Hooks { events: Some(events), control: Some(control) };
-            let outcome =
-                crate::cli::drive(start, config, &self.inner.data_dir, &self.inner.ports, self.inner.twin, hooks).await;
+            let outcome = crate::cli::drive(
+                start,
+                config,
+                &self.inner.data_dir,
+                &self.inner.setup.ports,
+                self.inner.setup.twin,
+                hooks,
+            )
+            .await;
             let _ = follower.await;
             if matches!(outcome, Err(GatewayError::Stopped { .. })) && self.inner.shutting_down.load(Ordering::SeqCst) {
                 // Interrupted by SIGTERM: it stays running in the database, and resumes at the next start.
@@ -524,7 +631,7 @@ impl Service {
     fn end(&self, id: &str, state: RunState, outputs: Option<Value>, error: Option<String>) {
         if let Ok(db) = self.inner.access.lock()
             && let Err(e) =
-                cellos_store::service::finish_run(&db, id, state.as_str(), error.as_deref(), outputs.as_ref())
+                cellos_store::service::finish_run(&db, id, state.stored(), error.as_deref(), outputs.as_ref())
         {
             say!("warning: run `{id}`: its end not recorded: {e}");
         }
@@ -542,7 +649,7 @@ impl Service {
         use crate::liquid::Workcell;
         use crate::transport::{Protocol, SerialConfig, open_line};
         let loaded = crate::cli::parse_worklist(id, w.format == "gwl", w.content.as_bytes())?;
-        let twin = if self.inner.twin {
+        let twin = if self.inner.setup.twin {
             let exe = std::env::current_exe()
                 .map_err(|source| GatewayError::Io { path: "the gateway binary".into(), source })?;
             Some(crate::twin::TwinProcess::spawn(&exe, &crate::twin::TwinOptions { seed: 1, ..Default::default() })?)
@@ -562,14 +669,14 @@ impl Service {
         let timeouts = crate::star::Timeouts::default();
         match w.instrument.as_str() {
             "evo" => {
-                let path = line(twin.as_ref().map(|t| &t.evo), &self.inner.evo)
+                let path = line(twin.as_ref().map(|t| &t.evo), &self.inner.setup.evo)
                     .ok_or_else(|| GatewayError::Config { path: "serve".into(), message: "no EVO line".into() })?;
                 let (tx, rx, _) = open_line(&SerialConfig::new(path), Protocol::Evo).await?;
                 let handler = EvoHandler::new(crate::evo::EvoDriver::new(tx, rx, std::time::Duration::from_secs(30)));
                 run_loaded(Workcell::new(handler, deck), id, &loaded, progress).await?;
             }
             _ => {
-                let path = line(twin.as_ref().map(|t| &t.star), &self.inner.ports.star)
+                let path = line(twin.as_ref().map(|t| &t.star), &self.inner.setup.ports.star)
                     .ok_or_else(|| GatewayError::Config { path: "serve".into(), message: "no STAR line".into() })?;
                 let (tx, rx, _) = open_line(&SerialConfig::new(path), Protocol::Star).await?;
                 let handler = StarHandler::new(crate::star::StarDriver::new(tx, rx, timeouts, 8));
@@ -639,10 +746,11 @@ fn active(runs: &[Run]) -> Option<String> {
 
 fn instrument_list(svc: &Service, busy: bool) -> Vec<Instrument> {
     let state = if busy { "busy" } else { "idle" }.to_string();
-    let port = |p: &Option<String>| if svc.inner.twin { "twin".to_string() } else { p.clone().unwrap_or_default() };
+    let port =
+        |p: &Option<String>| if svc.inner.setup.twin { "twin".to_string() } else { p.clone().unwrap_or_default() };
     vec![
-        Instrument { kind: "star".into(), port: port(&svc.inner.ports.star), state: state.clone() },
-        Instrument { kind: "reader".into(), port: port(&svc.inner.ports.reader), state },
+        Instrument { kind: "star".into(), port: port(&svc.inner.setup.ports.star), state: state.clone() },
+        Instrument { kind: "reader".into(), port: port(&svc.inner.setup.ports.reader), state },
     ]
 }
 
@@ -695,10 +803,19 @@ fn new_run(
                 .map_err(|e| ApiError::invalid("config", format!("config: {e}")))?;
             config.check().map_err(|e| {
                 let text = e.to_string();
-                let field = ["lines", "compound", "strategy", "dose_range_um", "budget_wells", "seed", "campaign_id"]
-                    .into_iter()
-                    .find(|f| text.contains(f))
-                    .unwrap_or("config");
+                let field = [
+                    "lines",
+                    "compound",
+                    "strategy",
+                    "dose_range_um",
+                    "budget_wells",
+                    "seed",
+                    "campaign_id",
+                    "time_scale",
+                ]
+                .into_iter()
+                .find(|f| text.contains(f))
+                .unwrap_or("config");
                 ApiError::invalid(field, text)
             })?;
             let id = config.campaign_id.clone().unwrap_or_else(|| format!("run_{}", stamp()));
@@ -715,7 +832,7 @@ fn new_run(
             }
             match w.instrument.as_str() {
                 "star" => {}
-                "evo" if svc.inner.twin || svc.inner.evo.is_some() => {}
+                "evo" if svc.inner.setup.twin || svc.inner.setup.evo.is_some() => {}
                 "evo" => return Err(ApiError::invalid("instrument", "no EVO line is configured (serve --evo PATH)")),
                 other => return Err(ApiError::invalid("instrument", format!("instrument `{other}`: star or evo"))),
             }
@@ -745,6 +862,7 @@ fn new_run(
         steps_planned: 0,
         outputs: None,
         error: None,
+        prompt: None,
     };
     let (control, _) = watch::channel(Control::Run);
     let first = Service::state_event(RunState::Queued);
@@ -819,7 +937,7 @@ fn apply_action(
                 Ok(None)
             }
             ("stop", RunState::Queued) => Ok(Some(RunState::Stopped)),
-            ("stop", RunState::Running | RunState::Paused) => {
+            ("stop", RunState::Running | RunState::Paused | RunState::AwaitingOperator) => {
                 r.control.send_replace(Control::Stop);
                 Ok(Some(RunState::Stopping))
             }
@@ -840,6 +958,65 @@ fn apply_action(
             Ok((a.action.clone(), view))
         }
     }
+}
+
+/// Answers the prompt a run waits on: a confirmation, or a plate-reader export (JSON `{"content": …}`, or
+/// the file itself as a `text/*` body). A bad export gets 422 with its line, and the run keeps waiting;
+/// a prompt answered already gets 409.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/prompts/{prompt_id}", params(("id" = String, Path, description = "run id"), ("prompt_id" = String, Path, description = "the prompt")), request_body = PromptAnswer, responses((status = 200, body = Answered), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+async fn answer_prompt(
+    State(svc): State<Service>,
+    headers: HeaderMap,
+    UrlPath((id, prompt_id)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Answered>, ApiError> {
+    let token = svc.authorize(&headers, Scope::Operate)?;
+    let outcome = check_prompt_answer(&svc, &id, &prompt_id, &headers, &body, &token.name);
+    let result = outcome.as_ref().map_or_else(|e| e.error.clone(), |_| "ok".into());
+    svc.audit(&token, "answer prompt", &format!("{id}/{prompt_id}"), &result)?;
+    let answer = outcome?;
+    Ok(Json(Answered { prompt_id, answer }))
+}
+
+fn check_prompt_answer(
+    svc: &Service,
+    id: &str,
+    prompt_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    by: &str,
+) -> Result<Value, ApiError> {
+    if svc.with_run(id, |_| ()).is_none() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no run `{id}`")));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::invalid("content", "the body is not UTF-8 text"))?;
+    let plain = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/"));
+    let content = if plain {
+        Some(text.to_string())
+    } else if text.trim().is_empty() {
+        None
+    } else {
+        let a: PromptAnswer =
+            serde_json::from_str(text).map_err(|e| ApiError::invalid("body", format!("the body: {e}")))?;
+        a.content
+    };
+    let db = svc.inner.access.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
+    let prompt = cellos_store::prompts::get(&db, id, prompt_id)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("run `{id}` has no prompt `{prompt_id}`")))?;
+    if prompt.answer.is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("prompt `{prompt_id}` is answered already")));
+    }
+    let answer = crate::campaign::operator::check_answer(&prompt, content.as_deref())
+        .map_err(|e| ApiError::invalid("content", e.to_string()))?;
+    if !cellos_store::prompts::answer(&db, id, prompt_id, &answer, by)? {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("prompt `{prompt_id}` is answered already")));
+    }
+    // The stored file is not sent back: the values are what the campaign uses.
+    let mut shown = answer;
+    if let Some(o) = shown.as_object_mut() {
+        o.remove("content");
+    }
+    Ok(shown)
 }
 
 /// The run's events as Server-Sent Events, each with its id; `Last-Event-ID` replays what came after it.
@@ -978,13 +1155,7 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
 
 /// `serve`: binds, serves until SIGTERM or Ctrl-C, then stops the running campaign at its next safe
 /// point, waits for it, and exits. An address other machines can reach needs `allow_remote` and TLS.
-pub async fn serve(
-    bind: &str,
-    ports: Ports,
-    twin: bool,
-    evo: Option<String>,
-    access: Access,
-) -> Result<(), GatewayError> {
+pub async fn serve(bind: &str, setup: Setup, access: Access) -> Result<(), GatewayError> {
     let addr: SocketAddr = bind
         .parse()
         .map_err(|e| GatewayError::Config { path: "--bind".into(), message: format!("`{bind}`: {e}; give IP:PORT") })?;
@@ -1002,13 +1173,21 @@ pub async fn serve(
             ),
         });
     }
-    if !twin && (ports.star.is_none() || ports.reader.is_none()) {
+    if let Some(n) = setup.time_scale
+        && !(n.is_finite() && n > 0.0)
+    {
+        return Err(GatewayError::Config {
+            path: "--time-scale".into(),
+            message: format!("{n}: give a positive number"),
+        });
+    }
+    if !setup.twin && (setup.ports.star.is_none() || setup.ports.reader.is_none()) {
         return Err(GatewayError::Config {
             path: "serve".into(),
             message: "give --twin, or --star and --reader".into(),
         });
     }
-    let svc = Service::start(ports, twin, evo)?;
+    let svc = Service::start(setup)?;
     let tls = match &access.tls {
         Tls::None => None,
         Tls::Files { cert, key } => Some((cert.clone(), key.clone(), None)),

@@ -5,7 +5,7 @@
 //! the twin's state (the liquid in its wells, its counters) survives the gateway: a crashed campaign
 //! resumes against the same twin.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -17,7 +17,7 @@ use cellos_firmware::star::Timing;
 use crate::GatewayError;
 
 /// How to start a twin.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TwinOptions {
     /// Seed of the twin's noise.
     pub seed: u64,
@@ -29,6 +29,8 @@ pub struct TwinOptions {
     pub reader_faults: String,
     /// Answer every STAR command at once.
     pub instant: bool,
+    /// Incubations take real time at this many times its pace (`None`: instant).
+    pub time_scale: Option<f64>,
     /// Where the twin writes its diagnostics (inherited standard error when `None`). A twin that must
     /// outlive the gateway gets a file: it must not hold the gateway's own output open.
     pub log: Option<PathBuf>,
@@ -52,6 +54,10 @@ impl TwinOptions {
         if self.instant {
             a.push("--instant".into());
         }
+        if let Some(n) = self.time_scale {
+            a.push("--time-scale".into());
+            a.push(n.to_string());
+        }
         a
     }
 }
@@ -66,6 +72,8 @@ pub struct TwinProcess {
     pub evo: String,
     /// Reader line.
     pub reader: String,
+    /// Bench line: an operator's hands in the simulation (see `cellos-twin --help`).
+    pub bench: String,
 }
 
 impl TwinProcess {
@@ -93,21 +101,24 @@ impl TwinProcess {
             .map_err(|e| GatewayError::Twin(format!("running {}: {e}", exe.display())))?;
         let stdout = child.stdout.take().ok_or_else(|| GatewayError::Twin("no standard output".into()))?;
         let mut lines = BufReader::new(stdout).lines();
-        let (mut star, mut evo, mut reader) = (None, None, None);
+        let (mut star, mut evo, mut reader, mut bench) = (None, None, None, None);
         for line in lines.by_ref() {
             let line = line.map_err(|e| GatewayError::Twin(e.to_string()))?;
             match line.split_once('=') {
                 Some(("star", p)) => star = Some(p.to_string()),
                 Some(("evo", p)) => evo = Some(p.to_string()),
                 Some(("reader", p)) => reader = Some(p.to_string()),
+                Some(("bench", p)) => bench = Some(p.to_string()),
                 _ if line == "ready" => break,
                 _ => {}
             }
         }
         // Keep draining the twin's output so that it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        match (star, evo, reader) {
-            (Some(star), Some(evo), Some(reader)) => Ok(TwinProcess { child: Some(child), star, evo, reader }),
+        match (star, evo, reader, bench) {
+            (Some(star), Some(evo), Some(reader), Some(bench)) => {
+                Ok(TwinProcess { child: Some(child), star, evo, reader, bench })
+            }
             _ => {
                 let _ = child.kill();
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
@@ -168,12 +179,12 @@ pub fn serve(options: &TwinOptions) -> Result<(), GatewayError> {
     twin.star_faults.set(faults);
     twin.evo_faults.set(faults);
     twin.wire_faults.set(reader_faults);
+    twin.time_scale = match options.time_scale {
+        Some(n) if n.is_finite() && n > 0.0 => n,
+        Some(n) => return Err(GatewayError::Twin(format!("--time-scale {n}: give a positive number"))),
+        None => 0.0,
+    };
     let server = TwinServer::start(twin, None, None, None).map_err(|e| GatewayError::Twin(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| GatewayError::Twin(e.to_string());
-    writeln!(out, "star={}\nevo={}\nreader={}\nready", server.star, server.evo, server.reader).map_err(io)?;
-    out.flush().map_err(io)?;
-    drop(out);
-    server.join();
+    server.announce_and_serve(&mut std::io::stdout()).map_err(|e| GatewayError::Twin(e.to_string()))?;
     Ok(())
 }

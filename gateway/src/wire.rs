@@ -141,28 +141,34 @@ impl<Tx: LinkTx, Rx: LinkRx> WireClient<Tx, Rx> {
         }
     }
 
-    /// Incubates a plate whose clock stands at `clock_before_h`. When the response is lost or damaged,
-    /// the clock is read back: at `clock_before_h + hours` the incubation happened; at `clock_before_h` it
-    /// did not and is sent again; anything else is an error naming both.
+    /// Incubates a plate whose clock stands at `clock_before_h`: the incubation has begun when this
+    /// returns (an instant one has ended; a real-time one goes on, see [`WireClient::incubation_done`]).
+    /// When the response is lost or damaged, the clock is read back: moved on (up to `clock_before_h +
+    /// hours`), the incubation began; at `clock_before_h` it did not and is sent again (a plate found in
+    /// the incubator then is the first request's doing); anything else is an error naming both.
     pub async fn incubate(&self, plate: u8, hours: f64, clock_before_h: f64) -> Result<(), GatewayError> {
         let req = Request::Incubate { plate, hours };
         let after = clock_before_h + hours;
         let mut last = GatewayError::Closed;
-        for _ in 0..WIRE_ATTEMPTS {
+        for attempt in 0..WIRE_ATTEMPTS {
             match self.ask(&req).await {
                 Ok(Response::Done) => return Ok(()),
+                Ok(Response::Refused(Refusal::InIncubator)) if attempt > 0 => {
+                    tracing::info!(plate, "incubation reply lost; the plate is in the incubator");
+                    return Ok(());
+                }
                 Ok(other) => {
                     return Err(GatewayError::Link(format!("incubation of plate {plate} refused: {other:?}")));
                 }
                 Err(e @ (GatewayError::Timeout { .. } | GatewayError::Malformed { .. } | GatewayError::Link(_))) => {
                     let clock = self.plate_clock(plate).await?;
-                    if (clock - after).abs() < 1e-9 {
-                        tracing::info!(plate, "incubation reply lost; the plate clock shows it happened");
+                    if clock > clock_before_h + 1e-9 && clock < after + 1e-9 {
+                        tracing::info!(plate, "incubation reply lost; the plate clock shows it began");
                         return Ok(());
                     }
                     if (clock - clock_before_h).abs() >= 1e-9 {
                         return Err(GatewayError::Link(format!(
-                            "plate {plate} clock reads {clock} h after an unanswered incubation: expected {clock_before_h} h (not done) or {after} h (done)"
+                            "plate {plate} clock reads {clock} h after an unanswered incubation: expected {clock_before_h} h (not begun) or up to {after} h (begun)"
                         )));
                     }
                     last = e;
@@ -171,6 +177,11 @@ impl<Tx: LinkTx, Rx: LinkRx> WireClient<Tx, Rx> {
             }
         }
         Err(last)
+    }
+
+    /// Whether an incubation that brings plate `plate` to `until_h` is over (the plate's clock reads it).
+    pub async fn incubation_done(&self, plate: u8, until_h: f64) -> Result<bool, GatewayError> {
+        Ok(self.plate_clock(plate).await? >= until_h - 1e-9)
     }
 
     /// Who the instrument is (the twin's instance and seed).

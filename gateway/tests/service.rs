@@ -97,6 +97,7 @@ fn every_route_needs_a_token_and_changes_need_operate() {
         ("GET", "/runs/{id}", false),
         ("POST", "/runs/{id}/actions", true),
         ("GET", "/runs/{id}/events", false),
+        ("POST", "/runs/{id}/prompts/{id}", true),
         ("GET", "/campaigns", false),
         ("GET", "/campaigns/{id}/records", false),
     ];
@@ -116,7 +117,8 @@ fn every_route_needs_a_token_and_changes_need_operate() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
     let mut documented: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
     documented.sort();
-    let mut routed: Vec<String> = routes.iter().map(|(_, p, _)| format!("/api/v1{p}")).collect();
+    let mut routed: Vec<String> =
+        routes.iter().map(|(_, p, _)| format!("/api/v1{}", p.replace("prompts/{id}", "prompts/{prompt_id}"))).collect();
     routed.push("/api/v1/health".into());
     routed.sort();
     routed.dedup();
@@ -277,10 +279,21 @@ fn a_campaign_over_http_pauses_resumes_and_ends_like_the_command_line() {
 
 /// A twin in a process of its own, with the campaign deck.
 fn twin_for(dir: &Path, lines: &[&str]) -> cellos_gateway::twin::TwinProcess {
+    twin_at_scale(dir, lines, None)
+}
+
+/// A twin whose incubations take real time at `time_scale` (instant when `None`).
+fn twin_at_scale(dir: &Path, lines: &[&str], time_scale: Option<f64>) -> cellos_gateway::twin::TwinProcess {
     let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
     let deck = dir.join("twin-deck.toml");
     std::fs::write(&deck, cellos_gateway::campaign::deck_toml(&lines)).unwrap();
-    let options = cellos_gateway::twin::TwinOptions { seed: 7, deck: Some(deck), instant: true, ..Default::default() };
+    let options = cellos_gateway::twin::TwinOptions {
+        seed: 7,
+        deck: Some(deck),
+        instant: true,
+        time_scale,
+        ..Default::default()
+    };
     cellos_gateway::twin::TwinProcess::spawn(Path::new(BIN), &options).unwrap()
 }
 
@@ -675,4 +688,288 @@ fn cellos_sync_pulls_a_gateways_campaigns_and_a_second_sync_adds_nothing() {
         Err(e) => assert!(e.to_string().contains("401"), "{e}"),
         Ok(_) => panic!("an unknown token was accepted"),
     }
+}
+
+/// The operator's hands in the simulation: the twin's bench line (a plate put in the incubator, a
+/// plate read on a stand-alone reader).
+struct Hands {
+    rt: tokio::runtime::Runtime,
+    client: cellos_gateway::wire::WireClient<cellos_gateway::transport::SerialTx, cellos_gateway::transport::SerialRx>,
+}
+
+impl Hands {
+    fn new(t: &cellos_gateway::twin::TwinProcess) -> Hands {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let client = rt.block_on(async {
+            let cfg = cellos_gateway::transport::SerialConfig::new(t.bench.as_str());
+            let (tx, rx) =
+                cellos_gateway::transport::open_serial(&cfg, cellos_gateway::transport::Protocol::Wire).unwrap();
+            cellos_gateway::wire::WireClient::new(tx, rx, Duration::from_secs(2))
+        });
+        Hands { rt, client }
+    }
+
+    fn ask(&self, r: cellos_core::proto::wire::Request) -> cellos_core::proto::wire::Response {
+        self.rt.block_on(self.client.ask(&r)).unwrap()
+    }
+
+    fn clock(&self, plate: u8) -> f64 {
+        match self.ask(cellos_core::proto::wire::Request::WellState { plate, well: 1 }) {
+            cellos_core::proto::wire::Response::Well(w) => w.incubated_h,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// The command line's run of the same campaign on an automated, instant twin: doses and readings.
+fn reference(settings: &str, lines: &[&str]) -> (Vec<f64>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = twin_for(dir.path(), lines);
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, format!("campaign_id = \"ref\"\n{settings}")).unwrap();
+    let o = Command::new(BIN)
+        .args(["campaign", "run", "--config"])
+        .arg(&cfg)
+        .args(["--star", &t.star, "--reader", &t.reader, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(BIN).args(["campaign", "status", "ref", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doses = status["summary"].as_array().unwrap().iter().map(|l| l["dose_um"].as_f64().unwrap()).collect();
+    (doses, readings(dir.path(), "ref"))
+}
+
+fn doses_of(run: &serde_json::Value) -> Vec<f64> {
+    run["outputs"].as_array().unwrap().iter().map(|l| l["dose_um"].as_f64().unwrap()).collect()
+}
+
+/// A bench with a manual incubator and a manual reader: the run waits in `awaiting-operator` on each
+/// prompt; the test, as the operator, moves the plate into the (real-time) incubator of the twin over its
+/// bench line, takes it out, reads the wells the prompt names and uploads a plate-grid export (the first
+/// one malformed: 422 with its line, and the run keeps waiting). The service is killed once while it
+/// waits for an export. The run ends with the automated run's doses and every reading, to the bit.
+#[test]
+fn a_campaign_on_a_manual_bench_is_answered_through_the_api() {
+    use cellos_core::proto::wire::{Readout, Request, Response};
+    let lines = ["U2OS"];
+    let settings = "lines = [\"U2OS\"]\nbudget_wells = 48\nseed = 7\n";
+    let (expected_doses, expected_readings) = reference(settings, &lines);
+
+    // 24 lab hours take 0.25 s.
+    let scale = 24.0 * 3600.0 * 4.0;
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "bench-operator", "operate");
+    let t = twin_at_scale(dir.path(), &lines, Some(scale));
+    let hands = Hands::new(&t);
+    let mut s = serve_on(dir.path(), &t);
+    let config = serde_json::json!({"campaign_id": "manual", "lines": lines, "budget_wells": 48, "seed": 7,
+        "incubator": "manual", "reader": "manual", "time_scale": scale});
+    let (code, v) =
+        call("POST", &format!("{}/runs", s.base), &op, Some(serde_json::json!({"kind": "campaign", "config": config})));
+    assert_eq!(code, 201, "{v}");
+    let run = |s: &Server| call("GET", &format!("{}/runs/manual", s.base), &op, None).1;
+    let answer = |s: &Server, id: &str, body: serde_json::Value| {
+        call("POST", &format!("{}/runs/manual/prompts/{id}", s.base), &op, Some(body))
+    };
+    let (mut confirmations, mut uploads, mut refused, mut killed) = (0, 0, 0, false);
+    let mut hours_in = 0.0;
+    // The run shows a prompt until it has seen the answer (it polls): each is answered once here.
+    let mut answered = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let done = loop {
+        assert!(Instant::now() < deadline, "the run did not finish: {}", run(&s));
+        let v = run(&s);
+        match v["state"].as_str().unwrap() {
+            "succeeded" => break v,
+            "failed" | "stopped" => panic!("{v}"),
+            "awaiting-operator" => {}
+            _ => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        }
+        let p = &v["prompt"];
+        let id = p["prompt_id"].as_str().unwrap().to_string();
+        if answered.contains(&id) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        assert_eq!(p["spec"]["plate"], "ASSAY_1", "{p}");
+        match p["kind"].as_str().unwrap() {
+            "confirm" if id.ends_with("-in") => {
+                assert!(p["text"].as_str().unwrap().starts_with("Put ASSAY_1 in the incubator for 24 h"), "{p}");
+                assert_eq!(hands.ask(Request::Incubate { plate: 0, hours: 24.0 }), Response::Done);
+                hours_in += 24.0;
+                assert_eq!(answer(&s, &id, serde_json::json!({})).0, 200);
+                answered.insert(id);
+                confirmations += 1;
+            }
+            "confirm" => {
+                assert!(id.ends_with("-out"), "{id}");
+                // The gateway asks for the plate back once its hours are done; the twin's clock agrees.
+                let wait = Instant::now() + Duration::from_secs(5);
+                while hands.clock(0) < hours_in {
+                    assert!(Instant::now() < wait, "the twin's incubation did not end");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                assert_eq!(hands.clock(0), hours_in);
+                assert_eq!(answer(&s, &id, serde_json::json!({})).0, 200);
+                answered.insert(id);
+                confirmations += 1;
+            }
+            "upload" => {
+                let wells: Vec<String> = serde_json::from_value(p["spec"]["wells"].clone()).unwrap();
+                let readouts = [Readout::Viability, Readout::CellRox, Readout::Segmentation];
+                let names: Vec<&str> =
+                    p["spec"]["readouts"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+                assert_eq!(names, ["viability", "CellROX", "segmentation"]);
+                let mut values = Vec::new();
+                for w in &wells {
+                    let well = cellos_gateway::campaign::plan::well_index(w).unwrap();
+                    for r in readouts {
+                        let Response::Value(x) = hands.ask(Request::Read { plate: 0, well, readout: r }) else {
+                            panic!()
+                        };
+                        values.push((w.clone(), r, x));
+                    }
+                }
+                let export = cellos_gateway::reader_export::ReaderExport::grid_text(&values);
+                if uploads == 1 && !killed {
+                    // Killed while waiting for the export: the restarted service asks for it again.
+                    killed = true;
+                    s.child.kill().unwrap();
+                    s.child.wait().unwrap();
+                    s = serve_on(dir.path(), &t);
+                    continue;
+                }
+                if refused == 0 {
+                    // A value a reader could not measure: refused with its line; the run keeps waiting.
+                    let bad = export.replacen(&values[0].2.to_string(), "OVRFLW", 1);
+                    let (code, e) = answer(&s, &id, serde_json::json!({ "content": bad }));
+                    assert_eq!(code, 422, "{e}");
+                    assert_eq!(e["field"], "content");
+                    assert!(
+                        e["error"].as_str().unwrap().contains("is not a number")
+                            && e["error"].as_str().unwrap().contains("line "),
+                        "{e}"
+                    );
+                    refused += 1;
+                    assert_eq!(run(&s)["state"], "awaiting-operator");
+                }
+                if uploads == 2 {
+                    // The command line answers the same prompts: it lists the open one, then uploads.
+                    let cli = |args: &[&str]| {
+                        Command::new(BIN)
+                            .args(["campaign", "answer", "manual"])
+                            .args(args)
+                            .arg("--data-dir")
+                            .arg(dir.path())
+                            .output()
+                            .unwrap()
+                    };
+                    let o = cli(&[]);
+                    assert!(
+                        String::from_utf8_lossy(&o.stdout).starts_with(&format!("{id} (upload): Read ASSAY_1")),
+                        "{o:?}"
+                    );
+                    let file = dir.path().join("export.csv");
+                    std::fs::write(&file, export.replace("\n,1,", "\n,1,,")).unwrap();
+                    let o = cli(&[&id, "--file", file.to_str().unwrap()]);
+                    assert!(!o.status.success(), "a bad header is refused");
+                    assert!(String::from_utf8_lossy(&o.stderr).contains("line 2: expected the header row"), "{o:?}");
+                    std::fs::write(&file, &export).unwrap();
+                    let o = cli(&[&id, "--file", file.to_str().unwrap()]);
+                    assert!(o.status.success(), "{o:?}");
+                    answered.insert(id);
+                    uploads += 1;
+                    continue;
+                }
+                let (code, a) = answer(&s, &id, serde_json::json!({ "content": export }));
+                assert_eq!(code, 200, "{a}");
+                assert_eq!(a["answer"]["values"].as_array().unwrap().len(), wells.len());
+                // Answered once.
+                assert_eq!(answer(&s, &id, serde_json::json!({ "content": "x" })).0, 409);
+                answered.insert(id);
+                uploads += 1;
+            }
+            other => panic!("prompt kind {other}"),
+        }
+    };
+    assert!(killed && refused == 1);
+    assert_eq!(
+        uploads,
+        expected_readings.iter().map(|r| r.split(' ').next().unwrap()).collect::<std::collections::BTreeSet<_>>().len(),
+        "an export per iteration"
+    );
+    assert_eq!(confirmations, 4 * uploads, "in and out of the incubator twice per iteration");
+    assert_eq!(doses_of(&done), expected_doses, "the same doses as the automated run");
+    assert_eq!(readings(dir.path(), "manual"), expected_readings, "every reading, to the bit");
+    // Unknown prompts and runs.
+    assert_eq!(answer(&s, "i99-read", serde_json::json!({})).0, 404);
+    assert_eq!(call("POST", &format!("{}/runs/nope/prompts/x", s.base), &op, Some(serde_json::json!({}))).0, 404);
+}
+
+/// The real-time path: a twin whose incubations take real time (24 h in 1 s) and a service that knows
+/// it (`--time-scale`). The run watches the plate clock instead of assuming; killed twice during
+/// incubations, it resumes waiting for the same incubation rather than starting another: the plate's
+/// clock ends where the instant run's does, and every reading and dose is the same.
+#[test]
+fn real_time_incubations_survive_kills_without_starting_over() {
+    let lines = ["U2OS"];
+    let settings = "lines = [\"U2OS\"]\nbudget_wells = 48\nseed = 7\n";
+    let (expected_doses, expected_readings) = reference(settings, &lines);
+    let scale = 24.0 * 3600.0;
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "lab-pc", "operate");
+    let t = twin_at_scale(dir.path(), &lines, Some(scale));
+    let hands = Hands::new(&t);
+    let scale_arg = scale.to_string();
+    let args = ["--star", t.star.as_str(), "--reader", t.reader.as_str(), "--time-scale", scale_arg.as_str()];
+    let mut s = start(dir.path(), &args);
+    let config = serde_json::json!({"campaign_id": "rt", "lines": lines, "budget_wells": 48, "seed": 7});
+    let (code, v) =
+        call("POST", &format!("{}/runs", s.base), &op, Some(serde_json::json!({"kind": "campaign", "config": config})));
+    assert_eq!(code, 201, "{v}");
+    let incubating = || -> usize {
+        let db = rusqlite::Connection::open_with_flags(
+            dir.path().join("campaigns.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(
+            "SELECT count(*) FROM service_events WHERE run_id = 'rt' AND json_extract(event, '$.event') = 'incubating'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+    };
+    for kill_after in [2usize, 5] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while incubating() < kill_after {
+            assert!(Instant::now() < deadline, "no incubation");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Mid-incubation: the plate is in the twin's incubator (it takes 1 s; this is checked within ms).
+        let read = cellos_core::proto::wire::Request::Read {
+            plate: 0,
+            well: 14,
+            readout: cellos_core::proto::wire::Readout::Viability,
+        };
+        assert_eq!(
+            hands.ask(read),
+            cellos_core::proto::wire::Response::Refused(cellos_core::proto::wire::Refusal::InIncubator)
+        );
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+        s = start(dir.path(), &args);
+    }
+    let v = finished(&s, &op, "rt");
+    assert_eq!(v["state"], "succeeded", "{v}");
+    assert_eq!(doses_of(&v), expected_doses);
+    assert_eq!(readings(dir.path(), "rt"), expected_readings);
+    let iterations =
+        expected_readings.iter().map(|r| r.split(' ').next().unwrap()).collect::<std::collections::BTreeSet<_>>().len();
+    assert_eq!(hands.clock(0), 48.0 * iterations as f64, "two 24 h incubations per iteration, none repeated");
 }

@@ -128,7 +128,7 @@ pub fn decode_tagged<'a, T: Deserialize<'a>>(frame: &'a mut [u8]) -> Result<(Tag
 }
 
 /// What a reader measures in a well.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Readout {
     /// Fraction of live cells, 0–1.
@@ -357,6 +357,9 @@ pub enum Refusal {
     BadValue,
     /// The request's frame was damaged; send it again.
     BadFrame,
+    /// The plate is in the incubator (a real-time incubation is under way): it cannot be read or
+    /// incubated again until the incubation ends.
+    InIncubator,
 }
 
 /// A response from the instrument.

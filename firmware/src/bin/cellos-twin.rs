@@ -1,6 +1,5 @@
 //! `cellos-twin`: serves the instrument twin on serial endpoints, one per instrument.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -12,8 +11,10 @@ use clap::Parser;
 
 /// Serve the cellos instrument twin (Hamilton STAR, Tecan EVO, plate reader) on serial lines.
 ///
-/// Without --star/--evo/--reader, creates pty pairs and prints `star=PATH`, `evo=PATH`, `reader=PATH`
-/// and `ready` on standard output; open those paths as the instruments' serial ports. Runs until killed.
+/// Without --star/--evo/--reader, creates pty pairs and prints `star=PATH`, `evo=PATH`, `reader=PATH`,
+/// `bench=PATH` and `ready` on standard output; open those paths as the instruments' serial ports (the
+/// bench line takes the reader's requests for what an operator does by hand: a plate put in a manual
+/// incubator, a plate read on a stand-alone reader). Runs until killed.
 /// The deck, its error replies and timing are described in docs/twin.md.
 #[derive(Parser, Debug)]
 #[command(version)]
@@ -46,6 +47,17 @@ struct Args {
     /// Answer every STAR command at once (no simulated durations).
     #[arg(long)]
     instant: bool,
+    /// Incubations take real time at N times its pace (24 h take 24/N h); `Incubate` then answers at
+    /// once and the plate cannot be read until the hours are done. Absent: incubations are instant.
+    #[arg(long, value_name = "N", value_parser = positive)]
+    time_scale: Option<f64>,
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,11 +82,10 @@ fn run(args: Args) -> Result<()> {
     twin.star_faults.set(faults);
     twin.evo_faults.set(faults);
     twin.wire_faults.set(reader_faults);
+    twin.time_scale = args.time_scale.unwrap_or(0.0);
     let server = TwinServer::start(twin, args.star.as_deref(), args.evo.as_deref(), args.reader.as_deref())?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "star={}\nevo={}\nreader={}\nready", server.star, server.evo, server.reader)?;
-    out.flush()?;
-    drop(out);
-    server.join();
+    // Standard output is not locked while serving: the lock would be held for the twin's whole life.
+    let mut out = std::io::stdout();
+    server.announce_and_serve(&mut out)?;
     Ok(())
 }

@@ -40,6 +40,29 @@ pub struct CampaignConfig {
     /// The POSH stages per line: MCB → WCB → tBHP dose finding → lentivirus titration.
     #[serde(default)]
     pub posh: bool,
+    /// `automated` (on the reader link) or `manual`: an operator moves the plates in and out, asked
+    /// through prompts, and the gateway keeps the time.
+    #[serde(default)]
+    pub incubator: Equipment,
+    /// `automated` (on the reader link) or `manual`: an operator reads the plate on a stand-alone reader
+    /// and uploads its export.
+    #[serde(default)]
+    pub reader: Equipment,
+    /// Lab time runs this many times faster than real time (a twin started with `--time-scale N`);
+    /// 1 on a real bench. Sets when a manual incubation ends and how long an automated one may take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_scale: Option<f64>,
+}
+
+/// How an incubator or a reader is worked.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Equipment {
+    /// By the gateway, over its link.
+    #[default]
+    Automated,
+    /// By an operator, whom the gateway asks.
+    Manual,
 }
 
 fn tbhp() -> String {
@@ -109,6 +132,11 @@ impl CampaignConfig {
                 least * SCOUT_SPAN
             )));
         }
+        if let Some(n) = self.time_scale
+            && !(n.is_finite() && n > 0.0)
+        {
+            return Err(bad(format!("time_scale = {n}: give a positive number (1 on a real bench)")));
+        }
         if self.budget_wells == 0 {
             return Err(bad("budget_wells = 0: the search needs at least one well".into()));
         }
@@ -128,6 +156,16 @@ impl CampaignConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Real seconds one lab hour takes.
+    pub fn seconds_per_hour(&self) -> f64 {
+        3600.0 / self.time_scale.unwrap_or(1.0)
+    }
+
+    /// Whether an operator is needed (a manual incubator or reader).
+    pub fn needs_operator(&self) -> bool {
+        self.incubator == Equipment::Manual || self.reader == Equipment::Manual
     }
 
     pub(super) fn search(&self) -> Result<DoseSearch, GatewayError> {

@@ -52,7 +52,8 @@ pub enum JournalOp {
     Incubate {
         /// Deck plate index.
         plate: u8,
-        /// Hours.
+        /// Hours (of lab time; in real time the entry's time written plus these hours, at the
+        /// campaign's time scale, is when it ends, so a restart waits for the same moment).
         hours: f64,
     },
 }
@@ -65,7 +66,7 @@ impl JournalOp {
             JournalOp::Aspirate { from, volume_ul, .. } => format!("aspirate {volume_ul} µL from {from}"),
             JournalOp::Dispense { to, volume_ul, .. } => format!("dispense {volume_ul} µL into {to}"),
             JournalOp::Drop { .. } => "drop the tip".into(),
-            JournalOp::Incubate { plate, hours } => format!("incubate plate {plate} for {hours} h"),
+            JournalOp::Incubate { plate, hours, .. } => format!("incubate plate {plate} for {hours} h"),
         }
     }
 

@@ -36,6 +36,7 @@
 
 pub mod config;
 pub mod journal;
+pub mod operator;
 pub mod plan;
 pub mod runner;
 
@@ -45,7 +46,7 @@ use cellos_store::{Db, campaign as records, journal as entries, outputs};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub use config::{CampaignConfig, INNER_WELLS, MAX_DOSE_UM, plate_wells_needed};
+pub use config::{CampaignConfig, Equipment, INNER_WELLS, MAX_DOSE_UM, plate_wells_needed};
 pub use journal::{
     CampaignLock, InstrumentId, JournalOp, Stored, TwinRecord, check_identity, claim, record_twin, recorded_identity,
     set_status, stored,
@@ -168,6 +169,34 @@ pub enum Event {
         /// The iteration it ended in.
         iteration: i64,
     },
+    /// A plate went into the incubator; it comes out at `until`.
+    Incubating {
+        /// The iteration.
+        iteration: i64,
+        /// The plate.
+        plate: String,
+        /// Lab hours.
+        hours: f64,
+        /// When it ends in real time (UTC).
+        until: String,
+    },
+    /// The operator is asked to do something (`confirm`) or to upload a reader export (`upload`); the
+    /// campaign waits for the answer.
+    Prompt {
+        /// Answer it with `POST /runs/{id}/prompts/{prompt_id}` or `campaign answer`.
+        prompt_id: String,
+        /// `confirm` or `upload`.
+        kind: String,
+        /// What to do.
+        text: String,
+        /// What an answer must hold (an upload's plate, wells and readouts).
+        spec: Value,
+    },
+    /// The operator answered; the campaign goes on.
+    Answered {
+        /// The prompt.
+        prompt_id: String,
+    },
     /// A line's lentivirus was titrated.
     Titrated {
         /// The line.
@@ -210,6 +239,14 @@ impl std::fmt::Display for Event {
             Event::Paused { iteration } => write!(f, "paused in iteration {iteration}, at a safe point"),
             Event::Resumed { iteration } => write!(f, "resumed in iteration {iteration}"),
             Event::Stopped { iteration } => write!(f, "stopped in iteration {iteration}, at a safe point"),
+            Event::Incubating { plate, hours, until, .. } => {
+                write!(f, "{plate} incubating for {hours} h, until {until}")
+            }
+            Event::Prompt { prompt_id, kind, text, .. } => {
+                let how = if kind == "upload" { " --file EXPORT" } else { "" };
+                write!(f, "operator: {text} (answer: cellos-gateway campaign answer CAMPAIGN {prompt_id}{how})")
+            }
+            Event::Answered { prompt_id } => write!(f, "operator answered {prompt_id}"),
             Event::Titrated { line, titer_tu_per_ul, max_fraction, volume_ul } => write!(
                 f,
                 "{line} titration: {titer_tu_per_ul:.0} TU/µL, A {max_fraction:.2}, {volume_ul:.2} µL for {:.0} % BFP",

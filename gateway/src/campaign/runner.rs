@@ -9,10 +9,12 @@ use cellos_core::search::{Observation, Step, TbhpAssay};
 use cellos_store::campaign::{self as records, Experiment, Iteration, Measurement};
 use cellos_store::journal::{self as entries, JournalState};
 use cellos_store::outputs::{self, StageKey};
-use cellos_store::{Store, inventory};
+use cellos_store::{Store, inventory, prompts};
 use serde_json::{Value, json};
 
+use super::config::Equipment;
 use super::journal::StoredObs;
+use super::operator::{self, PromptKind};
 use super::plan::{self, Transfer};
 use super::{
     CELLS_PER_UL, CampaignConfig, Event, JournalOp, LineResult, SEED_UL, TARGET_BFP, TITRATION_ITERATION, TITRATION_UL,
@@ -35,6 +37,8 @@ pub struct Runner<H: LiquidHandler> {
     clocks: Vec<f64>,
     /// Journal entries of the campaign: (iteration, seq) → (state, op).
     journal: std::collections::HashMap<(i64, i64), (JournalState, JournalOp)>,
+    /// When each journal entry was written.
+    sent_at: std::collections::HashMap<(i64, i64), String>,
     /// The operations the journal holds as done, in the order they were done.
     done_in_order: Vec<JournalOp>,
     /// Replay `done_in_order` on a fresh twin before going on.
@@ -80,6 +84,7 @@ impl<H: LiquidHandler> Runner<H> {
             config,
             clocks: vec![0.0; plates],
             journal: Default::default(),
+            sent_at: Default::default(),
             done_in_order: Vec::new(),
             replay: false,
             iteration: 0,
@@ -146,10 +151,165 @@ impl<H: LiquidHandler> Runner<H> {
         Ok(())
     }
 
-    /// An incubation, after a safe point.
+    /// An incubation, after a safe point. Automated: sent on the reader link, then the plate's clock is
+    /// watched until the hours are done (at once on an instant twin). Manual: the operator is asked to
+    /// put the plate in the incubator; the gateway keeps the time and then asks for it back. Either way
+    /// the real-time end is journaled with the step, so a restart waits for the same moment.
     async fn incubate(&mut self, plate: u8, hours: f64) -> Result<(), GatewayError> {
         self.safe_point().await?;
-        self.step(JournalOp::Incubate { plate, hours }).await
+        let name = self.plate_name(plate);
+        let seq = self.seq + 1;
+        let manual = self.config.incubator == Equipment::Manual;
+        if manual {
+            let text = format!("Put {name} in the incubator for {hours} h, then confirm");
+            self.ask_operator(
+                &format!("i{}-s{seq}-in", self.iteration),
+                PromptKind::Confirm,
+                text,
+                json!({ "plate": name }),
+            )
+            .await?;
+        }
+        self.step(JournalOp::Incubate { plate, hours }).await?;
+        // It ends this long after its entry was first written (a restart waits for the same moment).
+        let micros = (hours * self.config.seconds_per_hour() * 1e6) as i64;
+        let written = self.sent_at.get(&(self.iteration, self.seq)).and_then(|t| cellos_store::time::parse_micros(t));
+        let end = written.unwrap_or_else(now_micros) + micros;
+        let until = cellos_store::time::format_micros(end);
+        self.emit(Event::Incubating { iteration: self.iteration, plate: name.clone(), hours, until: until.clone() });
+        if manual {
+            self.wait_until(end).await?;
+            let text =
+                format!("Take {name} out of the incubator and put it back in its place on the deck, then confirm");
+            self.ask_operator(
+                &format!("i{}-s{seq}-out", self.iteration),
+                PromptKind::Confirm,
+                text,
+                json!({ "plate": name }),
+            )
+            .await?;
+            return Ok(());
+        }
+        // The model's clock after this incubation is what the plate's must reach.
+        let target = self.clocks[usize::from(plate)];
+        // The incubator may take a little longer than planned; not much.
+        let grace = ((end - now_micros()).max(0) / 10).max(60_000_000);
+        loop {
+            if self.reader.incubation_done(plate, target).await? {
+                return Ok(());
+            }
+            let now = now_micros();
+            if now > end + grace {
+                return Err(GatewayError::Link(format!(
+                    "{name} has not finished its {hours} h incubation by {until} (and {} s more): the plate clock reads {} h, {target} h expected",
+                    grace / 1_000_000,
+                    self.reader.plate_clock(plate).await?
+                )));
+            }
+            self.stop_requested()?;
+            let wait = ((end - now) / 2).clamp(20_000, 1_000_000);
+            tokio::time::sleep(std::time::Duration::from_micros(wait as u64)).await;
+        }
+    }
+
+    /// Waits until `end` (µs since the epoch); a stop ends the wait (it is a safe point).
+    async fn wait_until(&mut self, end: i64) -> Result<(), GatewayError> {
+        loop {
+            let left = end - now_micros();
+            if left <= 0 {
+                return Ok(());
+            }
+            self.stop_requested()?;
+            tokio::time::sleep(std::time::Duration::from_micros(left.min(250_000) as u64)).await;
+        }
+    }
+
+    /// Err(Stopped) when a stop was asked (for waits, which are safe points).
+    fn stop_requested(&self) -> Result<(), GatewayError> {
+        if self.control.as_ref().is_some_and(|rx| *rx.borrow() == Control::Stop) {
+            self.emit(Event::Stopped { iteration: self.iteration });
+            return Err(GatewayError::Stopped { campaign: self.id.clone() });
+        }
+        Ok(())
+    }
+
+    /// Asks the operator (or finds the answer given before a restart) and waits for the answer, which
+    /// whoever answers has checked ([`operator::check_answer`]). A stop ends the wait.
+    async fn ask_operator(
+        &mut self,
+        prompt_id: &str,
+        kind: PromptKind,
+        text: String,
+        spec: Value,
+    ) -> Result<Value, GatewayError> {
+        let asked = prompts::ask(&self.store.campaigns, &self.id, prompt_id, kind.as_str(), &text, &spec)?;
+        if let Some(a) = asked.answer {
+            return Ok(a);
+        }
+        self.emit(Event::Prompt { prompt_id: prompt_id.into(), kind: kind.as_str().into(), text, spec });
+        loop {
+            if let Some(a) = prompts::get(&self.store.campaigns, &self.id, prompt_id)?.and_then(|p| p.answer) {
+                self.emit(Event::Answered { prompt_id: prompt_id.into() });
+                return Ok(a);
+            }
+            self.stop_requested()?;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The readouts of a plate's wells (well by well, readouts in the order given): from the reader
+    /// link, with a safe point before each well, or from the export an operator uploads.
+    async fn read_plate(
+        &mut self,
+        plate: u8,
+        wells: &[String],
+        readouts: &[Readout],
+    ) -> Result<Vec<Vec<f64>>, GatewayError> {
+        if self.config.reader == Equipment::Manual {
+            self.safe_point().await?;
+            let name = self.plate_name(plate);
+            let names: Vec<&str> = readouts.iter().map(|r| crate::reader_export::readout_name(*r)).collect();
+            let text = format!(
+                "Read {name} on the plate reader ({}) and upload its export; the wells: {}",
+                names.join(", "),
+                wells.join(" ")
+            );
+            let spec = operator::upload_spec(&name, wells, readouts);
+            let answer =
+                self.ask_operator(&format!("i{}-read", self.iteration), PromptKind::Upload, text, spec).await?;
+            let values: Vec<Vec<f64>> =
+                serde_json::from_value(answer["values"].clone()).map_err(|e| GatewayError::Stored {
+                    what: format!("the reader export answered in iteration {}", self.iteration),
+                    message: e.to_string(),
+                })?;
+            if values.len() != wells.len() || values.iter().any(|v| v.len() != readouts.len()) {
+                return Err(GatewayError::Stored {
+                    what: format!("the reader export answered in iteration {}", self.iteration),
+                    message: format!("{} wells of values for {} wells", values.len(), wells.len()),
+                });
+            }
+            return Ok(values);
+        }
+        let mut out = Vec::new();
+        for w in wells {
+            self.safe_point().await?;
+            let mut row = Vec::new();
+            for &r in readouts {
+                row.push(self.read(plate, w, r).await?);
+            }
+            crate::crash::point("reading");
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    fn plate_name(&self, plate: u8) -> String {
+        self.workcell
+            .envelope
+            .deck
+            .plates
+            .get(usize::from(plate))
+            .map_or_else(|| format!("plate {plate}"), |p| p.name.to_string())
     }
 
     fn emit(&self, event: Event) {
@@ -166,6 +326,7 @@ impl<H: LiquidHandler> Runner<H> {
                 self.apply(&e.op);
                 self.done_in_order.push(e.op.clone());
             }
+            self.sent_at.insert((e.iteration, e.seq), e.sent_at);
             self.journal.insert((e.iteration, e.seq), (e.state, e.op));
         }
         Ok(())
@@ -179,9 +340,13 @@ impl<H: LiquidHandler> Runner<H> {
         self.clocks = vec![0.0; self.clocks.len()];
         for op in &ops {
             match op {
-                JournalOp::Incubate { plate, hours } => {
+                JournalOp::Incubate { plate, hours, .. } => {
                     self.reader.incubate(*plate, *hours, self.clocks[usize::from(*plate)]).await?;
                     self.apply(op);
+                    // A twin with a time scale incubates in real time: the next operation waits for it.
+                    while !self.reader.incubation_done(*plate, self.clocks[usize::from(*plate)]).await? {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
                 }
                 other => {
                     let Some(o) = other.liquid() else { continue };
@@ -199,7 +364,7 @@ impl<H: LiquidHandler> Runner<H> {
 
     fn apply(&mut self, op: &JournalOp) {
         match op {
-            JournalOp::Incubate { plate, hours } => {
+            JournalOp::Incubate { plate, hours, .. } => {
                 if let Some(c) = self.clocks.get_mut(usize::from(*plate)) {
                     *c += hours;
                 }
@@ -296,7 +461,9 @@ impl<H: LiquidHandler> Runner<H> {
 
     /// One step of an iteration: skipped if the journal says it happened, reconciled if it was left
     /// pending, sent otherwise.
-    async fn step(&mut self, planned: JournalOp) -> Result<(), GatewayError> {
+    /// Returns the step as journaled (a restarted step keeps what was first written, its tip spot and
+    /// its incubation's end).
+    async fn step(&mut self, planned: JournalOp) -> Result<JournalOp, GatewayError> {
         self.seq += 1;
         let key = (self.iteration, self.seq);
         let recorded = self.journal.get(&key).cloned();
@@ -314,21 +481,26 @@ impl<H: LiquidHandler> Runner<H> {
             None => planned,
         };
         match recorded.map(|(s, _)| s) {
-            Some(s) if s.happened() => return Ok(()),
+            Some(s) if s.happened() => return Ok(op),
             Some(_) => {
                 if self.happened(&op).await? {
                     self.apply(&op);
                     self.mark(key, JournalState::Reconciled, Some("found done on the instrument after a restart"))?;
-                    return Ok(());
+                    return Ok(op);
                 }
                 self.mark(key, JournalState::Pending, Some("not done on the instrument: sent again after a restart"))?;
             }
-            None => entries::write(&self.store.campaigns, &self.id, key.0, key.1, &op)?,
+            None => {
+                let at = entries::write(&self.store.campaigns, &self.id, key.0, key.1, &op)?;
+                self.sent_at.insert(key, at);
+            }
         }
         crate::crash::point("journal written, before sending");
         let result = match &op {
+            // The operator put the plate in (confirmed before the step was written).
+            JournalOp::Incubate { .. } if self.config.incubator == Equipment::Manual => Ok(()),
             // Never re-sent blindly: a lost reply is settled by reading the plate clock back.
-            JournalOp::Incubate { plate, hours } => {
+            JournalOp::Incubate { plate, hours, .. } => {
                 self.reader.incubate(*plate, *hours, self.clocks[usize::from(*plate)]).await
             }
             other => match other.liquid() {
@@ -344,8 +516,8 @@ impl<H: LiquidHandler> Runner<H> {
                 }
                 self.mark(key, JournalState::Done, None)?;
                 self.emit(Event::Step { iteration: key.0, seq: key.1, op: op.describe() });
-                self.journal.insert(key, (JournalState::Done, op));
-                Ok(())
+                self.journal.insert(key, (JournalState::Done, op.clone()));
+                Ok(op)
             }
             Err(e) => {
                 let state = if matches!(e, GatewayError::Refused { .. }) {
@@ -384,6 +556,8 @@ impl<H: LiquidHandler> Runner<H> {
                 let has = tips.get(*channel).copied().unwrap_or(false);
                 if matches!(op, JournalOp::PickUp { .. }) { has } else { !has }
             }
+            // Written only once the operator had confirmed it.
+            JournalOp::Incubate { .. } if self.config.incubator == Equipment::Manual => true,
             JournalOp::Incubate { plate, .. } => {
                 self.reader.plate_clock(*plate).await? > self.clocks[usize::from(*plate)] + 1e-9
             }
@@ -485,12 +659,8 @@ impl<H: LiquidHandler> Runner<H> {
             self.transfers(group).await?;
         }
         self.incubate(pi, 48.0).await?;
-        let mut fractions = Vec::new();
-        for w in &p.wells {
-            self.safe_point().await?;
-            fractions.push(self.read(pi, w, Readout::BfpFraction).await?);
-            crate::crash::point("reading");
-        }
+        let fractions: Vec<f64> =
+            self.read_plate(pi, &p.wells, &[Readout::BfpFraction]).await?.into_iter().map(|v| v[0]).collect();
         let cells = CELLS_PER_UL * SEED_UL;
         let t = cellos_core::titer::titrate(&TITRATION_UL, &fractions, cells, TARGET_BFP)
             .map_err(|e| GatewayError::Science { stage: format!("{line} titration"), message: e.to_string() })?;
@@ -544,17 +714,15 @@ impl<H: LiquidHandler> Runner<H> {
         }
         self.incubate(pi, 24.0).await?;
         // Reading.
+        let readouts = [Readout::Viability, Readout::CellRox, Readout::Segmentation];
+        let values = self.read_plate(pi, &wells, &readouts).await?;
         let mut rows = Vec::new();
-        for (k, w) in wells.iter().enumerate() {
-            self.safe_point().await?;
+        for (k, (w, v)) in wells.iter().zip(values).enumerate() {
             let index = plan::well_index(w)?;
             let loc = Location::Well { plate: usize::from(pi), index: usize::from(index) - 1 };
             let dose = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.concentration_um());
-            let viability = self.read(pi, w, Readout::Viability).await?;
-            let cellrox = self.read(pi, w, Readout::CellRox).await?;
-            let segmentation = self.read(pi, w, Readout::Segmentation).await?;
-            crate::crash::point("reading");
-            rows.push((w.clone(), k == 0, Observation { dose_um: dose, viability, cellrox_au: cellrox, segmentation }));
+            let o = Observation { dose_um: dose, viability: v[0], cellrox_au: v[1], segmentation: v[2] };
+            rows.push((w.clone(), k == 0, o));
         }
         self.commit(line, &plate, doses, &rows, started.elapsed().as_secs_f64())?;
         Ok(rows.iter().filter(|(_, control, _)| !control).map(|(.., o)| *o).collect())
@@ -572,7 +740,7 @@ impl<H: LiquidHandler> Runner<H> {
             self.step(JournalOp::Aspirate { channel: 0, from, volume_ul }).await?;
             self.step(JournalOp::Dispense { channel: 0, to, volume_ul }).await?;
         }
-        self.step(JournalOp::Drop { channel: 0 }).await
+        self.step(JournalOp::Drop { channel: 0 }).await.map(drop)
     }
 
     /// One reading of a well of deck plate `plate`.
@@ -655,4 +823,9 @@ impl<H: LiquidHandler> Runner<H> {
         });
         Ok(())
     }
+}
+
+/// Now, µs since the epoch (the store's clock).
+fn now_micros() -> i64 {
+    cellos_store::time::parse_micros(&cellos_store::time::now()).unwrap_or_default()
 }

@@ -84,34 +84,37 @@ pub struct Entry<O> {
     pub state: JournalState,
     /// The operation.
     pub op: O,
+    /// When it was written (just before it was first sent).
+    pub sent_at: String,
 }
 
 /// A campaign's entries, in the order they were written. An operation that does not read as `O` is
 /// an error naming the entry.
 pub fn entries<O: DeserializeOwned>(db: &Connection, campaign: &str) -> Result<Vec<Entry<O>>> {
     let mut st =
-        db.prepare("SELECT iteration, seq, state, op FROM journal WHERE campaign_id = ?1 ORDER BY entry_id")?;
-    let rows: Vec<(i64, i64, JournalState, String)> = st
-        .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        db.prepare("SELECT iteration, seq, state, op, sent_at FROM journal WHERE campaign_id = ?1 ORDER BY entry_id")?;
+    let rows: Vec<(i64, i64, JournalState, String, String)> = st
+        .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
     rows.into_iter()
-        .map(|(iteration, seq, state, op)| {
+        .map(|(iteration, seq, state, op, sent_at)| {
             let op = serde_json::from_str(&op).map_err(|e| {
                 StoreError::Invalid(format!("journal entry {iteration}/{seq} of campaign `{campaign}`: {e}"))
             })?;
-            Ok(Entry { iteration, seq, state, op })
+            Ok(Entry { iteration, seq, state, op, sent_at })
         })
         .collect()
 }
 
-/// Writes a new entry, pending, sent now.
-pub fn write<O: Serialize>(db: &Connection, campaign: &str, iteration: i64, seq: i64, op: &O) -> Result<()> {
+/// Writes a new entry, pending, sent now; returns the time written.
+pub fn write<O: Serialize>(db: &Connection, campaign: &str, iteration: i64, seq: i64, op: &O) -> Result<String> {
     let op = serde_json::to_string(op).map_err(|e| StoreError::Invalid(format!("journal operation: {e}")))?;
+    let at = now();
     db.execute(
         "INSERT INTO journal (campaign_id, iteration, seq, op, state, sent_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
-        params![campaign, iteration, seq, op, now()],
+        params![campaign, iteration, seq, op, at],
     )?;
-    Ok(())
+    Ok(at)
 }
 
 /// Sets an entry's state (and its detail, when given), now.
@@ -165,8 +168,9 @@ mod tests {
         let db = open(dir.path(), Db::Campaigns).unwrap();
         db.execute("INSERT INTO campaigns (campaign_id, campaign_type, status) VALUES ('c1', 'x', 'running')", [])
             .unwrap();
-        write(&db, "c1", 1, 1, &Op::Move { to: "A1".into() }).unwrap();
-        write(&db, "c1", 1, 2, &Op::Wait(24.0)).unwrap();
+        let first = write(&db, "c1", 1, 1, &Op::Move { to: "A1".into() }).unwrap();
+        let second = write(&db, "c1", 1, 2, &Op::Wait(24.0)).unwrap();
+        assert!(crate::time::parse_micros(&first) <= crate::time::parse_micros(&second));
         assert!(write(&db, "c1", 1, 2, &Op::Wait(1.0)).is_err(), "one entry per (iteration, seq)");
         mark(&db, "c1", 1, 1, JournalState::Done, None).unwrap();
         mark(&db, "c1", 1, 2, JournalState::Unknown, Some("time-out")).unwrap();
@@ -174,8 +178,14 @@ mod tests {
         assert_eq!(
             e,
             vec![
-                Entry { iteration: 1, seq: 1, state: JournalState::Done, op: Op::Move { to: "A1".into() } },
-                Entry { iteration: 1, seq: 2, state: JournalState::Unknown, op: Op::Wait(24.0) },
+                Entry {
+                    iteration: 1,
+                    seq: 1,
+                    state: JournalState::Done,
+                    op: Op::Move { to: "A1".into() },
+                    sent_at: first
+                },
+                Entry { iteration: 1, seq: 2, state: JournalState::Unknown, op: Op::Wait(24.0), sent_at: second },
             ]
         );
         assert_eq!(counts(&db, "c1").unwrap(), Counts { entries: 2, not_done: 1 });

@@ -8,7 +8,8 @@
 //!   generic over the operation type, with a typed state), [`outputs`] (stage outputs, one typed key per
 //!   output), [`instruments`] (who each instrument of a campaign is), [`inventory`] (vials) and
 //!   [`access`] (the gateway service's tokens and its hash-chained audit trail), [`service`] (the
-//!   service's runs and their events), [`sync`] (a campaign's records as one document, merged by
+//!   service's runs and their events), [`prompts`] (what a campaign asks its operator, and the
+//!   answers), [`sync`] (a campaign's records as one document, merged by
 //!   natural key into another store).
 //!
 //! Every function takes the connection of the database it touches, so a caller decides the
@@ -23,6 +24,7 @@ pub mod instruments;
 pub mod inventory;
 pub mod journal;
 pub mod outputs;
+pub mod prompts;
 pub mod service;
 pub mod sync;
 pub mod time;
