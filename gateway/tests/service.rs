@@ -502,6 +502,36 @@ fn tls_with_a_self_signed_certificate_and_remote_binds_need_it() {
             assert!(!curl("http").unwrap().status.success(), "plain HTTP is not served");
         }
     }
+    // `cellos sync` over HTTPS trusts the certificate it is given, and only that one.
+    let viewer = token(dir.path(), "host", "read");
+    let host = tempfile::tempdir().unwrap();
+    let sync = |url: &str, cacert: Option<&Path>| {
+        let mut args: Vec<String> =
+            ["cellos", "--data-dir", host.path().to_str().unwrap(), "sync", "--from", url, "--token", &viewer]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        if let Some(c) = cacert {
+            args.extend(["--cacert".to_string(), c.display().to_string()]);
+        }
+        use clap::Parser;
+        cellos_host::cli::run(&cellos_host::cli::Cli::parse_from(args)).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let https = format!("https://localhost:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = sync(&https, Some(&dir.path().join("service-cert.pem"))) {
+        assert!(Instant::now() < deadline, "no sync over HTTPS: {e}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let e = sync(&https, None).unwrap_err();
+    assert!(e.contains("HTTPS needs --cacert"), "{e}");
+    let other = dir.path().join("other-cert.pem");
+    std::fs::write(&other, rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap().cert.pem())
+        .unwrap();
+    let e = sync(&https, Some(&other)).unwrap_err();
+    assert!(e.to_lowercase().contains("certificate"), "another certificate is not trusted: {e}");
+    let e = sync(&https, Some(&dir.path().join("service-key.pem"))).unwrap_err();
+    assert!(e.contains("no certificate in the file"), "{e}");
     let _ = child.kill();
     let _ = child.wait();
     // The certificate is made once: a second start keeps it.

@@ -73,13 +73,18 @@ pub enum Command {
     /// measurements) into this data directory over its API, by natural key: a second sync adds
     /// nothing, an interrupted one goes on where it stopped (each campaign is merged whole or not at all).
     Sync {
-        /// The gateway's API, e.g. `http://127.0.0.1:8470` (HTTP only: reach a TLS gateway through an SSH
-        /// tunnel to its loopback port).
+        /// The gateway's API, e.g. `http://127.0.0.1:8470`, or `https://lab-gw:8470` for a gateway
+        /// served with TLS.
         #[arg(long)]
         from: String,
         /// A token of the gateway (scope read).
         #[arg(long, env = "CELLOS_GATEWAY_TOKEN")]
         token: String,
+        /// For HTTPS: the certificate (PEM) to trust, such as the gateway's self-signed
+        /// `tls/cert.pem`; without it, only the certificate's own authority would be trusted, and there
+        /// is none built in, so it is required.
+        #[arg(long)]
+        cacert: Option<PathBuf>,
     },
     /// Constraint scheduling of lab tasks on shared resources.
     #[command(subcommand)]
@@ -121,17 +126,15 @@ impl Command {
     }
 }
 
-/// `sync`: every campaign of the gateway at `from`, merged by natural key.
-fn sync(store: &mut Store, from: &str, token: &str) -> Result<Value> {
-    if from.starts_with("https://") {
-        return Err(StoreError::Invalid(format!(
-            "{from}: `cellos sync` speaks HTTP only; reach a TLS gateway through an SSH tunnel to its loopback port"
-        )));
-    }
+/// `sync`: every campaign of the gateway at `from`, merged by natural key; over HTTPS, the server must
+/// present a certificate that `cacert` vouches for.
+fn sync(store: &mut Store, from: &str, token: &str, cacert: Option<&Path>) -> Result<Value> {
+    let agent = agent(from, cacert)?;
     let base = format!("{}/api/v1", from.trim_end_matches('/'));
     let get = |path: &str| -> Result<Value> {
         let url = format!("{base}{path}");
-        let mut r = ureq::get(&url)
+        let mut r = agent
+            .get(&url)
             .header("Authorization", &format!("Bearer {token}"))
             .call()
             .map_err(|e| StoreError::Invalid(format!("{url}: {e}")))?;
@@ -147,6 +150,37 @@ fn sync(store: &mut Store, from: &str, token: &str) -> Result<Value> {
         updated += m.updated;
     }
     Ok(serde_json::json!({ "from": from, "campaigns": ids.len(), "rows_added": added, "rows_updated": updated }))
+}
+
+/// The HTTP client for `from`: plain for `http://`; for `https://`, rustls trusting only `cacert`.
+fn agent(from: &str, cacert: Option<&Path>) -> Result<ureq::Agent> {
+    if !from.starts_with("https://") {
+        if !from.starts_with("http://") {
+            return Err(StoreError::Invalid(format!("{from}: give http://HOST:PORT or https://HOST:PORT")));
+        }
+        return Ok(ureq::Agent::new_with_defaults());
+    }
+    let path = cacert.ok_or_else(|| {
+        StoreError::Invalid(format!("{from}: HTTPS needs --cacert FILE, the gateway's certificate (PEM) to trust"))
+    })?;
+    let pem = std::fs::read(path).map_err(|source| StoreError::Io { path: path.into(), source })?;
+    let certs = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(StoreError::Invalid(format!("{}: no certificate in the file", path.display())));
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+        .build();
+    Ok(ureq::Agent::config_builder().tls_config(tls).build().into())
 }
 
 /// `facility` commands.
@@ -577,7 +611,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             emit(j, &admin::results_fit(&store, line, compound)?)?
         }
         Command::Db(DbCommand::Status) => emit(j, &admin::db_status(&store)?)?,
-        Command::Sync { from, token } => emit(j, &sync(&mut store, from, token)?)?,
+        Command::Sync { from, token, cacert } => emit(j, &sync(&mut store, from, token, cacert.as_deref())?)?,
         Command::Db(DbCommand::Backup { dir: to }) => {
             let b = bar(100);
             let out = admin::db_backup(&store, Path::new(to), &mut |_, done, total| {
