@@ -28,8 +28,8 @@
 //! (`confirm`, or `upload` for a plate-reader export), answered with `POST /runs/{id}/prompts/{prompt_id}`
 //! (see [`crate::campaign::operator`]).
 //!
-//! Not built yet (see the service issue): pausing a worklist. The dashboard runs on the same HTTP stack
-//! (axum) as its own server.
+//! A worklist pauses and stops where no tip holds liquid (after a transfer, or after a `.gwl` record
+//! that leaves its tip empty). The dashboard runs on the same HTTP stack (axum) as its own server.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -550,6 +550,7 @@ impl Service {
                     let outcome = self.run_worklist(&id, &w).await;
                     let (state, outputs, error) = match outcome {
                         Ok(steps) => (RunState::Succeeded, Some(json!({ "steps": steps })), None),
+                        Err(GatewayError::Stopped { .. }) => (RunState::Stopped, None, None),
                         Err(e) => (RunState::Failed, None, Some(e.to_string())),
                     };
                     self.end(&id, state, outputs, error);
@@ -659,13 +660,10 @@ impl Service {
         let line = |t: Option<&String>, own: &Option<String>| t.cloned().or_else(|| own.clone());
         let deck = cellos_core::deck::default_deck();
         let total = loaded.steps();
-        let progress = |done: usize, of: usize| {
-            self.with_run(id, |r| {
-                r.view.steps_done = done as u64;
-                r.view.steps_planned = of as u64;
-            });
-            self.log(id, json!({ "event": "step", "done": done, "of": of }), None);
-        };
+        let control = self
+            .with_run(id, |r| r.control.subscribe())
+            .ok_or_else(|| GatewayError::Config { path: "serve".into(), message: format!("no run `{id}`") })?;
+        let progress = WorklistProgress { svc: self, id, control };
         let timeouts = crate::star::Timeouts::default();
         match w.instrument.as_str() {
             "evo" => {
@@ -687,12 +685,63 @@ impl Service {
     }
 }
 
+/// A worklist run's progress: a `step` event per step; at a safe point (no liquid in a tip) it waits
+/// while the run is paused, and a stop ends it there.
+struct WorklistProgress<'a> {
+    svc: &'a Service,
+    id: &'a str,
+    control: watch::Receiver<Control>,
+}
+
+impl crate::worklist::Progress for WorklistProgress<'_> {
+    fn step(
+        &mut self,
+        done: usize,
+        of: usize,
+        safe: bool,
+    ) -> impl std::future::Future<Output = Result<(), GatewayError>> {
+        async move {
+            let (svc, id) = (self.svc, self.id);
+            svc.with_run(id, |r| {
+                r.view.steps_done = done as u64;
+                r.view.steps_planned = of as u64;
+            });
+            svc.log(id, json!({ "event": "step", "done": done, "of": of }), None);
+            if !safe {
+                return Ok(());
+            }
+            let stopped = || GatewayError::Stopped { campaign: id.to_string() };
+            let mut paused = false;
+            loop {
+                let asked = *self.control.borrow_and_update();
+                match asked {
+                    Control::Run => break,
+                    Control::Stop => return Err(stopped()),
+                    Control::Pause => {
+                        if !paused {
+                            paused = true;
+                            svc.log(id, Service::state_event(RunState::Paused), Some(RunState::Paused));
+                        }
+                        if self.control.changed().await.is_err() {
+                            return Err(stopped());
+                        }
+                    }
+                }
+            }
+            if paused {
+                svc.log(id, Service::state_event(RunState::Running), Some(RunState::Running));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Initialises the instrument and carries a parsed worklist out.
 async fn run_loaded<H: crate::liquid::LiquidHandler>(
     mut w: crate::liquid::Workcell<H>,
     name: &str,
     loaded: &crate::cli::Loaded,
-    progress: impl FnMut(usize, usize),
+    progress: impl crate::worklist::Progress,
 ) -> Result<(), GatewayError> {
     w.initialise().await?;
     match loaded {

@@ -1003,3 +1003,62 @@ fn real_time_incubations_survive_kills_without_starting_over() {
         expected_readings.iter().map(|r| r.split(' ').next().unwrap()).collect::<std::collections::BTreeSet<_>>().len();
     assert_eq!(hands.clock(0), 48.0 * iterations as f64, "two 24 h incubations per iteration, none repeated");
 }
+
+/// A worklist pauses and stops where no tip holds liquid: paused after a dispense that emptied its tip,
+/// nothing is sent while paused, resumed it finishes every step; a stopped one ends at such a point.
+#[test]
+fn a_worklist_pauses_resumes_and_stops_where_no_tip_holds_liquid() {
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "lab-pc", "operate");
+    let s = serve(dir.path());
+    // 12 transfers of an aspirate, a dispense and a tip change: 36 records.
+    let gwl: String =
+        (1..=12).map(|k| format!("A;MEDIUM;;;1;;10.00;;;1;\r\nD;PLATE_1;;;{k};;10.00;;;1;\r\nW;\r\n")).collect();
+    let submit = || {
+        let (code, v) = call(
+            "POST",
+            &format!("{}/runs", s.base),
+            &op,
+            Some(serde_json::json!({"kind": "worklist", "format": "gwl", "content": gwl, "instrument": "star"})),
+        );
+        assert_eq!(code, 201, "{v}");
+        v["run_id"].as_str().unwrap().to_string()
+    };
+    let get = |id: &str| call("GET", &format!("{}/runs/{id}", s.base), &op, None).1;
+    let act = |id: &str, a: &str| {
+        call("POST", &format!("{}/runs/{id}/actions", s.base), &op, Some(serde_json::json!({"action": a}))).0
+    };
+    let wait_for = |id: &str, what: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = get(id);
+            if what(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{v}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let id = submit();
+    wait_for(&id, &|v| v["steps_done"].as_u64() >= Some(1));
+    assert_eq!(act(&id, "pause"), 202);
+    let v = wait_for(&id, &|v| v["state"] == "paused" || v["state"] == "succeeded");
+    assert_eq!(v["state"], "paused", "{v}");
+    let at = v["steps_done"].as_u64().unwrap();
+    // Paused after a dispense (its tip is empty) or a tip change, never right after an aspirate.
+    assert_ne!(at % 3, 1, "paused with liquid in the tip at step {at}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(get(&id)["steps_done"].as_u64(), Some(at), "nothing is done while paused");
+    assert_eq!(act(&id, "pause"), 409, "paused already");
+    assert_eq!(act(&id, "resume"), 202);
+    let v = finished(&s, &op, &id);
+    assert_eq!((v["state"].as_str(), v["steps_done"].as_u64()), (Some("succeeded"), Some(36)), "{v}");
+
+    let id = submit();
+    wait_for(&id, &|v| v["steps_done"].as_u64() >= Some(4));
+    assert_eq!(act(&id, "stop"), 202);
+    let v = finished(&s, &op, &id);
+    assert_eq!(v["state"], "stopped", "{v}");
+    let at = v["steps_done"].as_u64().unwrap();
+    assert!(at < 36 && at % 3 != 1, "stopped at step {at}");
+}

@@ -260,6 +260,27 @@ async fn drop_all<H: LiquidHandler>(w: &mut Workcell<H>) -> Result<(), GatewayEr
     Ok(())
 }
 
+/// Where a worklist's progress goes, and where it may wait: [`Progress::step`] after each step, told
+/// whether it is a safe point (no tip holds liquid), where a pause or a stop may take effect. A closure
+/// `FnMut(done, total)` only counts.
+pub trait Progress {
+    /// Step `done` of `total` is done; `safe` when no tip holds liquid. An error ends the worklist
+    /// there (a stop).
+    fn step(&mut self, done: usize, total: usize, safe: bool) -> impl Future<Output = Result<(), GatewayError>>;
+}
+
+impl<F: FnMut(usize, usize)> Progress for F {
+    fn step(&mut self, done: usize, total: usize, _safe: bool) -> impl Future<Output = Result<(), GatewayError>> {
+        self(done, total);
+        std::future::ready(Ok(()))
+    }
+}
+
+/// No tip holds liquid.
+fn safe<H: LiquidHandler>(w: &Workcell<H>) -> bool {
+    w.envelope.tips.iter().all(|t| t.as_ref().is_none_or(|t| t.liquid.volume_ul <= 1e-9))
+}
+
 fn at_step(file: &str, line: usize, e: GatewayError) -> GatewayError {
     match e {
         e @ GatewayError::Worklist { .. } => e,
@@ -267,13 +288,13 @@ fn at_step(file: &str, line: usize, e: GatewayError) -> GatewayError {
     }
 }
 
-/// Runs transfers (a fresh tip each) and drops the last tip. `progress(done, total)` after each one.
-/// Rows count from 2 (the header is line 1) in errors.
+/// Runs transfers (a fresh tip each) and drops the last tip. `progress` after each one (each is a safe
+/// point: its tip is dropped). Rows count from 2 (the header is line 1) in errors.
 pub async fn run_transfers<H: LiquidHandler>(
     w: &mut Workcell<H>,
     file: &str,
     transfers: &[Transfer],
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl Progress,
 ) -> Result<(), GatewayError> {
     for (i, t) in transfers.iter().enumerate() {
         let line = i + 2;
@@ -288,19 +309,20 @@ pub async fn run_transfers<H: LiquidHandler>(
             w.run(&Op::DropTip { channel: 0, to: Place::named("WASTE") }).await
         };
         step.await.map_err(|e| at_step(file, line, e))?;
-        progress(i + 1, transfers.len());
+        let safe = safe(w);
+        progress.step(i + 1, transfers.len(), safe).await?;
     }
     Ok(())
 }
 
 /// Runs a `.gwl`: `A`/`D` with the channel of the tip mask's lowest tip, `W;` drops the tips in use,
 /// `R` is expanded, wash/flush/break/DiTi/comment records change nothing on a disposable-tip deck. Tips
-/// left at the end are dropped.
+/// left at the end are dropped. `progress` after each record; a safe point where no tip holds liquid.
 pub async fn run_gwl<H: LiquidHandler>(
     w: &mut Workcell<H>,
     file: &str,
     records: &[Record],
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl Progress,
 ) -> Result<(), GatewayError> {
     let channel = |m: Option<u8>| m.map_or(0, |m| m.trailing_zeros() as usize);
     for (i, r) in records.iter().enumerate() {
@@ -353,7 +375,12 @@ pub async fn run_gwl<H: LiquidHandler>(
             }
         };
         step.await.map_err(|e| at_step(file, line, e))?;
-        progress(i + 1, records.len());
+        let safe = safe(w);
+        if let Err(e) = progress.step(i + 1, records.len(), safe).await {
+            // Stopped at a safe point: the (empty) tips go to waste, as at the end.
+            drop_all(w).await.map_err(|d| at_step(file, line, d))?;
+            return Err(e);
+        }
     }
     drop_all(w).await.map_err(|e| at_step(file, records.len(), e))
 }
