@@ -218,6 +218,31 @@ pub struct Envelope {
     pub tips: Vec<Option<Tip>>,
 }
 
+/// The tips of a workcell as its model knows them: which channels hold one, how many are left in the
+/// racks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Tips {
+    /// Channels holding a tip (from 0).
+    pub on_channels: Vec<usize>,
+    /// Tips left in the racks.
+    pub left: usize,
+}
+
+impl Envelope {
+    /// The tips now.
+    pub fn tips_now(&self) -> Tips {
+        Tips {
+            on_channels: self.tips.iter().enumerate().filter(|(_, t)| t.is_some()).map(|(c, _)| c).collect(),
+            left: self
+                .deck
+                .tip_racks
+                .iter()
+                .map(|r| (0..usize::from(r.format.wells())).filter(|&i| r.has_tip(i)).count())
+                .sum(),
+        }
+    }
+}
+
 fn refuse(rule: Rule, detail: String) -> GatewayError {
     GatewayError::Refused { rule, detail }
 }

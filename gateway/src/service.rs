@@ -284,12 +284,71 @@ pub struct Health {
 /// An instrument of the workcell.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Instrument {
-    /// `star` or `reader`.
+    /// `star`, `evo` or `reader`.
     pub kind: String,
     /// Its line, or `twin` when the service starts a twin for each run.
     pub port: String,
     /// `idle` or `busy`.
     pub state: String,
+    /// A liquid handler's tips as last seen by a run (channels holding one, tips left in the racks);
+    /// absent before any run since the service started.
+    pub tips: Option<crate::liquid::Tips>,
+    /// The last error a run met on this instrument since the service started.
+    pub last_error: Option<LastError>,
+}
+
+/// An error a run met on an instrument.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LastError {
+    /// The run.
+    pub run_id: String,
+    /// When (UTC).
+    pub at: String,
+    /// What happened.
+    pub error: String,
+}
+
+/// What runs have seen of the instruments, by kind.
+#[derive(Default)]
+struct Seen {
+    tips: std::collections::HashMap<&'static str, crate::liquid::Tips>,
+    errors: std::collections::HashMap<&'static str, LastError>,
+}
+
+/// The instrument an error came from, when it can be told: `liquid_handler` (`star` or `evo`, the
+/// run's) or the reader.
+fn blamed(e: &GatewayError, liquid_handler: &'static str) -> Option<&'static str> {
+    const WIRE: [&str; 11] = [
+        "Hello",
+        "Incubate",
+        "Read",
+        "WellState",
+        "SetFaults",
+        "Counters",
+        "Reboot",
+        "TroughState",
+        "Identify",
+        "SetLinkFaults",
+        "Shutdown",
+    ];
+    let on_wire =
+        |command: &str| WIRE.contains(&command.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or(""));
+    match e {
+        GatewayError::Timeout { command, .. } | GatewayError::Malformed { command, .. } if on_wire(command) => {
+            Some("reader")
+        }
+        GatewayError::Link(_) | GatewayError::Unexpected { .. } => Some("reader"),
+        GatewayError::WrongInstrument { role, .. } if role == "reader" => Some("reader"),
+        GatewayError::Instrument(_)
+        | GatewayError::Timeout { .. }
+        | GatewayError::Malformed { .. }
+        | GatewayError::OperationFailed { .. }
+        | GatewayError::Refused { .. }
+        | GatewayError::WrongInstrument { .. }
+        | GatewayError::Closed => Some(liquid_handler),
+        GatewayError::Worklist { .. } => Some(liquid_handler),
+        _ => None,
+    }
 }
 
 /// The workcell a service drives.
@@ -332,6 +391,8 @@ struct Inner {
     access: Mutex<rusqlite::Connection>,
     /// SIGTERM came: a run stopped now is interrupted, to be resumed at the next start.
     shutting_down: AtomicBool,
+    /// What runs have seen of the instruments.
+    seen: Mutex<Seen>,
 }
 
 /// The service's shared state.
@@ -440,6 +501,7 @@ impl Service {
                 queue,
                 access: Mutex::new(access),
                 shutting_down: AtomicBool::new(false),
+                seen: Mutex::new(Seen::default()),
             }),
         };
         let worker = svc.clone();
@@ -548,10 +610,14 @@ impl Service {
                 Spec::Campaign(c) => CampaignConfig { time_scale: c.time_scale.or(self.inner.setup.time_scale), ..c },
                 Spec::Worklist(w) => {
                     let outcome = self.run_worklist(&id, &w).await;
+                    let handler = if w.instrument == "evo" { "evo" } else { "star" };
                     let (state, outputs, error) = match outcome {
                         Ok(steps) => (RunState::Succeeded, Some(json!({ "steps": steps })), None),
                         Err(GatewayError::Stopped { .. }) => (RunState::Stopped, None, None),
-                        Err(e) => (RunState::Failed, None, Some(e.to_string())),
+                        Err(e) => {
+                            self.saw_error(&id, blamed(&e, handler), &e);
+                            (RunState::Failed, None, Some(e.to_string()))
+                        }
                     };
                     self.end(&id, state, outputs, error);
                     continue;
@@ -579,8 +645,9 @@ impl Service {
                                     r.view.steps_done = 0;
                                 });
                             }
-                            Event::Step { .. } => {
+                            Event::Step { tips, .. } => {
                                 svc.with_run(&id, |r| r.view.steps_done += 1);
+                                svc.saw_tips("star", tips.clone());
                             }
                             Event::Prompt { prompt_id, kind, text, spec } => {
                                 let p = PromptView {
@@ -622,9 +689,26 @@ impl Service {
             let (state, outputs, error) = match outcome {
                 Ok((_, results)) => (RunState::Succeeded, serde_json::to_value(results).ok(), None),
                 Err(GatewayError::Stopped { .. }) => (RunState::Stopped, None, None),
-                Err(e) => (RunState::Failed, None, Some(e.to_string())),
+                Err(e) => {
+                    self.saw_error(&id, blamed(&e, "star"), &e);
+                    (RunState::Failed, None, Some(e.to_string()))
+                }
             };
             self.end(&id, state, outputs, error);
+        }
+    }
+
+    fn saw_tips(&self, kind: &'static str, tips: crate::liquid::Tips) {
+        if let Ok(mut seen) = self.inner.seen.lock() {
+            seen.tips.insert(kind, tips);
+        }
+    }
+
+    fn saw_error(&self, run_id: &str, kind: Option<&'static str>, e: &GatewayError) {
+        let Some(kind) = kind else { return };
+        if let Ok(mut seen) = self.inner.seen.lock() {
+            let last = LastError { run_id: run_id.into(), at: cellos_store::time::now(), error: e.to_string() };
+            seen.errors.insert(kind, last);
         }
     }
 
@@ -663,7 +747,8 @@ impl Service {
         let control = self
             .with_run(id, |r| r.control.subscribe())
             .ok_or_else(|| GatewayError::Config { path: "serve".into(), message: format!("no run `{id}`") })?;
-        let progress = WorklistProgress { svc: self, id, control };
+        let kind = if w.instrument == "evo" { "evo" } else { "star" };
+        let progress = WorklistProgress { svc: self, id, control, kind };
         let timeouts = crate::star::Timeouts::default();
         match w.instrument.as_str() {
             "evo" => {
@@ -691,6 +776,8 @@ struct WorklistProgress<'a> {
     svc: &'a Service,
     id: &'a str,
     control: watch::Receiver<Control>,
+    /// The instrument it runs on.
+    kind: &'static str,
 }
 
 impl crate::worklist::Progress for WorklistProgress<'_> {
@@ -699,9 +786,11 @@ impl crate::worklist::Progress for WorklistProgress<'_> {
         done: usize,
         of: usize,
         safe: bool,
+        tips: crate::liquid::Tips,
     ) -> impl std::future::Future<Output = Result<(), GatewayError>> {
         async move {
             let (svc, id) = (self.svc, self.id);
+            svc.saw_tips(self.kind, tips);
             svc.with_run(id, |r| {
                 r.view.steps_done = done as u64;
                 r.view.steps_planned = of as u64;
@@ -733,6 +822,10 @@ impl crate::worklist::Progress for WorklistProgress<'_> {
             }
             Ok(())
         }
+    }
+
+    fn failed(&mut self, tips: crate::liquid::Tips) {
+        self.svc.saw_tips(self.kind, tips);
     }
 }
 
@@ -795,12 +888,23 @@ fn active(runs: &[Run]) -> Option<String> {
 
 fn instrument_list(svc: &Service, busy: bool) -> Vec<Instrument> {
     let state = if busy { "busy" } else { "idle" }.to_string();
-    let port =
-        |p: &Option<String>| if svc.inner.setup.twin { "twin".to_string() } else { p.clone().unwrap_or_default() };
-    vec![
-        Instrument { kind: "star".into(), port: port(&svc.inner.setup.ports.star), state: state.clone() },
-        Instrument { kind: "reader".into(), port: port(&svc.inner.setup.ports.reader), state },
-    ]
+    let setup = &svc.inner.setup;
+    let port = |p: &Option<String>| if setup.twin { "twin".to_string() } else { p.clone().unwrap_or_default() };
+    let mut kinds = vec![("star", port(&setup.ports.star)), ("reader", port(&setup.ports.reader))];
+    if setup.twin || setup.evo.is_some() {
+        kinds.push(("evo", port(&setup.evo)));
+    }
+    let seen = svc.inner.seen.lock();
+    kinds
+        .into_iter()
+        .map(|(kind, port)| Instrument {
+            kind: kind.into(),
+            port,
+            state: state.clone(),
+            tips: seen.as_ref().ok().and_then(|s| s.tips.get(kind).cloned()),
+            last_error: seen.as_ref().ok().and_then(|s| s.errors.get(kind).cloned()),
+        })
+        .collect()
 }
 
 /// The API's OpenAPI 3.1 document.

@@ -610,6 +610,17 @@ fn worklists_run_through_the_service_on_either_instrument() {
         v["error"].as_str().unwrap().contains(":4: stopped here: refused by the safety envelope (tip capacity)"),
         "{v}"
     );
+    // The instruments show what the runs saw: the STAR's last error and its tips, the EVO's tips.
+    let (_, list) = call("GET", &format!("{}/instruments", s.base), &op, None);
+    let of = |kind: &str| list.as_array().unwrap().iter().find(|i| i["kind"] == kind).cloned().unwrap();
+    let star = of("star");
+    assert!(star["last_error"]["error"].as_str().unwrap().contains("tip capacity"), "{star}");
+    assert_eq!(star["last_error"]["run_id"], v["run_id"]);
+    // Its failed run left a tip on channel 1 (index 0), its second (the built-in deck's racks: 2 × 96).
+    assert_eq!(star["tips"]["on_channels"], serde_json::json!([0]), "{star}");
+    assert_eq!(star["tips"]["left"], 96 * 2 - 2, "{star}");
+    assert_eq!(of("evo")["tips"]["on_channels"], serde_json::json!([]), "{list}");
+    assert!(of("evo")["last_error"].is_null() && of("reader")["tips"].is_null(), "{list}");
     for (body, field) in [
         (
             serde_json::json!({"kind": "worklist", "format": "gwl", "content": "A;MEDIUM;;;x;;40;;;1;", "instrument": "star"}),

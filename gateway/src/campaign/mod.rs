@@ -151,6 +151,8 @@ pub enum Event {
         seq: i64,
         /// What it did.
         op: String,
+        /// The tips after it.
+        tips: crate::liquid::Tips,
     },
     /// A line's dose was chosen.
     LineDone(LineResult),
@@ -235,7 +237,7 @@ impl std::fmt::Display for Event {
                 )
             }
             Event::Planned { iteration, steps } => write!(f, "iteration {iteration}: {steps} steps planned"),
-            Event::Step { iteration, seq, op } => write!(f, "iteration {iteration} step {seq}: {op}"),
+            Event::Step { iteration, seq, op, .. } => write!(f, "iteration {iteration} step {seq}: {op}"),
             Event::Paused { iteration } => write!(f, "paused in iteration {iteration}, at a safe point"),
             Event::Resumed { iteration } => write!(f, "resumed in iteration {iteration}"),
             Event::Stopped { iteration } => write!(f, "stopped in iteration {iteration}, at a safe point"),

@@ -515,7 +515,8 @@ impl<H: LiquidHandler> Runner<H> {
                     self.apply(&op);
                 }
                 self.mark(key, JournalState::Done, None)?;
-                self.emit(Event::Step { iteration: key.0, seq: key.1, op: op.describe() });
+                let tips = self.workcell.envelope.tips_now();
+                self.emit(Event::Step { iteration: key.0, seq: key.1, op: op.describe(), tips });
                 self.journal.insert(key, (JournalState::Done, op.clone()));
                 Ok(op)
             }

@@ -264,13 +264,30 @@ async fn drop_all<H: LiquidHandler>(w: &mut Workcell<H>) -> Result<(), GatewayEr
 /// whether it is a safe point (no tip holds liquid), where a pause or a stop may take effect. A closure
 /// `FnMut(done, total)` only counts.
 pub trait Progress {
-    /// Step `done` of `total` is done; `safe` when no tip holds liquid. An error ends the worklist
-    /// there (a stop).
-    fn step(&mut self, done: usize, total: usize, safe: bool) -> impl Future<Output = Result<(), GatewayError>>;
+    /// Step `done` of `total` is done, leaving `tips`; `safe` when no tip holds liquid. An error ends
+    /// the worklist there (a stop).
+    fn step(
+        &mut self,
+        done: usize,
+        total: usize,
+        safe: bool,
+        tips: crate::liquid::Tips,
+    ) -> impl Future<Output = Result<(), GatewayError>>;
+
+    /// The worklist failed in a step, leaving `tips`.
+    fn failed(&mut self, tips: crate::liquid::Tips) {
+        let _ = tips;
+    }
 }
 
 impl<F: FnMut(usize, usize)> Progress for F {
-    fn step(&mut self, done: usize, total: usize, _safe: bool) -> impl Future<Output = Result<(), GatewayError>> {
+    fn step(
+        &mut self,
+        done: usize,
+        total: usize,
+        _safe: bool,
+        _tips: crate::liquid::Tips,
+    ) -> impl Future<Output = Result<(), GatewayError>> {
         self(done, total);
         std::future::ready(Ok(()))
     }
@@ -308,9 +325,12 @@ pub async fn run_transfers<H: LiquidHandler>(
             w.run(&Op::Dispense { channel: 0, to: dst, volume_ul: t.volume_ul }).await?;
             w.run(&Op::DropTip { channel: 0, to: Place::named("WASTE") }).await
         };
-        step.await.map_err(|e| at_step(file, line, e))?;
+        if let Err(e) = step.await {
+            progress.failed(w.envelope.tips_now());
+            return Err(at_step(file, line, e));
+        }
         let safe = safe(w);
-        progress.step(i + 1, transfers.len(), safe).await?;
+        progress.step(i + 1, transfers.len(), safe, w.envelope.tips_now()).await?;
     }
     Ok(())
 }
@@ -374,9 +394,12 @@ pub async fn run_gwl<H: LiquidHandler>(
                 | Record::Comment(_) => Ok(()),
             }
         };
-        step.await.map_err(|e| at_step(file, line, e))?;
+        if let Err(e) = step.await {
+            progress.failed(w.envelope.tips_now());
+            return Err(at_step(file, line, e));
+        }
         let safe = safe(w);
-        if let Err(e) = progress.step(i + 1, records.len(), safe).await {
+        if let Err(e) = progress.step(i + 1, records.len(), safe, w.envelope.tips_now()).await {
             // Stopped at a safe point: the (empty) tips go to waste, as at the end.
             drop_all(w).await.map_err(|d| at_step(file, line, d))?;
             return Err(e);
