@@ -65,12 +65,17 @@ pub enum Command {
     Twin(TwinArgs),
 }
 
-/// `serve` arguments.
+/// `serve` arguments. Each may also come from `--config FILE` (TOML, the same names with underscores:
+/// `bind`, `data_dir`, `star`, `reader`, `evo`, `twin`, `time_scale`, `timeouts`, `allow_remote`,
+/// `tls_cert`, `tls_key`, `self_signed`); the command line wins.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback unless --allow-remote (which needs TLS).
-    #[arg(long, default_value = "127.0.0.1:8470")]
-    pub bind: String,
+    /// The service's settings (TOML); the command line overrides them.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8470). Loopback unless --allow-remote (which needs TLS).
+    #[arg(long)]
+    pub bind: Option<String>,
     /// Allow an address other machines can reach; it must be served with TLS.
     #[arg(long)]
     pub allow_remote: bool,
@@ -101,25 +106,84 @@ pub struct ServeArgs {
     pub ports: Ports,
 }
 
-impl ServeArgs {
-    /// The workcell the service drives.
-    pub fn setup(&self) -> crate::service::Setup {
-        crate::service::Setup {
-            ports: self.ports.clone(),
-            twin: self.twin,
-            evo: self.evo.clone(),
-            time_scale: self.time_scale,
-        }
-    }
+/// `serve --config`: the service's settings.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    star: Option<String>,
+    reader: Option<String>,
+    evo: Option<String>,
+    #[serde(default)]
+    twin: bool,
+    time_scale: Option<f64>,
+    timeouts: Option<String>,
+    #[serde(default)]
+    allow_remote: bool,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    self_signed: bool,
+}
 
-    /// How the service is reached.
-    pub fn access(&self) -> crate::service::Access {
-        let tls = match (&self.tls_cert, &self.tls_key, self.self_signed) {
-            (Some(cert), Some(key), _) => crate::service::Tls::Files { cert: cert.clone(), key: key.clone() },
-            (_, _, true) => crate::service::Tls::SelfSigned,
-            _ => crate::service::Tls::None,
+/// What `serve` runs with: the address, the workcell and how it is reached.
+#[derive(Clone, Debug)]
+pub struct Serve {
+    /// Address to listen on.
+    pub bind: String,
+    /// The workcell.
+    pub setup: crate::service::Setup,
+    /// Remote access and TLS.
+    pub access: crate::service::Access,
+}
+
+impl ServeArgs {
+    /// The settings: the command line over `--config` over the defaults; the file is checked whole.
+    pub fn resolve(&self) -> Result<Serve, GatewayError> {
+        let file: ServeFile = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| GatewayError::Config { path: p.clone(), message: e.to_string() })?;
+                toml::from_str(&text).map_err(|e| GatewayError::Config { path: p.clone(), message: e.to_string() })?
+            }
+            None => ServeFile::default(),
         };
-        crate::service::Access { allow_remote: self.allow_remote, tls }
+        let bad = |m: &str| GatewayError::Config {
+            path: self.config.clone().unwrap_or_else(|| "serve".into()),
+            message: m.to_string(),
+        };
+        let star = self.ports.star.clone().or(file.star);
+        let reader = self.ports.reader.clone().or(file.reader);
+        let twin = self.twin || file.twin;
+        if star.is_some() != reader.is_some() {
+            return Err(bad("give the STAR's and the reader's lines together (star and reader)"));
+        }
+        if twin && (self.ports.star.is_some() || self.evo.is_some()) {
+            return Err(bad("--twin runs on a twin: leave out the instruments' lines"));
+        }
+        let (star, reader, evo) = if twin { (None, None, None) } else { (star, reader, self.evo.clone().or(file.evo)) };
+        let tls_cert = self.tls_cert.clone().or(file.tls_cert);
+        let tls_key = self.tls_key.clone().or(file.tls_key);
+        let self_signed = self.self_signed || file.self_signed;
+        let tls = match (tls_cert, tls_key, self_signed) {
+            (Some(_), Some(_), true) => return Err(bad("give a certificate and key, or self_signed, not both")),
+            (Some(cert), Some(key), false) => crate::service::Tls::Files { cert, key },
+            (Some(_), None, _) | (None, Some(_), _) => return Err(bad("tls_cert and tls_key go together")),
+            (None, None, true) => crate::service::Tls::SelfSigned,
+            (None, None, false) => crate::service::Tls::None,
+        };
+        let timeouts = if self.ports.timeouts.is_empty() {
+            file.timeouts.unwrap_or_default()
+        } else {
+            self.ports.timeouts.clone()
+        };
+        let ports = Ports { data_dir: self.ports.data_dir.clone().or(file.data_dir), star, reader, timeouts };
+        Ok(Serve {
+            bind: self.bind.clone().or(file.bind).unwrap_or_else(|| "127.0.0.1:8470".into()),
+            setup: crate::service::Setup { ports, twin, evo, time_scale: self.time_scale.or(file.time_scale) },
+            access: crate::service::Access { allow_remote: self.allow_remote || file.allow_remote, tls },
+        })
     }
 }
 

@@ -1073,3 +1073,44 @@ fn a_worklist_pauses_resumes_and_stops_where_no_tip_holds_liquid() {
     let at = v["steps_done"].as_u64().unwrap();
     assert!(at < 36 && at % 3 != 1, "stopped at step {at}");
 }
+
+/// `serve --config`: the settings from a TOML file (the command line would win), checked whole.
+#[test]
+fn serve_reads_its_settings_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    for (text, message) in [
+        ("colour = \"blue\"\n", "unknown field `colour`"),
+        ("star = \"/dev/ttyUSB0\"\n", "give the STAR's and the reader's lines together"),
+        ("twin = true\ntls_cert = \"c.pem\"\n", "tls_cert and tls_key go together"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let o = Command::new(BIN).arg("serve").arg("--config").arg(&file).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(message) && err.contains("gateway.toml"), "{text}: {err}");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let data = dir.path().join("data");
+    std::fs::write(&file, format!("bind = \"127.0.0.1:{port}\"\ntwin = true\ndata_dir = \"{}\"\n", data.display()))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        if let Ok(mut r) = ureq::get(&format!("http://127.0.0.1:{port}/api/v1/health")).call() {
+            break r.body_mut().read_json::<serde_json::Value>().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the service did not answer on the configured address");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(health["instruments"][0]["port"], "twin", "{health}");
+    assert!(data.join("campaigns.db").exists(), "the configured data directory is used");
+}

@@ -17,7 +17,10 @@ fn run(args: &Cli) -> anyhow::Result<()> {
         }
         Command::Probe(a) => runtime.block_on(cli::probe(a))?,
         Command::Campaign(c) => runtime.block_on(cli::campaign(c))?,
-        Command::Serve(a) => runtime.block_on(cellos_gateway::service::serve(&a.bind, a.setup(), a.access()))?,
+        Command::Serve(a) => {
+            let s = a.resolve()?;
+            runtime.block_on(cellos_gateway::service::serve(&s.bind, s.setup, s.access))?
+        }
         Command::Token(t) => cli::token(t)?,
         Command::Audit(a) => cli::audit(a)?,
         Command::Twin(a) => cli::twin(a)?,
