@@ -29,7 +29,9 @@ fn serves_on_printed_ptys() {
         let (k, v) = line.split_once('=').expect("name=path");
         paths.insert(k.to_string(), v.to_string());
     }
-    assert_eq!(paths.len(), 3);
+    let mut names: Vec<&str> = paths.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["bench", "evo", "reader", "star"]);
     let mut port = serialport::new(&paths["star"], 115_200).timeout(Duration::from_millis(20)).open().unwrap();
     port.write_all(b"C0RFid0001\r").unwrap();
     let mut got = Vec::new();
@@ -52,6 +54,14 @@ fn refuses_bad_settings() {
     let out = Command::new(BIN).args(["--deck", "/nonexistent/deck.toml"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/deck.toml"));
+    for scale in ["0", "-2", "fast"] {
+        let out = Command::new(BIN).arg(format!("--time-scale={scale}")).output().unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("`{scale}` is not a positive number")),
+            "{scale}"
+        );
+    }
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Fault injection"));
 }
