@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let served = bind.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-        if let Err(e) = rt.block_on(cellos_gateway::service::serve(&served, setup, Default::default())) {
+        if let Err(e) = rt.block_on(cellos_gateway::service::serve(&served, setup, Default::default(), None)) {
             eprintln!("serve: {e}");
         }
     });

@@ -101,6 +101,14 @@ pub struct ServeArgs {
     /// demonstrations; absent on a real bench.
     #[arg(long, value_name = "N")]
     pub time_scale: Option<f64>,
+    /// Also serve SiLA 2 (gRPC) on this address, e.g. 127.0.0.1:50052: the SiLAService feature and
+    /// io.cellos/lab/DoseFinding/v1, on the same runs. TLS, from a certificate authority made once in the
+    /// data directory (clients trust `sila-ca.pem`).
+    #[arg(long, value_name = "IP:PORT")]
+    pub sila: Option<String>,
+    /// Serve SiLA 2 as plain gRPC (loopback only).
+    #[arg(long, requires = "sila")]
+    pub sila_insecure: bool,
     /// Data directory and instrument lines.
     #[command(flatten)]
     pub ports: Ports,
@@ -125,6 +133,9 @@ pub struct ServeFile {
     tls_key: Option<PathBuf>,
     #[serde(default)]
     self_signed: bool,
+    sila: Option<String>,
+    #[serde(default)]
+    sila_insecure: bool,
 }
 
 /// What `serve` runs with: the address, the workcell and how it is reached.
@@ -136,6 +147,8 @@ pub struct Serve {
     pub setup: crate::service::Setup,
     /// Remote access and TLS.
     pub access: crate::service::Access,
+    /// The SiLA 2 front end, if any.
+    pub sila: Option<crate::sila::Listen>,
 }
 
 impl ServeArgs {
@@ -183,6 +196,11 @@ impl ServeArgs {
             bind: self.bind.clone().or(file.bind).unwrap_or_else(|| "127.0.0.1:8470".into()),
             setup: crate::service::Setup { ports, twin, evo, time_scale: self.time_scale.or(file.time_scale) },
             access: crate::service::Access { allow_remote: self.allow_remote || file.allow_remote, tls },
+            sila: self
+                .sila
+                .clone()
+                .or(file.sila)
+                .map(|bind| crate::sila::Listen { bind, insecure: self.sila_insecure || file.sila_insecure }),
         })
     }
 }

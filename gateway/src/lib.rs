@@ -9,7 +9,8 @@
 //! - [`liquid`]: one interface over both instruments, the deck model and the safety envelope that checks
 //!   every operation before it is sent, and the journal hook; [`handlers`] implements it for each.
 //! - [`worklist`]: Tecan `.gwl` and Hamilton CSV worklists: parse, validate, emit, convert, execute.
-//! - [`campaign`]: autonomous campaigns; [`service`]: the gateway as an HTTP service.
+//! - [`campaign`]: autonomous campaigns; [`service`]: the gateway as an HTTP service; [`sila`]: its SiLA 2
+//!   front end.
 //! - [`reader_export`]: plate-reader exports (plate grid or long CSV), uploaded for a manual reader.
 //!
 //! `anyhow` appears only in the binary; the library returns [`error::GatewayError`].
@@ -34,6 +35,7 @@ pub mod handlers;
 pub mod liquid;
 pub mod reader_export;
 pub mod service;
+pub mod sila;
 pub mod star;
 pub mod transport;
 pub mod twin;

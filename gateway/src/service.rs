@@ -250,6 +250,11 @@ impl ApiError {
         ApiError { error: error.into(), field: None, status: status.as_u16() }
     }
 
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
     fn invalid(field: &str, error: impl Into<String>) -> ApiError {
         ApiError { field: Some(field.to_string()), ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error) }
     }
@@ -557,9 +562,80 @@ impl Service {
     }
 
     fn audit(&self, token: &Token, action: &str, target: &str, result: &str) -> Result<(), ApiError> {
+        self.audit_as(&token.name, action, target, result)
+    }
+
+    /// Appends a change made by `by` (a token's name, or `sila` for the SiLA front end) to the audit trail.
+    fn audit_as(&self, by: &str, action: &str, target: &str, result: &str) -> Result<(), ApiError> {
         let mut db = self.inner.access.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "lock"))?;
-        access::record(&mut db, &Change { token: &token.name, action, target, result })?;
+        access::record(&mut db, &Change { token: by, action, target, result })?;
         Ok(())
+    }
+
+    /// Submits a run (what `POST /runs` does, for every front end): checked whole, recorded, audited as
+    /// done by `by`, and queued.
+    pub fn submit(&self, new: NewRun, by: &str) -> Result<RunView, ApiError> {
+        let outcome = new_run(self, new);
+        let (target, result) = match &outcome {
+            Ok(v) => (v.run_id.clone(), "ok".to_string()),
+            Err(e) => (String::new(), e.error.clone()),
+        };
+        self.audit_as(by, "create run", &target, &result)?;
+        let view = outcome?;
+        self.inner
+            .queue
+            .send((view.run_id.clone(), Start::New))
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the run worker has stopped"))?;
+        Ok(view)
+    }
+
+    /// Pauses, resumes or stops a run (what `POST /runs/{id}/actions` does), audited as done by `by`.
+    pub fn act(&self, id: &str, action: &str, by: &str) -> Result<RunView, ApiError> {
+        let outcome = apply_action(self, id, Action { action: action.to_string() });
+        let result = outcome.as_ref().map_or_else(|e| e.error.clone(), |_| "ok".into());
+        self.audit_as(by, action, id, &result)?;
+        let (_, view) = outcome?;
+        self.inner.changed.send_modify(|v| *v += 1);
+        Ok(view)
+    }
+
+    /// A run as the API shows it.
+    pub fn view(&self, id: &str) -> Option<RunView> {
+        self.with_run(id, |r| r.snapshot())
+    }
+
+    /// A run's events from the `from`-th (from 0).
+    pub fn events_from(&self, id: &str, from: usize) -> Vec<Value> {
+        self.with_run(id, |r| r.log.get(from..).map(<[Value]>::to_vec).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Changes whenever any run has a new event or state.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// The workcell's state: the active run's (`running`, `paused`, `awaiting-operator`, `stopping`),
+    /// `queued` when runs only wait, or `idle`.
+    pub fn workcell_state(&self) -> String {
+        let Ok(runs) = self.inner.runs.lock() else { return "idle".into() };
+        if let Some(r) = runs.iter().find(|x| !x.view.state.finished() && x.view.state != RunState::Queued) {
+            return r.view.state.as_str().into();
+        }
+        if runs.iter().any(|x| x.view.state == RunState::Queued) { "queued".into() } else { "idle".into() }
+    }
+
+    /// A campaign run's settings.
+    pub fn config_of(&self, id: &str) -> Option<CampaignConfig> {
+        self.with_run(id, |r| match &r.spec {
+            Spec::Campaign(c) => Some(c.clone()),
+            Spec::Worklist(_) => None,
+        })
+        .flatten()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.inner.data_dir
     }
 
     fn with_run<T>(&self, id: &str, f: impl FnOnce(&mut Run) -> T) -> Option<T> {
@@ -781,47 +857,45 @@ struct WorklistProgress<'a> {
 }
 
 impl crate::worklist::Progress for WorklistProgress<'_> {
-    fn step(
+    async fn step(
         &mut self,
         done: usize,
         of: usize,
         safe: bool,
         tips: crate::liquid::Tips,
-    ) -> impl std::future::Future<Output = Result<(), GatewayError>> {
-        async move {
-            let (svc, id) = (self.svc, self.id);
-            svc.saw_tips(self.kind, tips);
-            svc.with_run(id, |r| {
-                r.view.steps_done = done as u64;
-                r.view.steps_planned = of as u64;
-            });
-            svc.log(id, json!({ "event": "step", "done": done, "of": of }), None);
-            if !safe {
-                return Ok(());
-            }
-            let stopped = || GatewayError::Stopped { campaign: id.to_string() };
-            let mut paused = false;
-            loop {
-                let asked = *self.control.borrow_and_update();
-                match asked {
-                    Control::Run => break,
-                    Control::Stop => return Err(stopped()),
-                    Control::Pause => {
-                        if !paused {
-                            paused = true;
-                            svc.log(id, Service::state_event(RunState::Paused), Some(RunState::Paused));
-                        }
-                        if self.control.changed().await.is_err() {
-                            return Err(stopped());
-                        }
+    ) -> Result<(), GatewayError> {
+        let (svc, id) = (self.svc, self.id);
+        svc.saw_tips(self.kind, tips);
+        svc.with_run(id, |r| {
+            r.view.steps_done = done as u64;
+            r.view.steps_planned = of as u64;
+        });
+        svc.log(id, json!({ "event": "step", "done": done, "of": of }), None);
+        if !safe {
+            return Ok(());
+        }
+        let stopped = || GatewayError::Stopped { campaign: id.to_string() };
+        let mut paused = false;
+        loop {
+            let asked = *self.control.borrow_and_update();
+            match asked {
+                Control::Run => break,
+                Control::Stop => return Err(stopped()),
+                Control::Pause => {
+                    if !paused {
+                        paused = true;
+                        svc.log(id, Service::state_event(RunState::Paused), Some(RunState::Paused));
+                    }
+                    if self.control.changed().await.is_err() {
+                        return Err(stopped());
                     }
                 }
             }
-            if paused {
-                svc.log(id, Service::state_event(RunState::Running), Some(RunState::Running));
-            }
-            Ok(())
         }
+        if paused {
+            svc.log(id, Service::state_event(RunState::Running), Some(RunState::Running));
+        }
+        Ok(())
     }
 
     fn failed(&mut self, tips: crate::liquid::Tips) {
@@ -930,25 +1004,18 @@ async fn create_run(
     body: Result<Json<NewRun>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let token = svc.authorize(&headers, Scope::Operate)?;
-    let outcome = new_run(&svc, body);
-    let (target, result) = match &outcome {
-        Ok(v) => (v.run_id.clone(), "ok".to_string()),
-        Err(e) => (String::new(), e.error.clone()),
+    let new = match body {
+        Ok(Json(new)) => new,
+        Err(e) => {
+            let e = ApiError::invalid("body", e.body_text());
+            svc.audit(&token, "create run", "", &e.error)?;
+            return Err(e);
+        }
     };
-    svc.audit(&token, "create run", &target, &result)?;
-    let view = outcome?;
-    svc.inner
-        .queue
-        .send((view.run_id.clone(), Start::New))
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the run worker has stopped"))?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(svc.submit(new, &token.name)?)))
 }
 
-fn new_run(
-    svc: &Service,
-    body: Result<Json<NewRun>, axum::extract::rejection::JsonRejection>,
-) -> Result<RunView, ApiError> {
-    let Json(new) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+fn new_run(svc: &Service, new: NewRun) -> Result<RunView, ApiError> {
     let stamp = || cellos_store::time::now().replace([':', '-', '.'], "");
     let (id, spec) = match new.kind.as_str() {
         "campaign" => {
@@ -1057,24 +1124,18 @@ async fn act(
     body: Result<Json<Action>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let token = svc.authorize(&headers, Scope::Operate)?;
-    let outcome = apply_action(&svc, &id, body);
-    let action = match &outcome {
-        Ok((a, _)) => a.clone(),
-        Err(_) => "action".into(),
+    let a = match body {
+        Ok(Json(a)) => a,
+        Err(e) => {
+            let e = ApiError::invalid("body", e.body_text());
+            svc.audit(&token, "action", &id, &e.error)?;
+            return Err(e);
+        }
     };
-    let result = outcome.as_ref().map_or_else(|e| e.error.clone(), |_| "ok".into());
-    svc.audit(&token, &action, &id, &result)?;
-    let (_, view) = outcome?;
-    svc.inner.changed.send_modify(|v| *v += 1);
-    Ok((StatusCode::ACCEPTED, Json(view)))
+    Ok((StatusCode::ACCEPTED, Json(svc.act(&id, &a.action, &token.name)?)))
 }
 
-fn apply_action(
-    svc: &Service,
-    id: &str,
-    body: Result<Json<Action>, axum::extract::rejection::JsonRejection>,
-) -> Result<(String, RunView), ApiError> {
-    let Json(a) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+fn apply_action(svc: &Service, id: &str, a: Action) -> Result<(String, RunView), ApiError> {
     let conflict = |state: RunState| {
         ApiError::new(StatusCode::CONFLICT, format!("run `{id}` is {}: `{}` does not apply", state.as_str(), a.action))
     };
@@ -1308,7 +1369,12 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
 
 /// `serve`: binds, serves until SIGTERM or Ctrl-C, then stops the running campaign at its next safe
 /// point, waits for it, and exits. An address other machines can reach needs `allow_remote` and TLS.
-pub async fn serve(bind: &str, setup: Setup, access: Access) -> Result<(), GatewayError> {
+pub async fn serve(
+    bind: &str,
+    setup: Setup,
+    access: Access,
+    sila: Option<crate::sila::Listen>,
+) -> Result<(), GatewayError> {
     let addr: SocketAddr = bind
         .parse()
         .map_err(|e| GatewayError::Config { path: "--bind".into(), message: format!("`{bind}`: {e}; give IP:PORT") })?;
@@ -1350,6 +1416,18 @@ pub async fn serve(bind: &str, setup: Setup, access: Access) -> Result<(), Gatew
         }
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // The SiLA front end stops with the HTTP one.
+    let (sila_stop, sila_stopped) = watch::channel(false);
+    let sila_task = match sila {
+        Some(listen) => {
+            let mut rx = sila_stopped.clone();
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(crate::sila::prepare(svc.clone(), listen, access.allow_remote, stop).await?))
+        }
+        None => None,
+    };
     let stopper = svc.clone();
     let shutdown = async move {
         let term = async {
@@ -1389,7 +1467,26 @@ pub async fn serve(bind: &str, setup: Setup, access: Access) -> Result<(), Gatew
                 break;
             }
         }
+        let _ = sila_stop.send(true);
     };
+    let http = serve_http(svc, addr, bind, tls, shutdown, scheme).await;
+    drop(sila_stopped);
+    if let Some(t) = sila_task
+        && let Ok(Err(e)) = t.await
+    {
+        say!("warning: SiLA 2 ended with: {e}");
+    }
+    http
+}
+
+async fn serve_http(
+    svc: Service,
+    addr: SocketAddr,
+    bind: &str,
+    tls: Option<(PathBuf, PathBuf, Option<String>)>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    scheme: &str,
+) -> Result<(), GatewayError> {
     let io = |source| GatewayError::Io { path: bind.into(), source };
     match tls {
         None => {

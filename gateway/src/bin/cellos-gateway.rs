@@ -19,7 +19,7 @@ fn run(args: &Cli) -> anyhow::Result<()> {
         Command::Campaign(c) => runtime.block_on(cli::campaign(c))?,
         Command::Serve(a) => {
             let s = a.resolve()?;
-            runtime.block_on(cellos_gateway::service::serve(&s.bind, s.setup, s.access))?
+            runtime.block_on(cellos_gateway::service::serve(&s.bind, s.setup, s.access, s.sila))?
         }
         Command::Token(t) => cli::token(t)?,
         Command::Audit(a) => cli::audit(a)?,
