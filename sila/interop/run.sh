@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The SiLA 2 interoperability checks, with a Python that has `sila2-interop-communication-tester` and
+# `sila2` (as .ci/run makes): the feature definitions against the SiLA schema, then the consortium's
+# tester's SiLAService tests against `cellos-gateway serve --sila`, over TLS and without.
+# Usage: sila/interop/run.sh PYTHON GATEWAY_BINARY
+set -euo pipefail
+python=$1
+gateway=$2
+here=$(cd "$(dirname "$0")" && pwd)
+
+"$python" "$here/check_fdl.py" "$here/.."
+
+free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+for mode in tls insecure; do
+    data=$(mktemp -d)
+    port=$(free_port)
+    flags=()
+    [ "$mode" = insecure ] && flags=(--sila-insecure)
+    "$gateway" serve --twin --bind "127.0.0.1:$(free_port)" --sila "127.0.0.1:$port" "${flags[@]}" --data-dir "$data" \
+        >"$data/serve.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do
+        grep -q "SiLA 2:" "$data/serve.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    roots=()
+    [ "$mode" = tls ] && roots=(--roots-cert-file "$data/sila-ca.pem")
+    echo "-- the interoperability tester's SiLAService tests, $mode"
+    status=0
+    (cd "$data" && "$python" -m sila2_interop_communication_tester.test_client --server-address "127.0.0.1:$port" \
+        "${roots[@]}" sila_service/) || status=$?
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$data"
+    [ "$status" = 0 ] || { echo "the SiLAService tests failed ($mode)"; exit 1; }
+done
