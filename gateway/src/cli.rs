@@ -109,6 +109,10 @@ pub struct ServeArgs {
     /// Serve SiLA 2 as plain gRPC (loopback only).
     #[arg(long, requires = "sila")]
     pub sila_insecure: bool,
+    /// Announce the SiLA 2 server by mDNS (service `_sila._tcp`, its UUID as the instance, the
+    /// certificate authority in the TXT record), for lab software that discovers servers.
+    #[arg(long, requires = "sila")]
+    pub announce: bool,
     /// Data directory and instrument lines.
     #[command(flatten)]
     pub ports: Ports,
@@ -136,6 +140,8 @@ pub struct ServeFile {
     sila: Option<String>,
     #[serde(default)]
     sila_insecure: bool,
+    #[serde(default)]
+    announce: bool,
 }
 
 /// What `serve` runs with: the address, the workcell and how it is reached.
@@ -196,11 +202,11 @@ impl ServeArgs {
             bind: self.bind.clone().or(file.bind).unwrap_or_else(|| "127.0.0.1:8470".into()),
             setup: crate::service::Setup { ports, twin, evo, time_scale: self.time_scale.or(file.time_scale) },
             access: crate::service::Access { allow_remote: self.allow_remote || file.allow_remote, tls },
-            sila: self
-                .sila
-                .clone()
-                .or(file.sila)
-                .map(|bind| crate::sila::Listen { bind, insecure: self.sila_insecure || file.sila_insecure }),
+            sila: self.sila.clone().or(file.sila).map(|bind| crate::sila::Listen {
+                bind,
+                insecure: self.sila_insecure || file.sila_insecure,
+                announce: self.announce || file.announce,
+            }),
         })
     }
 }

@@ -33,6 +33,27 @@ pub struct Listen {
     pub bind: String,
     /// Plain gRPC (loopback only) instead of TLS.
     pub insecure: bool,
+    /// Announce the server by mDNS (`_sila._tcp`, the certificate authority in the TXT record).
+    pub announce: bool,
+}
+
+/// The TXT record of a SiLA server's mDNS announcement (SiLA 2 Part B, discovery): `version`,
+/// `server_name`, `description` (each `key=value` at most 255 bytes, cut on a character boundary) and,
+/// over TLS, the authority's PEM a line per key (`ca0`, `ca1`, …).
+pub fn txt_record(version: &str, name: &str, description: &str, ca_pem: Option<&str>) -> Vec<(String, String)> {
+    let cut = |key: &str, v: &str| {
+        let room = 255 - key.len() - 1;
+        let mut end = v.len().min(room);
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        (key.to_string(), v[..end].to_string())
+    };
+    let mut txt = vec![cut("version", version), cut("server_name", name), cut("description", description)];
+    if let Some(ca) = ca_pem {
+        txt.extend(ca.lines().enumerate().map(|(i, l)| (format!("ca{i}"), l.to_string())));
+    }
+    txt
 }
 
 const FEATURE: &str = cellos_sila::features::DOSE_FINDING;
@@ -348,6 +369,43 @@ impl DoseFinding {
     }
 }
 
+fn info_description() -> String {
+    "The cellos lab gateway: autonomous dose-finding campaigns on a Hamilton STAR or Tecan EVO workcell with a plate reader".into()
+}
+
+/// Announces the server `uuid` by mDNS as `<uuid>._sila._tcp.local.` on `addr` (every address of the
+/// machine when it is unspecified or loopback-only is not what other machines can reach: then the
+/// machine's addresses are announced).
+fn mdns(
+    uuid: &str,
+    addr: SocketAddr,
+    port: u16,
+    txt: &[(String, String)],
+) -> Result<mdns_sd::ServiceDaemon, GatewayError> {
+    let bad = |e: mdns_sd::Error| GatewayError::Config { path: "--announce".into(), message: format!("mDNS: {e}") };
+    let daemon = mdns_sd::ServiceDaemon::new().map_err(bad)?;
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "cellos-gateway".into());
+    let properties: Vec<(&str, &str)> = txt.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let ip = if addr.ip().is_unspecified() { String::new() } else { addr.ip().to_string() };
+    let mut info = mdns_sd::ServiceInfo::new(
+        "_sila._tcp.local.",
+        uuid,
+        &format!("{host}.local."),
+        ip.as_str(),
+        port,
+        &properties[..],
+    )
+    .map_err(bad)?;
+    if addr.ip().is_unspecified() {
+        info = info.enable_addr_auto();
+    }
+    daemon.register(info).map_err(bad)?;
+    say!("SiLA 2: announced by mDNS as {uuid}._sila._tcp.local.");
+    Ok(daemon)
+}
+
 /// Makes the SiLA 2 server for `svc` on `listen` ready: checks the address (loopback unless
 /// `allow_remote`, and never plain gRPC off loopback), keeps the server identity, makes the TLS files
 /// the first time, binds. Returns the server, to run until `stop` resolves.
@@ -373,7 +431,7 @@ pub async fn prepare(
     std::fs::create_dir_all(&dir).map_err(|source| GatewayError::Io { path: dir.clone(), source })?;
     let info = cellos_sila::server::ServerInfo {
         server_type: "CellosGateway".into(),
-        description: "The cellos lab gateway: autonomous dose-finding campaigns on a Hamilton STAR or Tecan EVO workcell with a plate reader".into(),
+        description: info_description(),
         version: env!("CARGO_PKG_VERSION").into(),
         vendor_url: "https://github.com/cellos-lab/cellos".into(),
         default_name: "cellos gateway".into(),
@@ -399,14 +457,46 @@ pub async fn prepare(
         .await
         .map_err(|source| GatewayError::Io { path: listen.bind.clone().into(), source })?;
     say!("{announce}");
+    let daemon = if listen.announce {
+        let ca = if listen.insecure { None } else { std::fs::read_to_string(dir.join("sila-ca.pem")).ok() };
+        let txt = txt_record(env!("CARGO_PKG_VERSION"), &sila_service.name(), &info_description(), ca.as_deref());
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(addr.port());
+        Some(mdns(&uuid, addr, port, &txt)?)
+    } else {
+        None
+    };
     let router = builder
         .add_service(cellos_sila::silaservice::si_la_service_server::SiLaServiceServer::new(sila_service))
         .add_service(df::dose_finding_server::DoseFindingServer::new(DoseFinding { svc }));
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     Ok(async move {
-        router
+        let served = router
             .serve_with_incoming_shutdown(incoming, stop)
             .await
-            .map_err(|e| GatewayError::Io { path: listen.bind.clone().into(), source: std::io::Error::other(e) })
+            .map_err(|e| GatewayError::Io { path: listen.bind.clone().into(), source: std::io::Error::other(e) });
+        if let Some(d) = daemon {
+            let _ = d.shutdown();
+        }
+        served
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_txt_record_follows_the_standard() {
+        let ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let txt = txt_record("0.1.0", "Bench 3", "A gateway", Some(ca));
+        let keys: Vec<&str> = txt.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["version", "server_name", "description", "ca0", "ca1", "ca2"]);
+        assert_eq!(txt[4].1, "MIIB");
+        assert_eq!(txt_record("1.0", "n", "d", None).len(), 3, "no authority without TLS");
+        // Each key=value fits 255 bytes, cut between characters.
+        let long = "µ".repeat(200);
+        let t = txt_record("1.0", &long, "d", None);
+        assert_eq!(t[1].0.len() + 1 + t[1].1.len(), 254, "the last two-byte µ that fits");
+        assert!(t[1].1.chars().all(|c| c == 'µ'));
+    }
 }

@@ -34,3 +34,24 @@ for mode in tls insecure; do
     rm -rf "$data"
     [ "$status" = 0 ] || { echo "the SiLAService tests failed ($mode)"; exit 1; }
 done
+
+echo "-- mDNS: the sila2 discovery browser finds the server by its UUID (serve --announce)"
+data=$(mktemp -d)
+"$gateway" serve --twin --bind "127.0.0.1:$(free_port)" --sila "127.0.0.1:$(free_port)" --announce --data-dir "$data" \
+    >"$data/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+    grep -q "announced by mDNS" "$data/serve.log" 2>/dev/null && break
+    sleep 0.1
+done
+uuid=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["uuid"])' "$data/sila-server.json")
+status=0
+"$python" "$here/discover.py" "$uuid" "cellos gateway" || status=$?
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+rm -rf "$data"
+case $status in
+    0) ;;
+    2) echo "NOTE: no multicast on this machine: the mDNS check is SKIPPED" ;;
+    *) echo "mDNS discovery found the server with the wrong name"; exit 1 ;;
+esac
