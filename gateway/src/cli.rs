@@ -364,7 +364,9 @@ pub struct Connection {
     /// Which instrument.
     #[arg(long, value_enum)]
     pub instrument: Instrument,
-    /// Serial device of the instrument.
+    /// The instrument's line: a serial device, `usb` (the instrument's USB device), `usb:SERIAL` (the
+    /// one with that serial number), or `usb-sim:MPS:PATH` (a simulated USB device in front of a
+    /// serial line, for tests).
     #[arg(long, conflicts_with = "twin", required_unless_present = "twin")]
     pub port: Option<PathBuf>,
     /// Start the instrument twin and use it instead of hardware.
@@ -426,9 +428,12 @@ pub enum WorklistFormat {
 /// `probe` arguments.
 #[derive(Args, Debug)]
 pub struct ProbeArgs {
-    /// Serial device of the instrument.
-    #[arg(long)]
-    pub port: PathBuf,
+    /// The instrument's line: a serial device, `usb`, `usb:SERIAL` (or `usb-sim:MPS:PATH`).
+    #[arg(long, required_unless_present = "usb")]
+    pub port: Option<String>,
+    /// List the USB devices with a STAR's (08af:8000) or an EVO's (0c47:4000) ids, instead of probing one.
+    #[arg(long, conflicts_with = "port")]
+    pub usb: bool,
     /// Which instrument.
     #[arg(long, value_enum, default_value = "star")]
     pub instrument: Instrument,
@@ -655,14 +660,13 @@ pub async fn run_worklist(file: &Path, c: &Connection) -> Result<(), GatewayErro
         .parse_overrides(&c.timeouts)
         .map_err(|m| GatewayError::Config { path: "--timeouts".into(), message: m.to_string() })?;
     let (path, _twin) = connect(c)?;
-    let serial = SerialConfig { path, baud: c.baud, ..SerialConfig::new("") };
     match c.instrument {
         Instrument::Star => {
-            let (tx, rx, _) = open_line(&serial, Protocol::Star).await?;
+            let (tx, rx) = crate::transport::open(&path, Protocol::Star, c.baud).await?;
             run_on(Workcell::new(StarHandler::new(StarDriver::new(tx, rx, timeouts, 8)), deck), file, loaded).await
         }
         Instrument::Evo => {
-            let (tx, rx, _) = open_line(&serial, Protocol::Evo).await?;
+            let (tx, rx) = crate::transport::open(&path, Protocol::Evo, c.baud).await?;
             let limit = if c.timeouts.contains("default=") { timeouts.default_limit() } else { EVO_TIMEOUT };
             run_on(Workcell::new(EvoHandler::new(EvoDriver::new(tx, rx, limit)), deck), file, loaded).await
         }
@@ -671,10 +675,13 @@ pub async fn run_worklist(file: &Path, c: &Connection) -> Result<(), GatewayErro
 
 /// `probe`.
 pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
-    let serial = SerialConfig::new(args.port.display().to_string());
+    if args.usb {
+        return probe_usb(args.json).await;
+    }
+    let port = args.port.clone().unwrap_or_default();
     let report = match args.instrument {
         Instrument::Star => {
-            let (tx, rx, _) = open_line(&serial, Protocol::Star).await?;
+            let (tx, rx) = crate::transport::open(&port, Protocol::Star, 115_200).await?;
             let d = StarDriver::new(tx, rx, Timeouts::uniform(Duration::from_secs(5)), 8);
             let initialised = d.initialised(2).await?;
             let (firmware, rf) = d.firmware(2).await?;
@@ -684,7 +691,7 @@ pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
                    "tips": tips, "round_trip_ms": rf.elapsed.as_secs_f64() * 1e3})
         }
         Instrument::Evo => {
-            let (tx, rx, _) = open_line(&serial, Protocol::Evo).await?;
+            let (tx, rx) = crate::transport::open(&port, Protocol::Evo, 115_200).await?;
             let d = EvoDriver::new(tx, rx, Duration::from_secs(5));
             let cmd = |c: &[u8; 3], p: &[Option<i32>]| {
                 cellos_core::proto::evo::EvoCommand::new(b"C5", c, p)
@@ -705,6 +712,56 @@ pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
         let mut s = String::new();
         for (k, v) in report.as_object().into_iter().flatten() {
             s += &format!("{k:>14}: {v}\n");
+        }
+        s
+    };
+    write_out(text.as_bytes())
+}
+
+/// `probe --usb`: the attached USB devices with an instrument's ids; with none, what was looked for
+/// and what the udev rule must allow.
+async fn probe_usb(json: bool) -> Result<(), GatewayError> {
+    use crate::transport::usb::{EVO_IDS, STAR_IDS};
+    let (found, bus) = match crate::transport::usb::candidates().await {
+        Ok(found) => (found, String::new()),
+        Err(e) => (Vec::new(), format!(" This machine shows no USB bus ({e}).")),
+    };
+    let looked =
+        format!("Hamilton STAR {:04x}:{:04x}, Tecan EVO {:04x}:{:04x}", STAR_IDS.0, STAR_IDS.1, EVO_IDS.0, EVO_IDS.1);
+    let text = if json {
+        format!(
+            "{}
+",
+            json!({ "looked_for": looked, "devices": found, "udev_rule": "gateway/dist/60-cellos.rules" })
+        )
+    } else if found.is_empty() {
+        [
+            format!("no USB instrument attached (looked for {looked}).{bus}"),
+            "If one is plugged in and not listed, the gateway's user may lack access to it: install".into(),
+            "gateway/dist/60-cellos.rules as /etc/udev/rules.d/60-cellos.rules (it gives the group `dialout`".into(),
+            "read and write access to those ids), then run `udevadm control --reload` and plug it in again.".into(),
+        ]
+        .join("\n")
+            + "\n"
+    } else {
+        let mut s = format!(
+            "USB instruments attached (looked for {looked}):
+"
+        );
+        for d in &found {
+            let line = match &d.serial {
+                Some(serial) => format!("usb:{serial}"),
+                None => "usb".into(),
+            };
+            s += &format!(
+                "  {} {:04x}:{:04x} at {} serial {} (line: {line})
+",
+                d.instrument,
+                d.vendor_id,
+                d.product_id,
+                d.bus_path,
+                d.serial.as_deref().unwrap_or("none")
+            );
         }
         s
     };
@@ -815,7 +872,7 @@ pub struct Ports {
     /// Data directory.
     #[arg(long, env = "CELLOS_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// STAR serial device (overrides the settings).
+    /// STAR line (overrides the settings): a serial device, `usb`, `usb:SERIAL` or `usb-sim:MPS:PATH`.
     #[arg(long, requires = "reader")]
     pub star: Option<String>,
     /// Reader serial device (overrides the settings).
@@ -1079,7 +1136,7 @@ async fn carry_out(
         &id,
     )
     .await?;
-    let (tx, rx, _) = open_line(&SerialConfig::new(lines.star.as_str()), Protocol::Star).await?;
+    let (tx, rx) = crate::transport::open(lines.star.as_str(), Protocol::Star, 115_200).await?;
     let (wtx, wrx, _) = open_line(&SerialConfig::new(lines.reader.as_str()), Protocol::Wire).await?;
     let driver = StarDriver::new(tx, rx, star_timeouts, 8);
     let reader = crate::wire::WireClient::new(wtx, wrx, reader_timeout);

@@ -808,7 +808,7 @@ impl Service {
     async fn run_worklist(&self, id: &str, w: &WorklistSpec) -> Result<usize, GatewayError> {
         use crate::handlers::{EvoHandler, StarHandler};
         use crate::liquid::Workcell;
-        use crate::transport::{Protocol, SerialConfig, open_line};
+        use crate::transport::Protocol;
         let loaded = crate::cli::parse_worklist(id, w.format == "gwl", w.content.as_bytes())?;
         let twin = if self.inner.setup.twin {
             let exe = std::env::current_exe()
@@ -830,14 +830,14 @@ impl Service {
             "evo" => {
                 let path = line(twin.as_ref().map(|t| &t.evo), &self.inner.setup.evo)
                     .ok_or_else(|| GatewayError::Config { path: "serve".into(), message: "no EVO line".into() })?;
-                let (tx, rx, _) = open_line(&SerialConfig::new(path), Protocol::Evo).await?;
+                let (tx, rx) = crate::transport::open(&path, Protocol::Evo, 115_200).await?;
                 let handler = EvoHandler::new(crate::evo::EvoDriver::new(tx, rx, std::time::Duration::from_secs(30)));
                 run_loaded(Workcell::new(handler, deck), id, &loaded, progress).await?;
             }
             _ => {
                 let path = line(twin.as_ref().map(|t| &t.star), &self.inner.setup.ports.star)
                     .ok_or_else(|| GatewayError::Config { path: "serve".into(), message: "no STAR line".into() })?;
-                let (tx, rx, _) = open_line(&SerialConfig::new(path), Protocol::Star).await?;
+                let (tx, rx) = crate::transport::open(&path, Protocol::Star, 115_200).await?;
                 let handler = StarHandler::new(crate::star::StarDriver::new(tx, rx, timeouts, 8));
                 run_loaded(Workcell::new(handler, deck), id, &loaded, progress).await?;
             }

@@ -4,8 +4,10 @@
 //! messages, so a driver can have one task reading replies while others send. The serial link frames
 //! messages per protocol ([`Protocol`]): STAR text ends with CR on the way out and is split at CR, LF or
 //! CR LF on the way in (our ASSUMPTION for byte streams, see `docs/wire.md`); EVO frames are
-//! self-delimiting (`0x02` … `0x00`); our `wire` frames end with `0x00`. A USB bulk transport (one transfer,
-//! one message) would implement the same two traits without touching the drivers.
+//! self-delimiting (`0x02` … `0x00`); our `wire` frames end with `0x00`. The USB bulk transport ([`usb`]:
+//! one transfer, one message) implements the same two traits; [`sim`] simulates a USB device in front of
+//! a serial instrument for the tests. [`open`] opens a line from its description (a serial path, `usb`,
+//! `usb:SERIAL` or `usb-sim:MPS:PATH`) as [`AnyTx`] and [`AnyRx`], so the drivers take any of them.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -16,6 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
 use crate::error::GatewayError;
+
+pub mod sim;
+pub mod usb;
 
 /// Sends whole messages.
 pub trait LinkTx: Send + 'static {
@@ -238,6 +243,119 @@ impl LinkRx for SerialRx {
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(e) => return Err(GatewayError::Link(format!("{}: read: {e}", self.path))),
             }
+        }
+    }
+}
+
+/// What an instrument line is, from its description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineSpec {
+    /// A serial device (`/dev/ttyUSB0`, a pty).
+    Serial(String),
+    /// The instrument's USB device (`usb`), or the one with this serial number (`usb:SERIAL`).
+    Usb(Option<String>),
+    /// A simulated USB device of `mps`-byte packets in front of the serial line `path`
+    /// (`usb-sim:MPS:PATH`; for tests).
+    UsbSim {
+        /// Packet size.
+        mps: usize,
+        /// The serial line behind it.
+        path: String,
+    },
+}
+
+impl LineSpec {
+    /// Reads a line's description.
+    pub fn parse(s: &str) -> Result<LineSpec, GatewayError> {
+        let bad = |m: String| GatewayError::Config { path: s.into(), message: m };
+        if s == "usb" {
+            return Ok(LineSpec::Usb(None));
+        }
+        if let Some(rest) = s.strip_prefix("usb-sim:") {
+            let (mps, path) =
+                rest.split_once(':').ok_or_else(|| bad("usb-sim:MPS:PATH, e.g. usb-sim:64:/dev/pts/3".into()))?;
+            let mps: usize = mps
+                .parse()
+                .ok()
+                .filter(|m| (1..=1024).contains(m))
+                .ok_or_else(|| bad(format!("packet size `{mps}`: 1 to 1024")))?;
+            return Ok(LineSpec::UsbSim { mps, path: path.to_string() });
+        }
+        if let Some(serial) = s.strip_prefix("usb:") {
+            if serial.is_empty() {
+                return Err(bad("usb:SERIAL needs the device's serial number (cellos-gateway probe --usb)".into()));
+            }
+            return Ok(LineSpec::Usb(Some(serial.to_string())));
+        }
+        Ok(LineSpec::Serial(s.to_string()))
+    }
+}
+
+/// The sending half of any line.
+pub enum AnyTx {
+    /// Serial.
+    Serial(SerialTx),
+    /// USB.
+    Usb(usb::UsbTx<usb::NusbOut>),
+    /// Simulated USB.
+    Sim(usb::UsbTx<sim::SimOut>),
+}
+
+/// The receiving half of any line.
+pub enum AnyRx {
+    /// Serial.
+    Serial(SerialRx),
+    /// USB.
+    Usb(usb::UsbRx<usb::NusbIn>),
+    /// Simulated USB.
+    Sim(usb::UsbRx<sim::SimIn>),
+}
+
+impl LinkTx for AnyTx {
+    async fn send(&mut self, message: &[u8]) -> Result<(), GatewayError> {
+        match self {
+            AnyTx::Serial(t) => t.send(message).await,
+            AnyTx::Usb(t) => t.send(message).await,
+            AnyTx::Sim(t) => t.send(message).await,
+        }
+    }
+}
+
+impl LinkRx for AnyRx {
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, GatewayError> {
+        match self {
+            AnyRx::Serial(r) => r.recv().await,
+            AnyRx::Usb(r) => r.recv().await,
+            AnyRx::Sim(r) => r.recv().await,
+        }
+    }
+}
+
+/// Opens an instrument's line from its description (see [`LineSpec`]) for a protocol (`Star` or `Evo`;
+/// the instrument's USB ids follow from it); a serial line at `baud`, cleared as [`open_line`] does.
+pub async fn open(spec: &str, protocol: Protocol, baud: u32) -> Result<(AnyTx, AnyRx), GatewayError> {
+    match LineSpec::parse(spec)? {
+        LineSpec::Serial(path) => {
+            let (tx, rx, _) = open_line(&SerialConfig { baud, ..SerialConfig::new(path) }, protocol).await?;
+            Ok((AnyTx::Serial(tx), AnyRx::Serial(rx)))
+        }
+        LineSpec::Usb(serial) => {
+            let ids = if protocol == Protocol::Evo { usb::EVO_IDS } else { usb::STAR_IDS };
+            let (out, inp) = usb::open_device(&usb::UsbSelector { ids, serial }).await?;
+            let (tx, rx) = usb::link(out, inp, protocol, usb::UsbTimeouts::default(), spec);
+            Ok((AnyTx::Usb(tx), AnyRx::Usb(rx)))
+        }
+        LineSpec::UsbSim { mps, path } => {
+            let (out, inp, device) = sim::endpoints(mps);
+            let name = spec.to_string();
+            // Packets the host sends before the device has opened its line wait in its queue.
+            tokio::spawn(async move {
+                if let Err(e) = device.bridge(&path, protocol).await {
+                    tracing::warn!(line = %name, "simulated USB device: {e}");
+                }
+            });
+            let (tx, rx) = usb::link(out, inp, protocol, usb::UsbTimeouts::default(), spec);
+            Ok((AnyTx::Sim(tx), AnyRx::Sim(rx)))
         }
     }
 }
