@@ -30,6 +30,10 @@ pub struct Cli {
     /// Log level (error, warn, info, debug, trace), or a tracing filter.
     #[arg(long, global = true, env = "CELLOS_LOG", default_value = "warn")]
     pub log: String,
+    /// Record every message on every instrument line, both ways, with time stamps, into FILE (the
+    /// format is in docs/usb.md); `replay FILE` plays it back in place of the instrument.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
 }
 
 /// The commands.
@@ -60,6 +64,13 @@ pub enum Command {
     /// inserted row (exit 1).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Play a recording (made with --capture) back in place of the instrument: the command it
+    /// recorded runs again, its instrument line replaced by the recording; it fails at the first message
+    /// that differs from the recording, naming the recording's line.
+    Replay {
+        /// The recording.
+        file: PathBuf,
+    },
     /// Serve the instrument twin on pty pairs (used by --twin).
     #[command(hide = true)]
     Twin(TwinArgs),
@@ -716,6 +727,36 @@ pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
         s
     };
     write_out(text.as_bytes())
+}
+
+/// The arguments that replay a recording: its command, with its instrument line (`--port`, `--star`,
+/// or `--twin`) replaced by `replay:FILE`. Only commands on one liquid handler replay (worklists, probe).
+pub fn replay_args(file: &Path) -> Result<Vec<String>, GatewayError> {
+    let rec = crate::transport::capture::read(file)?;
+    let bad = |m: String| GatewayError::Config { path: file.into(), message: m };
+    let mut args = rec.command.clone();
+    if args.is_empty() {
+        return Err(bad("the recording does not say which command made it (`# command:`)".into()));
+    }
+    if !(args.first().is_some_and(|a| a == "worklist" || a == "probe")) {
+        return Err(bad(format!(
+            "`{}` recordings are not replayed: worklist and probe recordings are (a campaign's reader line is not)",
+            args[0]
+        )));
+    }
+    let line = format!("replay:{}", file.display());
+    args.retain(|a| a != "--twin");
+    let mut replaced = false;
+    for i in 0..args.len() {
+        if (args[i] == "--port" || args[i] == "--star") && i + 1 < args.len() {
+            args[i + 1] = line.clone();
+            replaced = true;
+        }
+    }
+    if !replaced {
+        args.extend(["--port".to_string(), line]);
+    }
+    Ok(args)
 }
 
 /// `probe --usb`: the attached USB devices with an instrument's ids; with none, what was looked for

@@ -154,3 +154,46 @@ fn a_real_evo_over_usb() {
     let o = Command::new(BIN).args(["probe", "--port", "usb", "--instrument", "evo", "--json"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A worklist recorded against the twin (`--capture`) replays in place of the instrument; a recording
+/// with one byte changed in a command fails at that message, naming the recording's line.
+#[test]
+fn a_recorded_session_replays_and_a_changed_byte_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let gwl = dir.path().join("w.gwl");
+    std::fs::write(&gwl, "A;MEDIUM;;;1;;40.00;;;1;\r\nD;PLATE_1;;;1;;40.00;;;1;\r\nW;\r\n").unwrap();
+    let cap = dir.path().join("s.cap");
+    let o = Command::new(BIN)
+        .arg("--capture")
+        .arg(&cap)
+        .args(["worklist", "run"])
+        .arg(&gwl)
+        .args(["--instrument", "star", "--twin"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&cap).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "# cellos capture 1");
+    assert!(lines[1].starts_with("# command: [\"worklist\",\"run\""), "{}", lines[1]);
+    let sent = lines.iter().filter(|l| l.contains(" star > ")).count();
+    let got = lines.iter().filter(|l| l.contains(" star < ")).count();
+    assert!(sent >= 6 && sent == got, "every command and its reply: {text}");
+    let o = Command::new(BIN).arg("replay").arg(&cap).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("every message as recorded"));
+    // The aspirate's volume changed by one digit in the recording: the replay stops there.
+    let (n, line) = lines.iter().enumerate().find(|(_, l)| l.contains(" star > C0AS")).unwrap();
+    let at = line.find("av").expect("an aspirate volume") + 2;
+    let mut changed = line.to_string();
+    let digit = changed.as_bytes()[at + 1];
+    changed.replace_range(at + 1..at + 2, if digit == b'9' { "8" } else { "9" });
+    let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    edited[n] = changed;
+    let bad = dir.path().join("bad.cap");
+    std::fs::write(&bad, edited.join("\n") + "\n").unwrap();
+    let o = Command::new(BIN).arg("replay").arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains(&format!("bad.cap line {}: sent `C0AS", n + 1)), "{err}");
+}

@@ -24,12 +24,32 @@ fn run(args: &Cli) -> anyhow::Result<()> {
         Command::Token(t) => cli::token(t)?,
         Command::Audit(a) => cli::audit(a)?,
         Command::Twin(a) => cli::twin(a)?,
+        Command::Replay { file } => {
+            let args = cli::replay_args(file)?;
+            let status = std::process::Command::new(std::env::current_exe()?).args(&args).status()?;
+            if !status.success() {
+                anyhow::bail!("the replay of {} differs from the recording (above)", file.display());
+            }
+            eprintln!("replay of {}: every message as recorded", file.display());
+        }
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
     let args = Cli::parse();
+    if let Some(path) = &args.capture {
+        // The command as given, without the capture itself: what `replay` runs again.
+        let mut command: Vec<String> = std::env::args().skip(1).collect();
+        if let Some(i) = command.iter().position(|a| a == "--capture") {
+            command.drain(i..(i + 2).min(command.len()));
+        }
+        command.retain(|a| !a.starts_with("--capture="));
+        if let Err(e) = cellos_gateway::transport::capture::start(path, &command) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();

@@ -19,6 +19,7 @@ use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
 use crate::error::GatewayError;
 
+pub mod capture;
 pub mod sim;
 pub mod usb;
 
@@ -215,6 +216,7 @@ pub fn split(stream: SerialStream, protocol: Protocol, path: String) -> (SerialT
 
 impl LinkTx for SerialTx {
     async fn send(&mut self, message: &[u8]) -> Result<(), GatewayError> {
+        capture::record(self.protocol, true, message);
         let io = |e| GatewayError::Link(format!("write: {e}"));
         // The message and its terminator in one write: a process killed between two writes would leave
         // half a command on the line, to which the next session's first command would be appended.
@@ -235,6 +237,7 @@ impl LinkRx for SerialRx {
         let mut buf = [0u8; 512];
         loop {
             if let Some(frame) = self.frames.pop() {
+                capture::record(self.frames.protocol, false, &frame);
                 return Ok(Some(frame));
             }
             match self.half.read(&mut buf).await {
@@ -262,6 +265,8 @@ pub enum LineSpec {
         /// The serial line behind it.
         path: String,
     },
+    /// A recorded session played back in place of the instrument (`replay:FILE`, see [`capture`]).
+    Replay(std::path::PathBuf),
 }
 
 impl LineSpec {
@@ -270,6 +275,9 @@ impl LineSpec {
         let bad = |m: String| GatewayError::Config { path: s.into(), message: m };
         if s == "usb" {
             return Ok(LineSpec::Usb(None));
+        }
+        if let Some(file) = s.strip_prefix("replay:") {
+            return Ok(LineSpec::Replay(file.into()));
         }
         if let Some(rest) = s.strip_prefix("usb-sim:") {
             let (mps, path) =
@@ -299,6 +307,8 @@ pub enum AnyTx {
     Usb(usb::UsbTx<usb::NusbOut>),
     /// Simulated USB.
     Sim(usb::UsbTx<sim::SimOut>),
+    /// A recording played back.
+    Replay(capture::ReplayTx),
 }
 
 /// The receiving half of any line.
@@ -309,6 +319,8 @@ pub enum AnyRx {
     Usb(usb::UsbRx<usb::NusbIn>),
     /// Simulated USB.
     Sim(usb::UsbRx<sim::SimIn>),
+    /// A recording played back.
+    Replay(capture::ReplayRx),
 }
 
 impl LinkTx for AnyTx {
@@ -317,6 +329,7 @@ impl LinkTx for AnyTx {
             AnyTx::Serial(t) => t.send(message).await,
             AnyTx::Usb(t) => t.send(message).await,
             AnyTx::Sim(t) => t.send(message).await,
+            AnyTx::Replay(t) => t.send(message).await,
         }
     }
 }
@@ -327,6 +340,7 @@ impl LinkRx for AnyRx {
             AnyRx::Serial(r) => r.recv().await,
             AnyRx::Usb(r) => r.recv().await,
             AnyRx::Sim(r) => r.recv().await,
+            AnyRx::Replay(r) => r.recv().await,
         }
     }
 }
@@ -344,6 +358,10 @@ pub async fn open(spec: &str, protocol: Protocol, baud: u32) -> Result<(AnyTx, A
             let (out, inp) = usb::open_device(&usb::UsbSelector { ids, serial }).await?;
             let (tx, rx) = usb::link(out, inp, protocol, usb::UsbTimeouts::default(), spec);
             Ok((AnyTx::Usb(tx), AnyRx::Usb(rx)))
+        }
+        LineSpec::Replay(file) => {
+            let (tx, rx) = capture::replay(&file, protocol)?;
+            Ok((AnyTx::Replay(tx), AnyRx::Replay(rx)))
         }
         LineSpec::UsbSim { mps, path } => {
             let (out, inp, device) = sim::endpoints(mps);

@@ -140,6 +140,7 @@ impl Default for UsbTimeouts {
 pub struct UsbTx<O: BulkOut> {
     out: O,
     timeouts: UsbTimeouts,
+    protocol: Protocol,
     name: String,
 }
 
@@ -162,13 +163,14 @@ pub fn link<O: BulkOut, I: BulkIn>(
 ) -> (UsbTx<O>, UsbRx<I>) {
     let assembler = InAssembler::new(inp.max_packet_size());
     (
-        UsbTx { out, timeouts, name: name.to_string() },
+        UsbTx { out, timeouts, protocol, name: name.to_string() },
         UsbRx { inp, assembler, timeouts, protocol, name: name.to_string() },
     )
 }
 
 impl<O: BulkOut> LinkTx for UsbTx<O> {
     async fn send(&mut self, message: &[u8]) -> Result<(), GatewayError> {
+        super::capture::record(self.protocol, true, message);
         let mps = self.out.max_packet_size();
         for packet in out_packets(message, mps) {
             match tokio::time::timeout(self.timeouts.packet, self.out.write_packet(packet)).await {
@@ -213,6 +215,7 @@ impl<I: BulkIn> LinkRx for UsbRx<I> {
                     }
                     // A zero-length packet alone is no reply.
                     if !reply.is_empty() {
+                        super::capture::record(self.protocol, false, &reply);
                         return Ok(Some(reply));
                     }
                 }
