@@ -38,6 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         star: Some(twin.star.clone()),
         reader: Some(twin.reader.clone()),
         timeouts: String::new(),
+        reconnect: None,
     };
     let setup = cellos_gateway::service::Setup { ports, twin: false, evo: None, time_scale: None };
     let served = bind.clone();

@@ -153,6 +153,7 @@ pub struct ServeFile {
     sila_insecure: bool,
     #[serde(default)]
     announce: bool,
+    reconnect: Option<u64>,
 }
 
 /// What `serve` runs with: the address, the workcell and how it is reached.
@@ -208,7 +209,10 @@ impl ServeArgs {
         } else {
             self.ports.timeouts.clone()
         };
-        let ports = Ports { data_dir: self.ports.data_dir.clone().or(file.data_dir), star, reader, timeouts };
+        // A service rides through a lost line: ten minutes unless told otherwise.
+        let reconnect = Some(self.ports.reconnect.or(file.reconnect).unwrap_or(600));
+        let ports =
+            Ports { data_dir: self.ports.data_dir.clone().or(file.data_dir), star, reader, timeouts, reconnect };
         Ok(Serve {
             bind: self.bind.clone().or(file.bind).unwrap_or_else(|| "127.0.0.1:8470".into()),
             setup: crate::service::Setup { ports, twin, evo, time_scale: self.time_scale.or(file.time_scale) },
@@ -923,6 +927,11 @@ pub struct Ports {
     /// commands, `reader=` for a request on the reader link (5 s).
     #[arg(long, default_value = "")]
     pub timeouts: String,
+    /// When an instrument line goes away mid-campaign (a cable pulled, an instrument power-cycled),
+    /// wait up to SECS for it to come back and go on from the journal, reconciling with the instrument
+    /// as after a crash (default: fail at once; `serve`: 600).
+    #[arg(long, value_name = "SECS")]
+    pub reconnect: Option<u64>,
 }
 
 fn data_dir(d: Option<&Path>) -> PathBuf {
@@ -961,7 +970,7 @@ pub enum Start {
 
 /// Who else follows and steers a campaign the gateway drives (the service): its events, and pause and
 /// stop requests.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Hooks {
     /// Where the runner's events go too.
     pub events: Option<tokio::sync::mpsc::UnboundedSender<campaign::Event>>,
@@ -1138,7 +1147,65 @@ pub async fn drive(
     }
     let status_db = cellos_store::db::open(dir, cellos_store::db::Db::Campaigns)
         .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
-    let result = carry_out(start, config, store, stored, dir, ports, twin, star_timeouts, reader_timeout, hooks).await;
+    let mut result = carry_out(
+        start,
+        config.clone(),
+        store,
+        stored,
+        dir,
+        ports,
+        twin,
+        star_timeouts.clone(),
+        reader_timeout,
+        hooks.clone(),
+    )
+    .await;
+    // A line that went away (a cable pulled, an instrument power-cycled): wait for it to come back, then
+    // go on from the journal exactly as `campaign resume` does after a crash; never a blind resend.
+    let patience = Duration::from_secs(ports.reconnect.unwrap_or(0));
+    loop {
+        match &result {
+            Err(e) if lost_line(e) && !patience.is_zero() => {
+                say!("  the instrument line is lost ({e}); waiting up to {} s for it to come back", patience.as_secs());
+                if let Some(events) = &hooks.events {
+                    let _ = events.send(campaign::Event::Disconnected { error: e.to_string() });
+                }
+            }
+            _ => break,
+        }
+        let deadline = std::time::Instant::now() + patience;
+        result = loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if hooks.control.as_ref().is_some_and(|c| *c.borrow() == campaign::Control::Stop) {
+                break Err(GatewayError::Stopped { campaign: id.clone() });
+            }
+            let store = cellos_store::db::Store::open(dir)
+                .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
+            let stored = campaign::stored(&store.campaigns, &id)?;
+            let r = carry_out(
+                Start::Resume,
+                config.clone(),
+                store,
+                stored,
+                dir,
+                ports,
+                twin,
+                star_timeouts.clone(),
+                reader_timeout,
+                hooks.clone(),
+            )
+            .await;
+            match &r {
+                // Not there yet.
+                Err(GatewayError::Open { .. }) if std::time::Instant::now() < deadline => continue,
+                Err(GatewayError::Open { .. }) => break r,
+                _ => {
+                    say!("  the line came back; the campaign went on from its journal");
+                    break r;
+                }
+            }
+        };
+    }
     if let Err(e) = &result
         && !matches!(e, GatewayError::WrongInstrument { .. })
     {
@@ -1147,6 +1214,13 @@ pub async fn drive(
         let _ = campaign::set_status(&status_db, &id, CampaignStatus::Failed, Some(&e.to_string()));
     }
     result.map(|r| (id, r))
+}
+
+/// Whether an error says an instrument line went away (closed, failing, or not there to open).
+fn lost_line(e: &GatewayError) -> bool {
+    matches!(e, GatewayError::Closed | GatewayError::Open { .. })
+        || matches!(e, GatewayError::Link(m) if m.contains("read:") || m.contains("write:") || m.contains("device is gone"))
+        || matches!(e, GatewayError::OperationFailed { cause, .. } if lost_line(cause))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1370,7 +1444,7 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
         CampaignCommand::Demo { data_dir: d, seed } => {
             let dir = data_dir(d.as_deref());
             let cfg = campaign::CampaignConfig { seed: *seed, ..campaign::CampaignConfig::demo() };
-            let ports = Ports { data_dir: None, star: None, reader: None, timeouts: String::new() };
+            let ports = Ports { data_dir: None, star: None, reader: None, timeouts: String::new(), reconnect: None };
             let (id, results) = drive(Start::New, cfg, &dir, &ports, true, Hooks::default()).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }

@@ -159,6 +159,8 @@ pub struct LinkStats {
     pub unmatched: AtomicU64,
     /// Commands sent.
     pub sent: AtomicU64,
+    /// The line closed (its reader ended): nothing sent now can be answered.
+    pub closed: std::sync::atomic::AtomicBool,
 }
 
 /// The STAR driver.
@@ -215,7 +217,8 @@ impl<Tx: LinkTx> StarDriver<Tx> {
                     }
                 }
             }
-            // The line closed: every waiter sees its sender dropped.
+            // The line closed: every waiter sees its sender dropped, and nothing is sent any more.
+            s.closed.store(true, Ordering::SeqCst);
             if let Ok(mut map) = p.lock() {
                 map.clear();
             }
@@ -309,7 +312,15 @@ impl<Tx: LinkTx> StarDriver<Tx> {
 
     async fn exchange(&self, id: u16, bytes: &[u8], command: &str, limit: Duration) -> Result<String, GatewayError> {
         let (sender, receiver) = oneshot::channel();
-        self.pending.lock().map_err(|_| GatewayError::Closed)?.insert(id, sender);
+        {
+            let mut pending = self.pending.lock().map_err(|_| GatewayError::Closed)?;
+            // Checked under the lock the reader clears the waiters under: a command is either refused
+            // here or its waiter is dropped by the reader's end.
+            if self.stats.closed.load(Ordering::SeqCst) {
+                return Err(GatewayError::Closed);
+            }
+            pending.insert(id, sender);
+        }
         let sent = { self.tx.lock().await.send(bytes).await };
         if let Err(e) = sent {
             self.forget(id);

@@ -194,6 +194,11 @@ pub enum Event {
         /// What an answer must hold (an upload's plate, wells and readouts).
         spec: Value,
     },
+    /// An instrument line went away; the campaign waits for it to come back.
+    Disconnected {
+        /// What was seen.
+        error: String,
+    },
     /// The operator answered; the campaign goes on.
     Answered {
         /// The prompt.
@@ -249,6 +254,7 @@ impl std::fmt::Display for Event {
                 write!(f, "operator: {text} (answer: cellos-gateway campaign answer CAMPAIGN {prompt_id}{how})")
             }
             Event::Answered { prompt_id } => write!(f, "operator answered {prompt_id}"),
+            Event::Disconnected { error } => write!(f, "instrument line lost: {error}"),
             Event::Titrated { line, titer_tu_per_ul, max_fraction, volume_ul } => write!(
                 f,
                 "{line} titration: {titer_tu_per_ul:.0} TU/µL, A {max_fraction:.2}, {volume_ul:.2} µL for {:.0} % BFP",

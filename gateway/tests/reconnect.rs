@@ -1,0 +1,167 @@
+//! A lost instrument line mid-campaign, from the outside: the gateway reaches the twin's STAR through a
+//! "cable" (a pty pair relayed to the twin, found through a fixed path), which the test pulls and plugs
+//! back in while the campaign runs. The gateway waits, reopens the line, checks it is the same
+//! instrument, reconciles the step in flight with it as after a crash, and finishes with the readings
+//! and doses of an uninterrupted run; the twin's counters show no aspirate or dispense done twice.
+
+use std::io::{Read, Write};
+
+use serialport::SerialPort;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cellos-gateway");
+
+/// A cable between a fixed path and the twin's STAR line: a pty pair whose far end is relayed to it.
+struct Cable {
+    stop: Arc<AtomicBool>,
+    relay: Option<std::thread::JoinHandle<()>>,
+    link: PathBuf,
+}
+
+impl Cable {
+    fn plug(link: &Path, twin_line: &str) -> Cable {
+        let (mut master, slave) = serialport::TTYPort::pair().unwrap();
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(slave.name().unwrap(), link).unwrap();
+        let mut twin = serialport::new(twin_line, 115_200).timeout(Duration::from_millis(5)).open_native().unwrap();
+        master.set_timeout(Duration::from_millis(5)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        let relay = std::thread::spawn(move || {
+            let _slave = slave;
+            let mut buf = [0u8; 512];
+            while !halt.load(Ordering::Relaxed) {
+                if let Ok(n) = master.read(&mut buf)
+                    && n > 0
+                {
+                    let _ = twin.write_all(&buf[..n]);
+                }
+                if let Ok(n) = twin.read(&mut buf)
+                    && n > 0
+                {
+                    let _ = master.write_all(&buf[..n]);
+                }
+            }
+        });
+        Cable { stop, relay: Some(relay), link: link.to_path_buf() }
+    }
+
+    /// Pulls the cable: the pty pair closes, the path is gone.
+    fn pull(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.relay.take() {
+            t.join().unwrap();
+        }
+        let _ = std::fs::remove_file(&self.link);
+    }
+}
+
+fn campaign_twin(dir: &Path) -> cellos_gateway::twin::TwinProcess {
+    let deck = dir.join("deck.toml");
+    std::fs::write(&deck, cellos_gateway::campaign::deck_toml(&["U2OS".to_string()])).unwrap();
+    let options = cellos_gateway::twin::TwinOptions { seed: 7, instant: true, deck: Some(deck), ..Default::default() };
+    cellos_gateway::twin::TwinProcess::spawn(Path::new(BIN), &options).unwrap()
+}
+
+fn counters(t: &cellos_gateway::twin::TwinProcess) -> (u32, u32, u32, u32) {
+    use cellos_core::proto::wire::{Request, Response};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let cfg = cellos_gateway::transport::SerialConfig::new(t.reader.as_str());
+        let (tx, rx) = cellos_gateway::transport::open_serial(&cfg, cellos_gateway::transport::Protocol::Wire).unwrap();
+        let client = cellos_gateway::wire::WireClient::new(tx, rx, Duration::from_secs(2));
+        match client.ask(&Request::Counters).await.unwrap() {
+            Response::Counters(c) => (c.aspirates, c.dispenses, c.tip_pickups, c.tip_drops),
+            other => panic!("{other:?}"),
+        }
+    })
+}
+
+fn outcome(dir: &Path) -> (Vec<String>, String) {
+    let db = rusqlite::Connection::open(dir.join("experimental_results.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT iteration || ' ' || well_id || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal FROM measurements WHERE campaign_id = 'c' ORDER BY iteration, well_id")
+        .unwrap();
+    let readings = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let o = Command::new(BIN).args(["campaign", "status", "c", "--data-dir"]).arg(dir).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    (readings, v["summary"].to_string())
+}
+
+fn journal_entries(dir: &Path) -> i64 {
+    let Ok(db) =
+        rusqlite::Connection::open_with_flags(dir.join("campaigns.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    db.query_row("SELECT count(*) FROM journal WHERE campaign_id = 'c'", [], |r| r.get(0)).unwrap_or(0)
+}
+
+const SETTINGS: &str = "campaign_id = \"c\"\nlines = [\"U2OS\"]\nbudget_wells = 24\nseed = 7\n";
+
+#[test]
+fn a_pulled_cable_mid_campaign_is_ridden_through() {
+    // The reference: the same campaign on a twin of the same seed, uninterrupted.
+    let reference = tempfile::tempdir().unwrap();
+    let a = campaign_twin(reference.path());
+    std::fs::write(reference.path().join("c.toml"), SETTINGS).unwrap();
+    let o = Command::new(BIN)
+        .args(["campaign", "run", "--config"])
+        .arg(reference.path().join("c.toml"))
+        .args(["--star", &a.star, "--reader", &a.reader, "--data-dir"])
+        .arg(reference.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected = outcome(reference.path());
+    let expected_counters = counters(&a);
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = campaign_twin(dir.path());
+    let link = dir.path().join("star-cable");
+    std::fs::write(dir.path().join("c.toml"), SETTINGS).unwrap();
+    let child = Command::new(BIN)
+        .args(["campaign", "run", "--reconnect", "60", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .arg("--star")
+        .arg(&link)
+        .args(["--reader", &b.reader, "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.path().join("gateway.log")).unwrap()))
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
+    // The cable is plugged in after the gateway has started: a child process would inherit the pty
+    // pair's master (without close-on-exec) and keep the line up when the test pulls the cable. The
+    // gateway finds no instrument at first, and waits for it as for a lost line.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut cable = Cable::plug(&link, &b.star);
+    // Pulled twice, at different points of the run, and plugged back in after a while.
+    for at in [25i64, 90] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while journal_entries(dir.path()) < at {
+            if Instant::now() > deadline {
+                panic!("the campaign did not reach {at} journal entries: {}", log());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        cable.pull();
+        std::thread::sleep(Duration::from_millis(1500));
+        cable = Cable::plug(&link, &b.star);
+    }
+    let mut child = child;
+    let status = child.wait().unwrap();
+    let err = log();
+    assert!(status.success(), "{err}");
+    // Not there at the start, then pulled twice: three waits, three returns.
+    assert_eq!(err.matches("the instrument line is lost").count(), 3, "{err}");
+    assert_eq!(err.matches("the line came back").count(), 3, "{err}");
+    assert_eq!(outcome(dir.path()), expected, "the readings and doses of the uninterrupted run");
+    assert_eq!(counters(&b), expected_counters, "no aspirate, dispense, pick-up or drop done twice");
+    cable.pull();
+}
