@@ -293,7 +293,7 @@ pub struct Instrument {
     pub kind: String,
     /// Its line, or `twin` when the service starts a twin for each run.
     pub port: String,
-    /// `idle` or `busy`.
+    /// `idle`, `busy`, or `disconnected` (its line was lost; the run waits for it to come back).
     pub state: String,
     /// A liquid handler's tips as last seen by a run (channels holding one, tips left in the racks);
     /// absent before any run since the service started.
@@ -318,6 +318,8 @@ pub struct LastError {
 struct Seen {
     tips: std::collections::HashMap<&'static str, crate::liquid::Tips>,
     errors: std::collections::HashMap<&'static str, LastError>,
+    /// Instruments whose line was lost and has not carried a step since.
+    disconnected: std::collections::HashSet<&'static str>,
 }
 
 /// The instrument an error came from, when it can be told: `liquid_handler` (`star` or `evo`, the
@@ -725,6 +727,14 @@ impl Service {
                                 svc.with_run(&id, |r| r.view.steps_done += 1);
                                 svc.saw_tips("star", tips.clone());
                             }
+                            Event::Disconnected { error } => {
+                                if let Ok(mut seen) = svc.inner.seen.lock() {
+                                    seen.disconnected.insert("star");
+                                    let at = cellos_store::time::now();
+                                    seen.errors
+                                        .insert("star", LastError { run_id: id.clone(), at, error: error.clone() });
+                                }
+                            }
                             Event::Prompt { prompt_id, kind, text, spec } => {
                                 let p = PromptView {
                                     prompt_id: prompt_id.clone(),
@@ -777,6 +787,7 @@ impl Service {
     fn saw_tips(&self, kind: &'static str, tips: crate::liquid::Tips) {
         if let Ok(mut seen) = self.inner.seen.lock() {
             seen.tips.insert(kind, tips);
+            seen.disconnected.remove(kind);
         }
     }
 
@@ -974,7 +985,11 @@ fn instrument_list(svc: &Service, busy: bool) -> Vec<Instrument> {
         .map(|(kind, port)| Instrument {
             kind: kind.into(),
             port,
-            state: state.clone(),
+            state: if seen.as_ref().is_ok_and(|s| s.disconnected.contains(kind)) {
+                "disconnected".into()
+            } else {
+                state.clone()
+            },
             tips: seen.as_ref().ok().and_then(|s| s.tips.get(kind).cloned()),
             last_error: seen.as_ref().ok().and_then(|s| s.errors.get(kind).cloned()),
         })
