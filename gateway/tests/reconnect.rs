@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cellos-gateway");
+mod common;
+
+use common::BIN;
 
 /// A cable between a fixed path and the twin's STAR line: a pty pair whose far end is relayed to it.
 struct Cable {
@@ -60,36 +62,13 @@ impl Cable {
     }
 }
 
-fn campaign_twin(dir: &Path) -> cellos_gateway::twin::TwinProcess {
-    let deck = dir.join("deck.toml");
-    std::fs::write(&deck, cellos_gateway::campaign::deck_toml(&["U2OS".to_string()])).unwrap();
-    let options = cellos_gateway::twin::TwinOptions { seed: 7, instant: true, deck: Some(deck), ..Default::default() };
-    cellos_gateway::twin::TwinProcess::spawn(Path::new(BIN), &options).unwrap()
-}
-
 fn counters(t: &cellos_gateway::twin::TwinProcess) -> (u32, u32, u32, u32) {
-    use cellos_core::proto::wire::{Request, Response};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let cfg = cellos_gateway::transport::SerialConfig::new(t.reader.as_str());
-        let (tx, rx) = cellos_gateway::transport::open_serial(&cfg, cellos_gateway::transport::Protocol::Wire).unwrap();
-        let client = cellos_gateway::wire::WireClient::new(tx, rx, Duration::from_secs(2));
-        match client.ask(&Request::Counters).await.unwrap() {
-            Response::Counters(c) => (c.aspirates, c.dispenses, c.tip_pickups, c.tip_drops),
-            other => panic!("{other:?}"),
-        }
-    })
+    let c = common::counters(t);
+    (c.aspirates, c.dispenses, c.tip_pickups, c.tip_drops)
 }
 
 fn outcome(dir: &Path) -> (Vec<String>, String) {
-    let db = rusqlite::Connection::open(dir.join("experimental_results.db")).unwrap();
-    let mut st = db
-        .prepare("SELECT iteration || ' ' || well_id || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal FROM measurements WHERE campaign_id = 'c' ORDER BY iteration, well_id")
-        .unwrap();
-    let readings = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-    let o = Command::new(BIN).args(["campaign", "status", "c", "--data-dir"]).arg(dir).output().unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    (readings, v["summary"].to_string())
+    (common::readings(dir, "c"), common::status(dir, "c")["summary"].to_string())
 }
 
 fn journal_entries(dir: &Path) -> i64 {
@@ -107,7 +86,7 @@ const SETTINGS: &str = "campaign_id = \"c\"\nlines = [\"U2OS\"]\nbudget_wells = 
 fn a_pulled_cable_mid_campaign_is_ridden_through() {
     // The reference: the same campaign on a twin of the same seed, uninterrupted.
     let reference = tempfile::tempdir().unwrap();
-    let a = campaign_twin(reference.path());
+    let a = common::campaign_twin(reference.path(), &["U2OS"], None);
     std::fs::write(reference.path().join("c.toml"), SETTINGS).unwrap();
     let o = Command::new(BIN)
         .args(["campaign", "run", "--config"])
@@ -121,7 +100,7 @@ fn a_pulled_cable_mid_campaign_is_ridden_through() {
     let expected_counters = counters(&a);
 
     let dir = tempfile::tempdir().unwrap();
-    let b = campaign_twin(dir.path());
+    let b = common::campaign_twin(dir.path(), &["U2OS"], None);
     let link = dir.path().join("star-cable");
     std::fs::write(dir.path().join("c.toml"), SETTINGS).unwrap();
     let child = Command::new(BIN)

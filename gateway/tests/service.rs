@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cellos-gateway");
+mod common;
+
+use common::{BIN, counters as twin_counters, readings};
 
 struct Server {
     child: Child,
@@ -279,49 +281,7 @@ fn a_campaign_over_http_pauses_resumes_and_ends_like_the_command_line() {
 
 /// A twin in a process of its own, with the campaign deck.
 fn twin_for(dir: &Path, lines: &[&str]) -> cellos_gateway::twin::TwinProcess {
-    twin_at_scale(dir, lines, None)
-}
-
-/// A twin whose incubations take real time at `time_scale` (instant when `None`).
-fn twin_at_scale(dir: &Path, lines: &[&str], time_scale: Option<f64>) -> cellos_gateway::twin::TwinProcess {
-    let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-    let deck = dir.join("twin-deck.toml");
-    std::fs::write(&deck, cellos_gateway::campaign::deck_toml(&lines)).unwrap();
-    let options = cellos_gateway::twin::TwinOptions {
-        seed: 7,
-        deck: Some(deck),
-        instant: true,
-        time_scale,
-        ..Default::default()
-    };
-    cellos_gateway::twin::TwinProcess::spawn(Path::new(BIN), &options).unwrap()
-}
-
-fn twin_counters(t: &cellos_gateway::twin::TwinProcess) -> cellos_core::proto::wire::Counters {
-    use cellos_core::proto::wire::{Request, Response};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let cfg = cellos_gateway::transport::SerialConfig::new(t.reader.as_str());
-        let (tx, rx) = cellos_gateway::transport::open_serial(&cfg, cellos_gateway::transport::Protocol::Wire).unwrap();
-        let client = cellos_gateway::wire::WireClient::new(tx, rx, Duration::from_secs(2));
-        match client.ask(&Request::Counters).await.unwrap() {
-            Response::Counters(c) => c,
-            other => panic!("{other:?}"),
-        }
-    })
-}
-
-/// Every reading of a campaign: iteration, well, dose and the three readouts, as text.
-fn readings(dir: &Path, id: &str) -> Vec<String> {
-    let db = rusqlite::Connection::open_with_flags(
-        dir.join("experimental_results.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let mut st = db
-        .prepare("SELECT iteration || ' ' || well_id || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal || ' ' || segmentation FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, well_id")
-        .unwrap();
-    st.query_map([id], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    common::campaign_twin(dir, lines, None)
 }
 
 fn serve_on(dir: &Path, t: &cellos_gateway::twin::TwinProcess) -> Server {
@@ -766,20 +726,8 @@ impl Hands {
 fn reference(settings: &str, lines: &[&str]) -> (Vec<f64>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let t = twin_for(dir.path(), lines);
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, format!("campaign_id = \"ref\"\n{settings}")).unwrap();
-    let o = Command::new(BIN)
-        .args(["campaign", "run", "--config"])
-        .arg(&cfg)
-        .args(["--star", &t.star, "--reader", &t.reader, "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(BIN).args(["campaign", "status", "ref", "--data-dir"]).arg(dir.path()).output().unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let doses = status["summary"].as_array().unwrap().iter().map(|l| l["dose_um"].as_f64().unwrap()).collect();
-    (doses, readings(dir.path(), "ref"))
+    common::cli_campaign(dir.path(), settings, &["--star", &t.star, "--reader", &t.reader]);
+    (common::doses(dir.path(), "ref"), readings(dir.path(), "ref"))
 }
 
 fn doses_of(run: &serde_json::Value) -> Vec<f64> {
@@ -802,7 +750,7 @@ fn a_campaign_on_a_manual_bench_is_answered_through_the_api() {
     let scale = 24.0 * 3600.0 * 4.0;
     let dir = tempfile::tempdir().unwrap();
     let op = token(dir.path(), "bench-operator", "operate");
-    let t = twin_at_scale(dir.path(), &lines, Some(scale));
+    let t = common::campaign_twin(dir.path(), &lines, Some(scale));
     let hands = Hands::new(&t);
     let mut s = serve_on(dir.path(), &t);
     let config = serde_json::json!({"campaign_id": "manual", "lines": lines, "budget_wells": 48, "seed": 7,
@@ -964,7 +912,7 @@ fn real_time_incubations_survive_kills_without_starting_over() {
     let scale = 24.0 * 3600.0;
     let dir = tempfile::tempdir().unwrap();
     let op = token(dir.path(), "lab-pc", "operate");
-    let t = twin_at_scale(dir.path(), &lines, Some(scale));
+    let t = common::campaign_twin(dir.path(), &lines, Some(scale));
     let hands = Hands::new(&t);
     let scale_arg = scale.to_string();
     let args = ["--star", t.star.as_str(), "--reader", t.reader.as_str(), "--time-scale", scale_arg.as_str()];

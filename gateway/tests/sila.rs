@@ -16,7 +16,9 @@ use cellos_sila::silaservice::{self as ss, si_la_service_client::SiLaServiceClie
 use cellos_sila::string;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cellos-gateway");
+mod common;
+
+use common::BIN;
 
 struct Server {
     child: Child,
@@ -109,22 +111,10 @@ fn token(dir: &Path) -> String {
 /// The command line's doses for `lines` on the twin with `seed`.
 fn cli_doses(lines: &str, seed: u64, budget: u16) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
     let lines: Vec<String> = lines.split(',').map(|l| format!("\"{l}\"")).collect();
-    let settings =
-        format!("campaign_id = \"ref\"\nlines = [{}]\nbudget_wells = {budget}\nseed = {seed}\n", lines.join(", "));
-    std::fs::write(&cfg, settings).unwrap();
-    let o = Command::new(BIN)
-        .args(["campaign", "run", "--twin", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(BIN).args(["campaign", "status", "ref", "--data-dir"]).arg(dir.path()).output().unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    v["summary"].as_array().unwrap().iter().map(|l| l["dose_um"].as_f64().unwrap()).collect()
+    let settings = format!("lines = [{}]\nbudget_wells = {budget}\nseed = {seed}\n", lines.join(", "));
+    common::cli_campaign(dir.path(), &settings, &["--twin"]);
+    common::doses(dir.path(), "ref")
 }
 
 const PREFIX: &str = "io.cellos/lab/DoseFinding/v1";

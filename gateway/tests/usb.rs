@@ -12,18 +12,12 @@ use std::time::Duration;
 use cellos_gateway::transport::usb::{self, UsbTimeouts};
 use cellos_gateway::transport::{LinkRx, LinkTx, Protocol, sim};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cellos-gateway");
+mod common;
+
+use common::BIN;
 
 fn twin() -> cellos_gateway::twin::TwinProcess {
     let options = cellos_gateway::twin::TwinOptions { seed: 7, instant: true, ..Default::default() };
-    cellos_gateway::twin::TwinProcess::spawn(Path::new(BIN), &options).unwrap()
-}
-
-/// A twin with the deck of a one-line campaign (written into `dir`).
-fn campaign_twin(dir: &Path) -> cellos_gateway::twin::TwinProcess {
-    let deck = dir.join("deck.toml");
-    std::fs::write(&deck, cellos_gateway::campaign::deck_toml(&["U2OS".to_string()])).unwrap();
-    let options = cellos_gateway::twin::TwinOptions { seed: 7, instant: true, deck: Some(deck), ..Default::default() };
     cellos_gateway::twin::TwinProcess::spawn(Path::new(BIN), &options).unwrap()
 }
 
@@ -64,29 +58,14 @@ fn star_commands_over_simulated_bulk_endpoints() {
     });
 }
 
-fn readings(dir: &Path, id: &str) -> Vec<String> {
-    let db = rusqlite::Connection::open(dir.join("experimental_results.db")).unwrap();
-    let mut st = db
-        .prepare("SELECT iteration || ' ' || well_id || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, well_id")
-        .unwrap();
-    st.query_map([id], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-}
-
 fn campaign_on(star: &str, reader: &str) -> (Vec<String>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, "campaign_id = \"c\"\nlines = [\"U2OS\"]\nbudget_wells = 24\nseed = 7\n").unwrap();
-    let o = Command::new(BIN)
-        .args(["campaign", "run", "--config"])
-        .arg(&cfg)
-        .args(["--star", star, "--reader", reader, "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{star}: {}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(BIN).args(["campaign", "status", "c", "--data-dir"]).arg(dir.path()).output().unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    (readings(dir.path(), "c"), v["summary"].to_string())
+    common::cli_campaign(
+        dir.path(),
+        "lines = [\"U2OS\"]\nbudget_wells = 24\nseed = 7\n",
+        &["--star", star, "--reader", reader],
+    );
+    (common::readings(dir.path(), "ref"), common::status(dir.path(), "ref")["summary"].to_string())
 }
 
 /// The same campaign on two twins of the same seed: over the pty, and over simulated USB endpoints of
@@ -94,7 +73,8 @@ fn campaign_on(star: &str, reader: &str) -> (Vec<String>, String) {
 #[test]
 fn a_campaign_and_a_worklist_over_simulated_usb_end_as_over_the_pty() {
     let decks = tempfile::tempdir().unwrap();
-    let (a, b) = (campaign_twin(decks.path()), campaign_twin(decks.path()));
+    let (a, b) =
+        (common::campaign_twin(decks.path(), &["U2OS"], None), common::campaign_twin(decks.path(), &["U2OS"], None));
     let over_pty = campaign_on(&a.star, &a.reader);
     let over_usb = campaign_on(&format!("usb-sim:64:{}", b.star), &b.reader);
     assert!(!over_pty.0.is_empty());
