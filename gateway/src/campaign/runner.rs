@@ -161,12 +161,10 @@ impl<H: LiquidHandler> Runner<H> {
         let seq = self.seq + 1;
         let manual = self.config.incubator == Equipment::Manual;
         if manual {
-            let text = format!("Put {name} in the incubator for {hours} h, then confirm");
-            self.ask_operator(
-                &format!("i{}-s{seq}-in", self.iteration),
-                PromptKind::Confirm,
-                text,
-                json!({ "plate": name }),
+            self.confirm_plate(
+                &format!("s{seq}-in"),
+                &name,
+                format!("Put {name} in the incubator for {hours} h, then confirm"),
             )
             .await?;
         }
@@ -181,14 +179,7 @@ impl<H: LiquidHandler> Runner<H> {
             self.wait_until(end).await?;
             let text =
                 format!("Take {name} out of the incubator and put it back in its place on the deck, then confirm");
-            self.ask_operator(
-                &format!("i{}-s{seq}-out", self.iteration),
-                PromptKind::Confirm,
-                text,
-                json!({ "plate": name }),
-            )
-            .await?;
-            return Ok(());
+            return self.confirm_plate(&format!("s{seq}-out"), &name, text).await;
         }
         // The model's clock after this incubation is what the plate's must reach.
         let target = self.clocks[usize::from(plate)];
@@ -210,6 +201,13 @@ impl<H: LiquidHandler> Runner<H> {
             let wait = ((end - now) / 2).clamp(20_000, 1_000_000);
             tokio::time::sleep(std::time::Duration::from_micros(wait as u64)).await;
         }
+    }
+
+    /// Asks the operator to confirm something done to plate `name`; the prompt's id is the iteration's
+    /// and `what` (`s21-in`).
+    async fn confirm_plate(&mut self, what: &str, name: &str, text: String) -> Result<(), GatewayError> {
+        let id = format!("i{}-{what}", self.iteration);
+        self.ask_operator(&id, PromptKind::Confirm, text, json!({ "plate": name })).await.map(drop)
     }
 
     /// Waits until `end` (µs since the epoch); a stop ends the wait (it is a safe point).
