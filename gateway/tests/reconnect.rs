@@ -4,63 +4,13 @@
 //! instrument, reconciles the step in flight with it as after a crash, and finishes with the readings
 //! and doses of an uninterrupted run; the twin's counters show no aspirate or dispense done twice.
 
-use std::io::{Read, Write};
-
-use serialport::SerialPort;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::BIN;
-
-/// A cable between a fixed path and the twin's STAR line: a pty pair whose far end is relayed to it.
-struct Cable {
-    stop: Arc<AtomicBool>,
-    relay: Option<std::thread::JoinHandle<()>>,
-    link: PathBuf,
-}
-
-impl Cable {
-    fn plug(link: &Path, twin_line: &str) -> Cable {
-        let (mut master, slave) = serialport::TTYPort::pair().unwrap();
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(slave.name().unwrap(), link).unwrap();
-        let mut twin = serialport::new(twin_line, 115_200).timeout(Duration::from_millis(5)).open_native().unwrap();
-        master.set_timeout(Duration::from_millis(5)).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let halt = stop.clone();
-        let relay = std::thread::spawn(move || {
-            let _slave = slave;
-            let mut buf = [0u8; 512];
-            while !halt.load(Ordering::Relaxed) {
-                if let Ok(n) = master.read(&mut buf)
-                    && n > 0
-                {
-                    let _ = twin.write_all(&buf[..n]);
-                }
-                if let Ok(n) = twin.read(&mut buf)
-                    && n > 0
-                {
-                    let _ = master.write_all(&buf[..n]);
-                }
-            }
-        });
-        Cable { stop, relay: Some(relay), link: link.to_path_buf() }
-    }
-
-    /// Pulls the cable: the pty pair closes, the path is gone.
-    fn pull(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.relay.take() {
-            t.join().unwrap();
-        }
-        let _ = std::fs::remove_file(&self.link);
-    }
-}
+use common::{BIN, Cable};
 
 fn counters(t: &cellos_gateway::twin::TwinProcess) -> (u32, u32, u32, u32) {
     let c = common::counters(t);

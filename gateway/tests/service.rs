@@ -1062,3 +1062,63 @@ fn serve_reads_its_settings_from_a_file() {
     assert_eq!(health["instruments"][0]["port"], "twin", "{health}");
     assert!(data.join("campaigns.db").exists(), "the configured data directory is used");
 }
+
+/// A lost STAR line during a run of the service: `GET /instruments` shows the STAR `disconnected`, with
+/// the loss as its last error and a `disconnected` event in the run's log; plugged back in, the run goes
+/// on and ends with the command line's doses, the STAR no longer disconnected.
+#[test]
+fn the_service_shows_a_lost_line_and_rides_through_it() {
+    let lines = ["U2OS"];
+    let (expected_doses, _) = reference("lines = [\"U2OS\"]\nbudget_wells = 24\nseed = 7\n", &lines);
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "lab-pc", "operate");
+    let t = twin_for(dir.path(), &lines);
+    let link = dir.path().join("star-cable");
+    let link_text = link.display().to_string();
+    // Started before the cable exists (see common::Cable): the run waits for the STAR at first.
+    let s = start(dir.path(), &["--star", &link_text, "--reader", &t.reader, "--reconnect", "60"]);
+    let (code, v) = call(
+        "POST",
+        &format!("{}/runs", s.base),
+        &op,
+        Some(
+            serde_json::json!({"kind": "campaign", "config": {"campaign_id": "lost", "lines": lines, "budget_wells": 24, "seed": 7}}),
+        ),
+    );
+    assert_eq!(code, 201, "{v}");
+    let star = || {
+        let (_, list) = call("GET", &format!("{}/instruments", s.base), &op, None);
+        list.as_array().unwrap().iter().find(|i| i["kind"] == "star").cloned().unwrap()
+    };
+    let wait_for = |what: &dyn Fn(&serde_json::Value) -> bool, why: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = star();
+            if what(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{why}: {v}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let v = wait_for(&|v| v["state"] == "disconnected", "the missing STAR is not shown disconnected");
+    assert!(v["last_error"]["error"].as_str().unwrap().contains("star-cable"), "{v}");
+    let cable = common::Cable::plug(&link, &t.star);
+    wait_for(&|v| v["state"] != "disconnected", "the STAR is not back");
+    let v = finished(&s, &op, "lost");
+    assert_eq!(v["state"], "succeeded", "{v}");
+    assert_eq!(doses_of(&v), expected_doses);
+    let (_, log) = call("GET", &format!("{}/runs/lost", s.base), &op, None);
+    assert!(log["events"].as_u64().unwrap() > 0);
+    let db = rusqlite::Connection::open(dir.path().join("campaigns.db")).unwrap();
+    let lost: i64 = db
+        .query_row(
+            "SELECT count(*) FROM service_events WHERE run_id = 'lost' AND json_extract(event, '$.event') = 'disconnected'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(lost, 1, "one disconnected event");
+    assert_ne!(star()["state"], "disconnected");
+    cable.pull();
+}

@@ -2,9 +2,14 @@
 //! campaign run on the command line and what it wrote.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use serialport::SerialPort;
 
 use cellos_gateway::twin::{TwinOptions, TwinProcess};
 
@@ -74,4 +79,49 @@ pub fn readings(dir: &Path, id: &str) -> Vec<String> {
         .prepare("SELECT iteration || ' ' || well_id || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal || ' ' || segmentation FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, well_id")
         .unwrap();
     st.query_map([id], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// A cable between a fixed path and the twin's STAR line: a pty pair whose far end is relayed to it.
+pub struct Cable {
+    stop: Arc<AtomicBool>,
+    relay: Option<std::thread::JoinHandle<()>>,
+    link: PathBuf,
+}
+
+impl Cable {
+    pub fn plug(link: &Path, twin_line: &str) -> Cable {
+        let (mut master, slave) = serialport::TTYPort::pair().unwrap();
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(slave.name().unwrap(), link).unwrap();
+        let mut twin = serialport::new(twin_line, 115_200).timeout(Duration::from_millis(5)).open_native().unwrap();
+        master.set_timeout(Duration::from_millis(5)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        let relay = std::thread::spawn(move || {
+            let _slave = slave;
+            let mut buf = [0u8; 512];
+            while !halt.load(Ordering::Relaxed) {
+                if let Ok(n) = master.read(&mut buf)
+                    && n > 0
+                {
+                    let _ = twin.write_all(&buf[..n]);
+                }
+                if let Ok(n) = twin.read(&mut buf)
+                    && n > 0
+                {
+                    let _ = master.write_all(&buf[..n]);
+                }
+            }
+        });
+        Cable { stop, relay: Some(relay), link: link.to_path_buf() }
+    }
+
+    /// Pulls the cable: the pty pair closes, the path is gone.
+    pub fn pull(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.relay.take() {
+            t.join().unwrap();
+        }
+        let _ = std::fs::remove_file(&self.link);
+    }
 }
