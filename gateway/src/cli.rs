@@ -1219,7 +1219,7 @@ pub async fn drive(
 /// Whether an error says an instrument line went away (closed, failing, or not there to open).
 fn lost_line(e: &GatewayError) -> bool {
     matches!(e, GatewayError::Closed | GatewayError::Open { .. })
-        || matches!(e, GatewayError::Link(m) if m.contains("read:") || m.contains("write:") || m.contains("device is gone"))
+        || matches!(e, GatewayError::Link(m) if m.contains("read:") || m.contains("write:"))
         || matches!(e, GatewayError::OperationFailed { cause, .. } if lost_line(cause))
 }
 

@@ -36,7 +36,7 @@ pub use cellos_core::deck::Rule;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GatewayError {
-    /// A serial device could not be opened.
+    /// An instrument line (a serial device, a USB device) could not be opened.
     #[error("cannot open {path}: {source} (check the path, permissions, and that no other program holds it)")]
     Open {
         /// The device.

@@ -323,25 +323,12 @@ struct Seen {
 }
 
 /// The instrument an error came from, when it can be told: `liquid_handler` (`star` or `evo`, the
-/// run's) or the reader.
+/// run's) or the reader (whose time-outs and damaged replies name `the reader` as their command).
 fn blamed(e: &GatewayError, liquid_handler: &'static str) -> Option<&'static str> {
-    const WIRE: [&str; 11] = [
-        "Hello",
-        "Incubate",
-        "Read",
-        "WellState",
-        "SetFaults",
-        "Counters",
-        "Reboot",
-        "TroughState",
-        "Identify",
-        "SetLinkFaults",
-        "Shutdown",
-    ];
-    let on_wire =
-        |command: &str| WIRE.contains(&command.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or(""));
     match e {
-        GatewayError::Timeout { command, .. } | GatewayError::Malformed { command, .. } if on_wire(command) => {
+        GatewayError::Timeout { command, .. } | GatewayError::Malformed { command, .. }
+            if command.starts_with(crate::wire::READER) =>
+        {
             Some("reader")
         }
         GatewayError::Link(_) | GatewayError::Unexpected { .. } => Some("reader"),
@@ -352,8 +339,8 @@ fn blamed(e: &GatewayError, liquid_handler: &'static str) -> Option<&'static str
         | GatewayError::OperationFailed { .. }
         | GatewayError::Refused { .. }
         | GatewayError::WrongInstrument { .. }
-        | GatewayError::Closed => Some(liquid_handler),
-        GatewayError::Worklist { .. } => Some(liquid_handler),
+        | GatewayError::Closed
+        | GatewayError::Worklist { .. } => Some(liquid_handler),
         _ => None,
     }
 }
@@ -565,6 +552,22 @@ impl Service {
 
     fn audit(&self, token: &Token, action: &str, target: &str, result: &str) -> Result<(), ApiError> {
         self.audit_as(&token.name, action, target, result)
+    }
+
+    /// A request's JSON body, or a 422 naming it that is written to the audit trail as `action` on
+    /// `target`.
+    fn body<T>(
+        &self,
+        token: &Token,
+        body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+        action: &str,
+        target: &str,
+    ) -> Result<T, ApiError> {
+        body.map(|Json(b)| b).or_else(|e| {
+            let e = ApiError::invalid("body", e.body_text());
+            self.audit(token, action, target, &e.error)?;
+            Err(e)
+        })
     }
 
     /// Appends a change made by `by` (a token's name, or `sila` for the SiLA front end) to the audit trail.
@@ -1019,14 +1022,7 @@ async fn create_run(
     body: Result<Json<NewRun>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let token = svc.authorize(&headers, Scope::Operate)?;
-    let new = match body {
-        Ok(Json(new)) => new,
-        Err(e) => {
-            let e = ApiError::invalid("body", e.body_text());
-            svc.audit(&token, "create run", "", &e.error)?;
-            return Err(e);
-        }
-    };
+    let new = svc.body(&token, body, "create run", "")?;
     Ok((StatusCode::CREATED, Json(svc.submit(new, &token.name)?)))
 }
 
@@ -1139,14 +1135,7 @@ async fn act(
     body: Result<Json<Action>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let token = svc.authorize(&headers, Scope::Operate)?;
-    let a = match body {
-        Ok(Json(a)) => a,
-        Err(e) => {
-            let e = ApiError::invalid("body", e.body_text());
-            svc.audit(&token, "action", &id, &e.error)?;
-            return Err(e);
-        }
-    };
+    let a = svc.body(&token, body, "action", &id)?;
     Ok((StatusCode::ACCEPTED, Json(svc.act(&id, &a.action, &token.name)?)))
 }
 
@@ -1533,5 +1522,23 @@ async fn serve_http(
                 .await
                 .map_err(io)
         }
+    }
+}
+
+#[cfg(test)]
+mod blame_tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_blamed_on_the_instrument_they_name() {
+        let after = std::time::Duration::from_secs(5);
+        let reader = GatewayError::Timeout { command: format!("{} Read {{ plate: 0 }}", crate::wire::READER), after };
+        assert_eq!(blamed(&reader, "star"), Some("reader"));
+        let star = GatewayError::Timeout { command: "C0ASid0001".into(), after };
+        assert_eq!(blamed(&star, "star"), Some("star"));
+        assert_eq!(blamed(&star, "evo"), Some("evo"));
+        assert_eq!(blamed(&GatewayError::Closed, "evo"), Some("evo"));
+        assert_eq!(blamed(&GatewayError::Link("x".into()), "star"), Some("reader"));
+        assert_eq!(blamed(&GatewayError::Search("no dose".into()), "star"), None);
     }
 }

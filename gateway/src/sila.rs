@@ -219,7 +219,7 @@ impl df::dose_finding_server::DoseFinding for DoseFinding {
     ) -> Reply<Self::RunCampaign_InfoStream> {
         metadata::refuse_any(&request)?;
         let id = self.execution(request.get_ref())?;
-        let Some(CampaignConfig { lines, budget_wells, .. }) = self.config_of(&id) else {
+        let Some(CampaignConfig { lines, budget_wells, .. }) = self.svc.config_of(&id) else {
             return Err(error::undefined("the run's settings are unreadable"));
         };
         // Progress: search wells committed of the most the lines may take.
@@ -360,12 +360,6 @@ impl df::dose_finding_server::DoseFinding for DoseFinding {
                 }
             }
         }))))
-    }
-}
-
-impl DoseFinding {
-    fn config_of(&self, id: &str) -> Option<CampaignConfig> {
-        self.svc.config_of(id)
     }
 }
 

@@ -20,6 +20,10 @@ use crate::transport::{LinkRx, LinkTx};
 
 /// Time limit of one request.
 pub const WIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How errors of this link name their command (`the reader Read { … }`), so that they tell which
+/// instrument they come from.
+pub const READER: &str = "the reader";
 /// Attempts per request.
 pub const WIRE_ATTEMPTS: usize = 3;
 
@@ -89,7 +93,7 @@ impl<Tx: LinkTx, Rx: LinkRx> WireClient<Tx, Rx> {
         let id = link.next_id;
         let mut buf = [0u8; wire::MAX_FRAME];
         let n = wire::encode_tagged(Tag::Id(id), req, &mut buf)
-            .map_err(|e| GatewayError::Malformed { command: format!("{req:?}"), detail: e.to_string() })?;
+            .map_err(|e| GatewayError::Malformed { command: format!("{READER} {req:?}"), detail: e.to_string() })?;
         link.tx.send(&buf[..n]).await?;
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
@@ -99,7 +103,7 @@ impl<Tx: LinkTx, Rx: LinkRx> WireClient<Tx, Rx> {
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
                     return Ok(Exchange::Unknown(GatewayError::Timeout {
-                        command: format!("{req:?}"),
+                        command: format!("{READER} {req:?}"),
                         after: self.timeout,
                     }));
                 }
@@ -125,7 +129,7 @@ impl<Tx: LinkTx, Rx: LinkRx> WireClient<Tx, Rx> {
                 }
                 Err(e) => {
                     return Ok(Exchange::Unknown(GatewayError::Malformed {
-                        command: format!("{req:?}"),
+                        command: format!("{READER} {req:?}"),
                         detail: e.to_string(),
                     }));
                 }

@@ -84,6 +84,11 @@ fn call(method: &str, url: &str, token: &str, body: Option<serde_json::Value>) -
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
 }
 
+/// `POST /runs` of a campaign with these settings: (status, body).
+fn submit_campaign(s: &Server, token: &str, config: serde_json::Value) -> (u16, serde_json::Value) {
+    call("POST", &format!("{}/runs", s.base), token, Some(serde_json::json!({"kind": "campaign", "config": config})))
+}
+
 /// Every route of the router: without a token 401 (but `/health`), with a `read` token 403 where it
 /// changes something; the OpenAPI document lists exactly these routes.
 #[test]
@@ -156,40 +161,22 @@ fn a_campaign_over_http_pauses_resumes_and_ends_like_the_command_line() {
     let op = token(dir.path(), "lab-pc", "operate");
     let s = serve(dir.path());
     // Wrong settings are refused naming the field, and nothing is written.
-    let (code, e) = call(
-        "POST",
-        &format!("{}/runs", s.base),
-        &op,
-        Some(serde_json::json!({"kind": "campaign", "config": {"lines": ["U2OS"], "dose_range_um": [300, 10]}})),
-    );
+    let (code, e) = submit_campaign(&s, &op, serde_json::json!({"lines": ["U2OS"], "dose_range_um": [300, 10]}));
     assert_eq!((code, e["field"].as_str()), (422, Some("dose_range_um")), "{e}");
     let (code, e) =
         call("POST", &format!("{}/runs", s.base), &op, Some(serde_json::json!({"kind": "protocol", "config": {}})));
     assert_eq!((code, e["field"].as_str()), (422, Some("kind")), "{e}");
-    let (code, e) = call(
-        "POST",
-        &format!("{}/runs", s.base),
-        &op,
-        Some(serde_json::json!({"kind": "campaign", "config": {"lines": ["U2OS"], "budget": 3}})),
-    );
+    let (code, e) = submit_campaign(&s, &op, serde_json::json!({"lines": ["U2OS"], "budget": 3}));
     assert_eq!((code, e["field"].as_str()), (422, Some("config")), "{e}");
     assert!(e["error"].as_str().unwrap().contains("unknown field `budget`"), "{e}");
 
-    let (code, run) = call(
-        "POST",
-        &format!("{}/runs", s.base),
+    let (code, run) = submit_campaign(
+        &s,
         &op,
-        Some(
-            serde_json::json!({"kind": "campaign", "config": {"campaign_id": "svc", "lines": ["U2OS"], "budget_wells": 24, "seed": 7}}),
-        ),
+        serde_json::json!({"campaign_id": "svc", "lines": ["U2OS"], "budget_wells": 24, "seed": 7}),
     );
     assert_eq!((code, run["state"].as_str()), (201, Some("queued")), "{run}");
-    let (code, _) = call(
-        "POST",
-        &format!("{}/runs", s.base),
-        &op,
-        Some(serde_json::json!({"kind": "campaign", "config": {"campaign_id": "svc", "lines": ["U2OS"]}})),
-    );
+    let (code, _) = submit_campaign(&s, &op, serde_json::json!({"campaign_id": "svc", "lines": ["U2OS"]}));
     assert_eq!(code, 409, "an id is taken once");
 
     // Follow the stream; pause after the first iteration.
@@ -318,13 +305,10 @@ fn a_run_survives_kills_and_a_sigterm_of_the_service_and_ends_exactly_once() {
     let op = token(dir.path(), "lab-pc", "operate");
     let t = twin_for(dir.path(), &lines);
     let mut s = serve_on(dir.path(), &t);
-    let (code, v) = call(
-        "POST",
-        &format!("{}/runs", s.base),
+    let (code, v) = submit_campaign(
+        &s,
         &op,
-        Some(
-            serde_json::json!({"kind": "campaign", "config": {"campaign_id": "svc", "lines": lines, "budget_wells": 48, "seed": 7}}),
-        ),
+        serde_json::json!({"campaign_id": "svc", "lines": lines, "budget_wells": 48, "seed": 7}),
     );
     assert_eq!(code, 201, "{v}");
     let events = |s: &Server| call("GET", &format!("{}/runs/svc", s.base), &op, None).1;
@@ -606,13 +590,10 @@ fn cellos_sync_pulls_a_gateways_campaigns_and_a_second_sync_adds_nothing() {
     let op = token(dir.path(), "lab-pc", "operate");
     let viewer = token(dir.path(), "host", "read");
     let s = serve(dir.path());
-    let (code, v) = call(
-        "POST",
-        &format!("{}/runs", s.base),
+    let (code, v) = submit_campaign(
+        &s,
         &op,
-        Some(
-            serde_json::json!({"kind": "campaign", "config": {"campaign_id": "gw1", "lines": ["U2OS"], "budget_wells": 24, "seed": 7}}),
-        ),
+        serde_json::json!({"campaign_id": "gw1", "lines": ["U2OS"], "budget_wells": 24, "seed": 7}),
     );
     assert_eq!(code, 201, "{v}");
     let host = tempfile::tempdir().unwrap();
@@ -755,8 +736,7 @@ fn a_campaign_on_a_manual_bench_is_answered_through_the_api() {
     let mut s = serve_on(dir.path(), &t);
     let config = serde_json::json!({"campaign_id": "manual", "lines": lines, "budget_wells": 48, "seed": 7,
         "incubator": "manual", "reader": "manual", "time_scale": scale});
-    let (code, v) =
-        call("POST", &format!("{}/runs", s.base), &op, Some(serde_json::json!({"kind": "campaign", "config": config})));
+    let (code, v) = submit_campaign(&s, &op, config);
     assert_eq!(code, 201, "{v}");
     let run = |s: &Server| call("GET", &format!("{}/runs/manual", s.base), &op, None).1;
     let answer = |s: &Server, id: &str, body: serde_json::Value| {
@@ -918,8 +898,7 @@ fn real_time_incubations_survive_kills_without_starting_over() {
     let args = ["--star", t.star.as_str(), "--reader", t.reader.as_str(), "--time-scale", scale_arg.as_str()];
     let mut s = start(dir.path(), &args);
     let config = serde_json::json!({"campaign_id": "rt", "lines": lines, "budget_wells": 48, "seed": 7});
-    let (code, v) =
-        call("POST", &format!("{}/runs", s.base), &op, Some(serde_json::json!({"kind": "campaign", "config": config})));
+    let (code, v) = submit_campaign(&s, &op, config);
     assert_eq!(code, 201, "{v}");
     let incubating = || -> usize {
         let db = rusqlite::Connection::open_with_flags(
@@ -1077,13 +1056,10 @@ fn the_service_shows_a_lost_line_and_rides_through_it() {
     let link_text = link.display().to_string();
     // Started before the cable exists (see common::Cable): the run waits for the STAR at first.
     let s = start(dir.path(), &["--star", &link_text, "--reader", &t.reader, "--reconnect", "60"]);
-    let (code, v) = call(
-        "POST",
-        &format!("{}/runs", s.base),
+    let (code, v) = submit_campaign(
+        &s,
         &op,
-        Some(
-            serde_json::json!({"kind": "campaign", "config": {"campaign_id": "lost", "lines": lines, "budget_wells": 24, "seed": 7}}),
-        ),
+        serde_json::json!({"campaign_id": "lost", "lines": lines, "budget_wells": 24, "seed": 7}),
     );
     assert_eq!(code, 201, "{v}");
     let star = || {

@@ -183,8 +183,8 @@ impl<H: LiquidHandler> Runner<H> {
         }
         // The model's clock after this incubation is what the plate's must reach.
         let target = self.clocks[usize::from(plate)];
-        // The incubator may take a little longer than planned; not much.
-        let grace = ((end - now_micros()).max(0) / 10).max(60_000_000);
+        // The incubator may take a little longer than planned: a tenth of the time, a minute at least.
+        let grace = (micros / 10).max(60_000_000);
         loop {
             if self.reader.incubation_done(plate, target).await? {
                 return Ok(());
@@ -824,7 +824,7 @@ impl<H: LiquidHandler> Runner<H> {
     }
 }
 
-/// Now, µs since the epoch (the store's clock).
+/// Now, µs since the epoch (the clock the store's time stamps are read on).
 fn now_micros() -> i64 {
-    cellos_store::time::parse_micros(&cellos_store::time::now()).unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }

@@ -333,10 +333,15 @@ pub async fn open_device(selector: &UsbSelector) -> Result<(NusbOut, NusbIn), Ga
     };
     let info = match (found.len(), &selector.serial) {
         (0, _) => {
-            return Err(GatewayError::Link(format!(
-                "{name}{}: no such device attached (cellos-gateway probe --usb lists them; see gateway/dist/60-cellos.rules for access)",
-                selector.serial.as_deref().map(|s| format!(" serial {s}")).unwrap_or_default()
-            )));
+            // Not there to open, like a serial device that is gone: a run waiting for its line retries.
+            let detail = "no such device attached (cellos-gateway probe --usb lists them; see gateway/dist/60-cellos.rules for access)";
+            return Err(GatewayError::Open {
+                path: format!(
+                    "{name}{}",
+                    selector.serial.as_deref().map(|s| format!(" serial {s}")).unwrap_or_default()
+                ),
+                source: tokio_serial::Error::new(tokio_serial::ErrorKind::NoDevice, detail),
+            });
         }
         (1, _) => found.remove(0),
         (n, _) => {
