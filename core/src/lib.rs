@@ -22,6 +22,7 @@
 //!   `adaptive` one, and the tBHP assay as the model predicts it.
 //! - [`deck`]: the deck (tip racks, plates, troughs and the liquid in them), its file description, and
 //!   the pipetting rules every liquid handler and twin applies: one `check`, one `apply`.
+//! - [`labtime`]: the durations of a bench's steps (one profile for plans, runs and the twin).
 //! - [`banking`]: master and working cell bank expansion, day by day, with the daily work it causes.
 //! - [`titer`]: lentivirus titration (simulate, fit, recommend a volume) and screen sizing.
 //!
@@ -36,6 +37,7 @@ mod fmt;
 pub mod banking;
 pub mod deck;
 pub mod fit;
+pub mod labtime;
 pub mod model;
 pub mod params;
 pub mod plate;

@@ -198,7 +198,7 @@ impl Evo {
             Rule::OffDeck if matches!(op, Operation::PickUp { .. }) => 25,
             Rule::NotEnoughLiquid => 11,
             Rule::TipCapacity | Rule::WellCapacity | Rule::BadVolume => 15,
-            Rule::OffDeck | Rule::TipEmpty | Rule::NoChannel => 3,
+            Rule::OffDeck | Rule::TipEmpty | Rule::NoChannel | Rule::ChannelSpacing => 3,
         }
     }
 

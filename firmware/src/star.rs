@@ -25,15 +25,23 @@
 //! | iSWAP: no plate at the get position, or none held at put | `er21/00` |
 //! | iSWAP: already holding a plate | `er22/00` |
 //! | iSWAP: put position not free | `er24/00` |
+//! | channels of one command out of order or under 9 mm apart | every channel `27/54` |
+//!
+//! The twin also keeps the **lab time** its liquid-handling commands would take on a real STAR
+//! (`Counters::lab_ms`, by `cellos_core::labtime::Profile::STAR`), whatever its own reply timing.
 
 use core::fmt::Write;
 
+use cellos_core::labtime::{self, Profile};
 use cellos_core::proto::star::StarMessage;
 use cellos_core::proto::star_command::{Answer, ChannelAt, Command, Pipetting, PlateAt, TipMove};
 use cellos_core::proto::wire::Counters;
 
 pub use crate::deck::Tip;
-use crate::deck::{Deck, Effect, Location, Operation, Rule, Rules};
+use crate::deck::{Deck, Effect, Location, Operation, Rule, Rules, check_spacing};
+
+/// The bench the twin's lab time is kept for.
+const LAB: Profile = Profile::STAR;
 
 /// Pipetting channels of the twin.
 pub const CHANNELS: usize = 8;
@@ -335,7 +343,7 @@ impl Star {
             Rule::NotEnoughLiquid => (6, 71),
             Rule::TipCapacity | Rule::WellCapacity | Rule::BadVolume => (15, 53),
             Rule::TipEmpty => (15, 32),
-            Rule::OffDeck | Rule::NoChannel => (27, 54),
+            Rule::OffDeck | Rule::NoChannel | Rule::ChannelSpacing => (27, 54),
         }
     }
 
@@ -380,6 +388,9 @@ impl Star {
             return Outcome::Master(1, 32);
         }
         let max_capacity_ul = f64::from(tip_type) / 10.0;
+        if let Some(refused) = Self::spacing(&t.channels) {
+            return refused;
+        }
         let ops: heapless::Vec<Operation, CHANNELS> = t
             .channels
             .iter()
@@ -388,6 +399,7 @@ impl Star {
         let out = self.pipette(&ops, deck, self.timing.tip_ms);
         if matches!(out, Outcome::Ok { .. }) {
             c.tip_pickups = c.tip_pickups.wrapping_add(ops.len() as u32);
+            c.lab_ms += u64::from(LAB.command_ms(labtime::Command::PickUp));
         }
         out
     }
@@ -398,6 +410,9 @@ impl Star {
         deck: &mut Deck<P, W>,
         c: &mut Counters,
     ) -> Outcome {
+        if let Some(refused) = Self::spacing(&t.channels) {
+            return refused;
+        }
         let ops: heapless::Vec<Operation, CHANNELS> = t
             .channels
             .iter()
@@ -406,8 +421,18 @@ impl Star {
         let out = self.pipette(&ops, deck, self.timing.tip_ms);
         if matches!(out, Outcome::Ok { .. }) {
             c.tip_drops = c.tip_drops.wrapping_add(ops.len() as u32);
+            c.lab_ms += u64::from(LAB.command_ms(labtime::Command::Drop));
         }
         out
+    }
+
+    /// A command whose channels are out of order or closer than the arm allows is refused on every
+    /// channel, before anything moves.
+    fn spacing(channels: &[ChannelAt]) -> Option<Outcome> {
+        let at = channels.iter().map(|c| (usize::from(c.channel), c.x_01mm as i32, c.y_01mm as i32));
+        check_spacing(at).err()?;
+        let (code, trace) = Self::code(Rule::ChannelSpacing);
+        Self::fail(channels.iter().map(|c| (usize::from(c.channel), code, trace)).collect())
     }
 
     /// Where a channel of a command goes on the deck.
@@ -423,6 +448,9 @@ impl Star {
         deck: &mut Deck<P, W>,
         c: &mut Counters,
     ) -> Outcome {
+        if let Some(refused) = Self::spacing(&p.channels) {
+            return refused;
+        }
         let ops: heapless::Vec<Operation, CHANNELS> = p
             .channels
             .iter()
@@ -439,6 +467,9 @@ impl Star {
         let out = self.pipette(&ops, deck, self.timing.pipette_ms);
         if matches!(out, Outcome::Ok { .. }) {
             let n = ops.len() as u32;
+            let most = p.volumes_01ul.iter().copied().max().map_or(0.0, |v| f64::from(v) / 10.0);
+            let command = if aspirate { labtime::Command::Aspirate(most) } else { labtime::Command::Dispense(most) };
+            c.lab_ms += u64::from(LAB.command_ms(command));
             if aspirate {
                 c.aspirates = c.aspirates.wrapping_add(n);
             } else {

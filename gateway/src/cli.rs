@@ -853,6 +853,21 @@ pub enum CampaignCommand {
         #[command(flatten)]
         ports: Ports,
     },
+    /// Print, without running anything, what a campaign will take: its calendar time, robot time, reader
+    /// time, tips and plates, on the campaign's channels and on one. Each line's search runs on the
+    /// model's noise-free readouts to choose its doses and goes on as long as its budget allows, so the
+    /// figures are the most the campaign takes; `campaign run` prints the same figures measured.
+    Plan {
+        /// Campaign settings (TOML); the defaults with `--lines` when absent.
+        #[arg(long, required_unless_present = "lines")]
+        config: Option<PathBuf>,
+        /// Cell lines, comma-separated (overrides the settings' `lines`).
+        #[arg(long, value_delimiter = ',')]
+        lines: Vec<String>,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Finish an interrupted or failed campaign on the instruments it ran on (their identities are
     /// checked; another instrument is refused): completed steps are skipped, the one in flight is
     /// checked on the instrument, and the rest run.
@@ -1420,6 +1435,48 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
             }
             let (id, results) = drive(Start::New, cfg, &dir, ports, *twin, Hooks::default()).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
+        }
+        CampaignCommand::Plan { config, lines, json } => {
+            let (text, source) = match config {
+                Some(c) => (
+                    std::fs::read_to_string(c)
+                        .map_err(|e| GatewayError::Config { path: c.clone(), message: e.to_string() })?,
+                    c.clone(),
+                ),
+                None => ("lines = []".to_string(), PathBuf::from("--lines")),
+            };
+            let mut cfg: campaign::CampaignConfig = toml::from_str(&text)
+                .map_err(|e| GatewayError::Config { path: source.clone(), message: e.to_string() })?;
+            if !lines.is_empty() {
+                cfg.lines = lines.clone();
+            }
+            let channels = cfg.channels.unwrap_or(cellos_core::proto::star::DEFAULT_CHANNELS.min(8));
+            let relabel = |e: GatewayError| match e {
+                GatewayError::Config { message, .. } => GatewayError::Config { path: source.clone(), message },
+                other => other,
+            };
+            let (planned, iterations) = campaign::labtime::forecast(&cfg, channels).map_err(relabel)?;
+            let single = campaign::labtime::of_iterations(&cfg, &iterations, 1)?;
+            if *json {
+                let v = serde_json::json!({ "lines": cfg.lines, "channels": channels, "planned": planned,
+                    "robot_hours_single_channel": single.robot_hours, "tips_single_channel": single.tips });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!("campaign plan for {} on {channels} channels (at most):", cfg.lines.join(", "));
+                println!("  calendar    {:>8.2} days", planned.calendar_days);
+                println!("  incubation  {:>8.0} h (plates side by side)", planned.incubation_hours);
+                println!(
+                    "  robot       {:>8.2} h   (on one channel {:.2} h: {:.0} %)",
+                    planned.robot_hours,
+                    single.robot_hours,
+                    100.0 * planned.robot_hours / single.robot_hours.max(1e-9)
+                );
+                println!("  reader      {:>8.2} h", planned.reader_hours);
+                println!("  iterations  {:>8}", planned.iterations);
+                println!("  tips        {:>8}   (on one channel {})", planned.tips, single.tips);
+                println!("  plates      {:>8}", planned.plates);
+                println!("  commands    {:>8}", planned.commands);
+            }
         }
         CampaignCommand::Resume { id, twin, ports } => {
             let dir = data_dir(ports.data_dir.as_deref());

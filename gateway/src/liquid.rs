@@ -20,7 +20,7 @@
 
 use std::future::Future;
 
-use cellos_core::deck::{Deck, Effect, Location, Operation, Rules, Tip};
+use cellos_core::deck::{CHANNEL_PITCH_01MM, Deck, Effect, Location, Operation, Rules, Tip, check_spacing};
 
 use crate::error::{GatewayError, Rule};
 
@@ -243,6 +243,16 @@ impl Envelope {
     }
 }
 
+/// The place an operation acts on.
+fn op_place(op: &Op) -> &Place {
+    match op {
+        Op::PickUpTip { at, .. } => at,
+        Op::Aspirate { from, .. } => from,
+        Op::Dispense { to, .. } => to,
+        Op::DropTip { to, .. } => to,
+    }
+}
+
 fn refuse(rule: Rule, detail: String) -> GatewayError {
     GatewayError::Refused { rule, detail }
 }
@@ -289,18 +299,62 @@ impl Envelope {
         Err(off("no labware of that name on the deck"))
     }
 
+    /// Checks the operations of one command (one per channel, all of one kind, in channel order) against
+    /// the model: every channel with the core's rules, each after the earlier channels of the command,
+    /// and their positions with the arm's spacing. Returns what they will change and where each channel
+    /// goes; the first channel that breaks a rule is the answer, and nothing is sent. In a command of
+    /// several channels, channel `k` takes a trough (or the waste) at `(centre, centre_y + (3.5 − k) · 9 mm)`
+    /// for eight channels, so that the channels dip in side by side.
+    pub fn check_all(&self, ops: &[Op]) -> Result<(Vec<Effect>, Vec<ChannelAt>), GatewayError> {
+        let Some(first) = ops.first() else { return Ok((Vec::new(), Vec::new())) };
+        let kind = std::mem::discriminant(first);
+        if let Some(odd) = ops.iter().find(|o| std::mem::discriminant(*o) != kind) {
+            return Err(refuse(Rule::ChannelSpacing, format!("{odd}: one command moves its channels alike ({first})")));
+        }
+        let mut effects = Vec::with_capacity(ops.len());
+        let mut at = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (effect, mut pos) = self.check_after(op, &effects)?;
+            if ops.len() > 1
+                && let Ok((loc @ (Location::Trough { .. } | Location::Waste), _, y)) = self.locate(op_place(op))
+            {
+                let half = (self.tips.len().max(1) as i32 - 1) * CHANNEL_PITCH_01MM / 2;
+                pos.y_01mm = y + half - op.channel() as i32 * CHANNEL_PITCH_01MM;
+                if self.deck.locate(pos.x_01mm, pos.y_01mm) != Some(loc) {
+                    return Err(refuse(
+                        Rule::OffDeck,
+                        format!("{op}: {} is too narrow for {} channels side by side", op_place(op), self.tips.len()),
+                    ));
+                }
+            }
+            effects.push(effect);
+            at.push(pos);
+        }
+        if check_spacing(at.iter().map(|a| (a.channel, a.x_01mm, a.y_01mm))).is_err() {
+            let list: Vec<String> = ops.iter().map(|o| (o.channel() + 1).to_string()).collect();
+            return Err(refuse(
+                Rule::ChannelSpacing,
+                format!(
+                    "{first} and the other channels of the command ({}): channels must be listed once each, in order, each at least 9 mm in front of the one before",
+                    list.join(", ")
+                ),
+            ));
+        }
+        Ok((effects, at))
+    }
+
     /// Checks an operation against the model with the core's rules; returns what it will change and
-    /// where the channel goes. The first rule broken is the answer, in the rules' order; a place that
-    /// names nothing on the deck counts where the rules would look at the location.
+    /// where the channel goes.
     pub fn check(&self, op: &Op) -> Result<(Effect, ChannelAt), GatewayError> {
+        self.check_after(op, &[])
+    }
+
+    /// Checks an operation after the `earlier` effects of its command. The first rule broken is the
+    /// answer, in the rules' order; a place that names nothing on the deck counts where the rules would
+    /// look at the location.
+    fn check_after(&self, op: &Op, earlier: &[Effect]) -> Result<(Effect, ChannelAt), GatewayError> {
         let channel = op.channel();
-        let place = match op {
-            Op::PickUpTip { at, .. } => at,
-            Op::Aspirate { from, .. } => from,
-            Op::Dispense { to, .. } => to,
-            Op::DropTip { to, .. } => to,
-        };
-        let found = self.locate(place);
+        let found = self.locate(op_place(op));
         let (loc, x, y) = match &found {
             Ok(f) => *f,
             Err(_) => (Location::Nothing, 0, 0),
@@ -311,7 +365,7 @@ impl Envelope {
             Op::Dispense { volume_ul, .. } => Operation::Dispense { channel, to: loc, volume_ul: *volume_ul },
             Op::DropTip { .. } => Operation::Drop { channel, to: loc },
         };
-        match RULES.check(&self.deck, &self.tips, &operation, &[]) {
+        match RULES.check(&self.deck, &self.tips, &operation, earlier) {
             Ok(effect) => Ok((effect, ChannelAt { channel, x_01mm: x, y_01mm: y })),
             Err(Rule::OffDeck) if found.is_err() => Err(found.err().unwrap_or(GatewayError::Closed)),
             Err(rule) => Err(refuse(rule, format!("{op}: {}", self.explain(rule, op, loc)))),
@@ -393,33 +447,55 @@ impl<H: LiquidHandler> Workcell<H> {
 
     /// Checks, journals, sends and accounts one operation. See the module documentation.
     pub async fn run(&mut self, op: &Op) -> Result<(), GatewayError> {
-        let (effect, at) = self.envelope.check(op)?;
-        let entry = match self.journal.as_mut() {
-            Some(j) => Some(j.before(op)?),
-            None => None,
-        };
+        self.run_all(std::slice::from_ref(op)).await
+    }
+
+    /// Checks, journals, sends and accounts one command of several channels (one operation per channel,
+    /// all of one kind, in channel order: [`Envelope::check_all`]). Every channel is checked before
+    /// anything is sent; the instrument gets one command.
+    pub async fn run_all(&mut self, ops: &[Op]) -> Result<(), GatewayError> {
+        let (effects, at) = self.envelope.check_all(ops)?;
+        let Some(first) = ops.first() else { return Ok(()) };
+        let mut entries = Vec::new();
+        if let Some(j) = self.journal.as_mut() {
+            for op in ops {
+                entries.push(j.before(op)?);
+            }
+        }
         self.sent += 1;
-        let result = match op {
+        let volumes = |at: &[ChannelAt]| -> Vec<ChannelVolume> {
+            at.iter()
+                .zip(ops)
+                .map(|(a, o)| ChannelVolume {
+                    at: *a,
+                    volume_ul: match o {
+                        Op::Aspirate { volume_ul, .. } | Op::Dispense { volume_ul, .. } => *volume_ul,
+                        _ => 0.0,
+                    },
+                })
+                .collect()
+        };
+        let result = match first {
             Op::PickUpTip { .. } => {
-                let capacity = match effect {
-                    Effect::PickUp { capacity_ul, .. } => capacity_ul,
+                let capacity = match effects.first() {
+                    Some(Effect::PickUp { capacity_ul, .. }) => *capacity_ul,
                     _ => 0.0,
                 };
-                self.handler.pick_up_tips(&[at], capacity).await
+                self.handler.pick_up_tips(&at, capacity).await
             }
-            Op::Aspirate { volume_ul, .. } => {
-                self.handler.aspirate(&[ChannelVolume { at, volume_ul: *volume_ul }]).await
-            }
-            Op::Dispense { volume_ul, .. } => {
-                self.handler.dispense(&[ChannelVolume { at, volume_ul: *volume_ul }]).await
-            }
-            Op::DropTip { .. } => self.handler.drop_tips(&[at]).await,
+            Op::Aspirate { .. } => self.handler.aspirate(&volumes(&at)).await,
+            Op::Dispense { .. } => self.handler.dispense(&volumes(&at)).await,
+            Op::DropTip { .. } => self.handler.drop_tips(&at).await,
         };
         match result {
             Ok(()) => {
-                self.envelope.apply(&effect);
-                if let (Some(j), Some(e)) = (self.journal.as_mut(), entry) {
-                    j.after(e, &OpOutcome::Done)?;
+                for effect in &effects {
+                    self.envelope.apply(effect);
+                }
+                if let Some(j) = self.journal.as_mut() {
+                    for e in &entries {
+                        j.after(*e, &OpOutcome::Done)?;
+                    }
                 }
                 Ok(())
             }
@@ -428,15 +504,17 @@ impl<H: LiquidHandler> Workcell<H> {
                     GatewayError::Instrument(e) => OpOutcome::Failed(e.to_string()),
                     other => OpOutcome::Unknown(other.to_string()),
                 };
-                if let (Some(j), Some(e)) = (self.journal.as_mut(), entry) {
-                    j.after(e, &outcome)?;
+                if let Some(j) = self.journal.as_mut() {
+                    for e in &entries {
+                        j.after(*e, &outcome)?;
+                    }
                 }
-                Err(self.failed(op, cause).await)
+                Err(self.failed(first, ops.len(), cause).await)
             }
         }
     }
 
-    async fn failed(&mut self, op: &Op, cause: GatewayError) -> GatewayError {
+    async fn failed(&mut self, op: &Op, channels: usize, cause: GatewayError) -> GatewayError {
         let channel = op.channel();
         let known = match self.handler.tip_presence().await {
             Ok(Some(tips)) => {
@@ -460,6 +538,7 @@ impl<H: LiquidHandler> Workcell<H> {
                 "whether the tip moved, beyond what the tip query says".to_string()
             }
         };
-        GatewayError::OperationFailed { op: op.to_string(), cause: Box::new(cause), known, unknown }
+        let op = if channels > 1 { format!("{op} (and {} more channels)", channels - 1) } else { op.to_string() };
+        GatewayError::OperationFailed { op, cause: Box::new(cause), known, unknown }
     }
 }

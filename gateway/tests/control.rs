@@ -20,7 +20,7 @@ use cellos_store::{Db, Store};
 use tokio::sync::{mpsc, watch};
 
 fn config(id: &str) -> CampaignConfig {
-    let mut c: CampaignConfig = toml::from_str("lines = [\"U2OS\"]\nbudget_wells = 24\nseed = 7").unwrap();
+    let mut c: CampaignConfig = toml::from_str("lines = [\"U2OS\"]\nbudget_wells = 48\nseed = 7").unwrap();
     c.campaign_id = Some(id.to_string());
     c
 }

@@ -30,7 +30,7 @@ fn journal_entries(dir: &Path) -> i64 {
     db.query_row("SELECT count(*) FROM journal WHERE campaign_id = 'c'", [], |r| r.get(0)).unwrap_or(0)
 }
 
-const SETTINGS: &str = "campaign_id = \"c\"\nlines = [\"U2OS\"]\nbudget_wells = 24\nseed = 7\n";
+const SETTINGS: &str = "campaign_id = \"c\"\nlines = [\"U2OS\"]\nbudget_wells = 48\nseed = 7\n";
 
 #[test]
 fn a_pulled_cable_mid_campaign_is_ridden_through() {
@@ -71,7 +71,7 @@ fn a_pulled_cable_mid_campaign_is_ridden_through() {
     std::thread::sleep(Duration::from_millis(300));
     let mut cable = Cable::plug(&link, &b.star);
     // Pulled twice, at different points of the run, and plugged back in after a while.
-    for at in [25i64, 90] {
+    for at in [15i64, 45] {
         let deadline = Instant::now() + Duration::from_secs(60);
         while journal_entries(dir.path()) < at {
             if Instant::now() > deadline {

@@ -593,7 +593,7 @@ fn cellos_sync_pulls_a_gateways_campaigns_and_a_second_sync_adds_nothing() {
     let (code, v) = submit_campaign(
         &s,
         &op,
-        serde_json::json!({"campaign_id": "gw1", "lines": ["U2OS"], "budget_wells": 24, "seed": 7}),
+        serde_json::json!({"campaign_id": "gw1", "lines": ["U2OS"], "budget_wells": 48, "seed": 7}),
     );
     assert_eq!(code, 201, "{v}");
     let host = tempfile::tempdir().unwrap();
@@ -634,7 +634,7 @@ fn cellos_sync_pulls_a_gateways_campaigns_and_a_second_sync_adds_nothing() {
     let gw: Vec<i64> = tables.iter().map(|(db, t)| count(dir.path(), db, t)).collect();
     let got: Vec<i64> = tables.iter().map(|(db, t)| count(host.path(), db, t)).collect();
     assert_eq!(got, gw, "{tables:?}");
-    assert!(gw[4] > 50 && gw[6] > 20, "{gw:?}");
+    assert!(gw[4] > 40 && gw[6] > 20, "{gw:?}");
     let states = |d: &Path| -> Vec<String> {
         let c =
             rusqlite::Connection::open_with_flags(d.join("campaigns.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -872,7 +872,9 @@ fn a_campaign_on_a_manual_bench_is_answered_through_the_api() {
         expected_readings.iter().map(|r| r.split(' ').next().unwrap()).collect::<std::collections::BTreeSet<_>>().len(),
         "an export per iteration"
     );
-    assert_eq!(confirmations, 4 * uploads, "in and out of the incubator twice per iteration");
+    // The next iteration's wells are seeded during this one's treatment: the plate goes in twice in the
+    // first iteration (after seeding, after treatment), once in each later one.
+    assert_eq!(confirmations, 2 * (uploads + 1), "in and out of the incubator: 2 + 1 per iteration");
     assert_eq!(doses_of(&done), expected_doses, "the same doses as the automated run");
     assert_eq!(readings(dir.path(), "manual"), expected_readings, "every reading, to the bit");
     // Unknown prompts and runs.
@@ -939,7 +941,11 @@ fn real_time_incubations_survive_kills_without_starting_over() {
     assert_eq!(readings(dir.path(), "rt"), expected_readings);
     let iterations =
         expected_readings.iter().map(|r| r.split(' ').next().unwrap()).collect::<std::collections::BTreeSet<_>>().len();
-    assert_eq!(hands.clock(0), 48.0 * iterations as f64, "two 24 h incubations per iteration, none repeated");
+    assert_eq!(
+        hands.clock(0),
+        24.0 * (iterations + 1) as f64,
+        "24 h after the first seeding, then 24 h per iteration (the next wells grow during this one's), none repeated"
+    );
 }
 
 /// A worklist pauses and stops where no tip holds liquid: paused after a dispense that emptied its tip,

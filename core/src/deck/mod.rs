@@ -15,7 +15,7 @@ use crate::plate::PlateFormat;
 pub mod file;
 pub mod rules;
 
-pub use rules::{Effect, Operation, Rule, Rules, Tip, apply, held_after};
+pub use rules::{CHANNEL_PITCH_01MM, Effect, Operation, Rule, Rules, Tip, apply, check_spacing, held_after};
 
 /// How far a commanded position may be from a well's or tip's centre, 0.1 mm.
 pub const TOLERANCE_01MM: i32 = 20;

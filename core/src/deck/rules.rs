@@ -107,11 +107,35 @@ pub enum Rule {
     BadVolume,
     /// No such channel.
     NoChannel,
+    /// The channels of one command are out of order or closer than the arm allows (a channel listed
+    /// twice, or less than [`CHANNEL_PITCH_01MM`] per channel between two of them in y).
+    ChannelSpacing,
+}
+
+/// The smallest distance between neighbouring channels of one arm, 0.1 mm (the STAR's and the EVO
+/// LiHa's 9 mm, the pitch of a 96-well plate).
+pub const CHANNEL_PITCH_01MM: i32 = 90;
+
+/// Checks the positions `(channel, x, y)` of one command's channels, in the order given: channels
+/// strictly increasing, and each channel at least [`CHANNEL_PITCH_01MM`] per channel in between in front
+/// of (lower y than) the one before it: channel 1 is the rearmost. The x positions are free (the STAR's
+/// channels move in x with the arm, one after another when their x differ).
+pub fn check_spacing(positions: impl IntoIterator<Item = (usize, i32, i32)>) -> Result<(), Rule> {
+    let mut last: Option<(usize, i32)> = None;
+    for (channel, _, y) in positions {
+        if let Some((c, ly)) = last
+            && (channel <= c || i64::from(ly) - i64::from(y) < i64::from(CHANNEL_PITCH_01MM) * (channel - c) as i64)
+        {
+            return Err(Rule::ChannelSpacing);
+        }
+        last = Some((channel, y));
+    }
+    Ok(())
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 11] = [
         Rule::TipCapacity,
         Rule::WellCapacity,
         Rule::OffDeck,
@@ -122,6 +146,7 @@ impl Rule {
         Rule::NoTipAtSpot,
         Rule::BadVolume,
         Rule::NoChannel,
+        Rule::ChannelSpacing,
     ];
 
     /// What the rule protects, as an error message says it.
@@ -137,6 +162,7 @@ impl Rule {
             Rule::NoTipAtSpot => "tip at the pick-up spot",
             Rule::BadVolume => "valid volume",
             Rule::NoChannel => "channel exists",
+            Rule::ChannelSpacing => "channel spacing",
         }
     }
 }
@@ -390,7 +416,22 @@ mod tests {
         assert_eq!(e, Ok(Effect::Drop { channel: 0, spot: Some((0, 0)) }));
         apply(&mut deck, &mut tips, &e.unwrap());
         assert!(deck.tip_racks[0].has_tip(0) && tips[0].is_none());
-        assert_eq!(Rule::ALL.len(), 10);
+        assert_eq!(Rule::ALL.len(), 11);
+    }
+
+    #[test]
+    fn channels_of_a_command_keep_their_order_and_pitch() {
+        // A column of a 96-well plate on channels 2–7: 9 mm apart, the first at the back.
+        assert_eq!(check_spacing((1..7).map(|c| (c, 2983, 1457 - 90 * c as i32))), Ok(()));
+        // Channels 1 and 4 need three pitches between them; two are not enough.
+        assert_eq!(check_spacing([(0, 0, 1000), (3, 0, 730)]), Ok(()));
+        assert_eq!(check_spacing([(0, 0, 1000), (3, 0, 820)]), Err(Rule::ChannelSpacing));
+        // Out of order, listed twice, or the second channel behind the first.
+        assert_eq!(check_spacing([(2, 0, 1000), (1, 0, 900)]), Err(Rule::ChannelSpacing));
+        assert_eq!(check_spacing([(1, 0, 1000), (1, 0, 900)]), Err(Rule::ChannelSpacing));
+        assert_eq!(check_spacing([(0, 0, 1000), (1, 0, 1090)]), Err(Rule::ChannelSpacing));
+        assert_eq!(check_spacing([(0, 0, 1000), (1, 0, 911)]), Err(Rule::ChannelSpacing));
+        assert_eq!(check_spacing([(0, 5, 1000)]), Ok(()));
     }
 
     /// Channels of one command: the second cannot take what the first will have taken, nor pick up

@@ -16,8 +16,9 @@ use super::BufferFull;
 
 /// Most tokens (parameters and slave fields) one message may hold.
 pub const MAX_TOKENS: usize = 64;
-/// Longest message [`StarWriter`] builds.
-pub const MAX_MESSAGE: usize = 1024;
+/// Longest message [`StarWriter`] builds: a `C0AS` of all 8 channels with every field of
+/// [`cmd::ASPIRATE_FIELDS`] is 1,496 bytes.
+pub const MAX_MESSAGE: usize = 2048;
 /// Channels of the STAR the twin and the drivers assume unless told otherwise.
 pub const DEFAULT_CHANNELS: usize = 8;
 

@@ -185,6 +185,9 @@ pub struct Counters {
     pub errors: u32,
     /// Replies dropped, corrupted or duplicated by fault injection.
     pub faults_applied: u32,
+    /// Lab time the liquid-handling commands executed would take on the bench, ms
+    /// ([`crate::labtime::Profile::STAR`]).
+    pub lab_ms: u64,
 }
 
 impl Counters {
@@ -197,6 +200,7 @@ impl Counters {
         tip_drops: 0,
         errors: 0,
         faults_applied: 0,
+        lab_ms: 0,
     };
 }
 

@@ -52,6 +52,9 @@ pub struct CampaignConfig {
     /// 1 on a real bench. Sets when a manual incubation ends and how long an automated one may take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_scale: Option<f64>,
+    /// Pipetting channels the campaign uses at once, 1–8 (absent: all the instrument has, at most 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
 }
 
 /// How an incubator or a reader is worked.
@@ -140,6 +143,11 @@ impl CampaignConfig {
         if self.budget_wells == 0 {
             return Err(bad("budget_wells = 0: the search needs at least one well".into()));
         }
+        if let Some(c) = self.channels
+            && !(1..=8).contains(&c)
+        {
+            return Err(bad(format!("channels = {c}: give 1 to 8")));
+        }
         let search = self.search()?;
         let needed = plate_wells_needed(search.strategy(), search.config());
         if needed > INNER_WELLS {
@@ -204,10 +212,9 @@ pub fn plate_wells_needed(strategy: Strategy, c: &SearchConfig) -> usize {
     let budget = usize::from(c.budget_wells);
     match strategy {
         Strategy::Grid => budget.min(12 * usize::from(c.replicates)) + 1,
-        Strategy::Adaptive => {
-            let scouts = budget.min(usize::from(c.scout_wells));
-            let batches = 1 + (budget - scouts).div_ceil(usize::from(c.batch_wells).max(1));
-            budget + batches
-        }
+        Strategy::Adaptive => budget + c.max_rounds(strategy, MAX_BATCH),
     }
 }
+
+/// The most doses the runner offers a search per iteration.
+pub const MAX_BATCH: usize = 64;

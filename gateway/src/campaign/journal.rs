@@ -48,6 +48,12 @@ pub enum JournalOp {
         /// Channel.
         channel: usize,
     },
+    /// One instrument command of several channels: the channels' operations (all of one kind, in
+    /// channel order), sent, checked and reconciled together.
+    Channels {
+        /// One operation per channel.
+        ops: Vec<JournalOp>,
+    },
     /// Incubate a plate.
     Incubate {
         /// Deck plate index.
@@ -67,10 +73,42 @@ impl JournalOp {
             JournalOp::Dispense { to, volume_ul, .. } => format!("dispense {volume_ul} µL into {to}"),
             JournalOp::Drop { .. } => "drop the tip".into(),
             JournalOp::Incubate { plate, hours, .. } => format!("incubate plate {plate} for {hours} h"),
+            JournalOp::Channels { ops } => {
+                let channels: Vec<String> =
+                    ops.iter().filter_map(JournalOp::channel).map(|c| (c + 1).to_string()).collect();
+                let first = ops.first().map_or_else(String::new, JournalOp::describe);
+                format!("{first} … on channels {}", channels.join(", "))
+            }
         }
     }
 
-    pub(super) fn liquid(&self) -> Option<Op> {
+    /// The channel a one-channel operation uses.
+    pub fn channel(&self) -> Option<usize> {
+        match self {
+            JournalOp::PickUp { channel, .. }
+            | JournalOp::Aspirate { channel, .. }
+            | JournalOp::Dispense { channel, .. }
+            | JournalOp::Drop { channel } => Some(*channel),
+            JournalOp::Channels { .. } | JournalOp::Incubate { .. } => None,
+        }
+    }
+
+    /// The one-channel operations of the step (one for a plain step, each channel's for a command of
+    /// several channels, none for an incubation).
+    pub fn parts(&self) -> &[JournalOp] {
+        match self {
+            JournalOp::Channels { ops } => ops,
+            JournalOp::Incubate { .. } => &[],
+            one => std::slice::from_ref(one),
+        }
+    }
+
+    /// The liquid-handling operations of the step, one per channel (empty for an incubation).
+    pub(super) fn liquid_ops(&self) -> Vec<Op> {
+        self.parts().iter().filter_map(JournalOp::liquid).collect()
+    }
+
+    fn liquid(&self) -> Option<Op> {
         Some(match self {
             JournalOp::PickUp { channel, at } => Op::PickUpTip { channel: *channel, at: Place::parse(at) },
             JournalOp::Aspirate { channel, from, volume_ul } => {
@@ -80,7 +118,7 @@ impl JournalOp {
                 Op::Dispense { channel: *channel, to: Place::parse(to), volume_ul: *volume_ul }
             }
             JournalOp::Drop { channel } => Op::DropTip { channel: *channel, to: Place::named("WASTE") },
-            JournalOp::Incubate { .. } => return None,
+            JournalOp::Incubate { .. } | JournalOp::Channels { .. } => return None,
         })
     }
 }

@@ -36,6 +36,7 @@
 
 pub mod config;
 pub mod journal;
+pub mod labtime;
 pub mod operator;
 pub mod plan;
 pub mod runner;
@@ -204,6 +205,14 @@ pub enum Event {
         /// The prompt.
         prompt_id: String,
     },
+    /// The campaign is over: the lab time it took, measured from its journal, and the robot time the
+    /// same iterations take planned on one channel.
+    LabTime {
+        /// The figures.
+        measured: labtime::LabFigures,
+        /// Robot hours of the same iterations on one channel.
+        single_channel_robot_hours: f64,
+    },
     /// A line's lentivirus was titrated.
     Titrated {
         /// The line.
@@ -255,6 +264,9 @@ impl std::fmt::Display for Event {
             }
             Event::Answered { prompt_id } => write!(f, "operator answered {prompt_id}"),
             Event::Disconnected { error } => write!(f, "instrument line lost: {error}"),
+            Event::LabTime { measured, single_channel_robot_hours } => {
+                write!(f, "lab time: {measured}; on one channel the robot would take {single_channel_robot_hours:.2} h")
+            }
             Event::Titrated { line, titer_tu_per_ul, max_fraction, volume_ul } => write!(
                 f,
                 "{line} titration: {titer_tu_per_ul:.0} TU/µL, A {max_fraction:.2}, {volume_ul:.2} µL for {:.0} % BFP",

@@ -13,6 +13,9 @@ use crate::liquid::DeckModel;
 /// One transfer: source, target, µL.
 pub type Transfer = (String, String, f64);
 
+/// The campaign deck's tips, µL.
+pub const TIP_UL: f64 = 360.0;
+
 /// Why a plan cannot be made.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -48,7 +51,7 @@ pub enum PlanError {
 pub fn deck_toml(lines: &[String]) -> String {
     let mut t = String::new();
     for (name, y) in [("TIPS_1", 2418), ("TIPS_2", 1418)] {
-        t += &format!("[[tip_rack]]\nname = \"{name}\"\nx = 1179\ny = {y}\ntip_volume_ul = 360\n\n");
+        t += &format!("[[tip_rack]]\nname = \"{name}\"\nx = 1179\ny = {y}\ntip_volume_ul = {TIP_UL}\n\n");
     }
     let plates = [(2983, 1457), (2983, 2557), (4283, 1457), (4283, 2557)];
     for (i, _) in lines.iter().enumerate() {
@@ -101,9 +104,10 @@ pub fn cell_trough(li: usize) -> String {
     format!("CELLS_{}", li + 1)
 }
 
-/// The inner wells of a 96-well plate (rows B–G × columns 2–11), row by row.
+/// The inner wells of a 96-well plate (rows B–G × columns 2–11), column by column: a column's six
+/// wells sit under six neighbouring channels of the arm, so they take one command.
 pub fn inner_wells() -> Vec<String> {
-    (1..7u8).flat_map(|r| (2..12u8).map(move |c| format!("{}{}", (b'A' + r) as char, c))).collect()
+    (2..12u8).flat_map(|c| (1..7u8).map(move |r| format!("{}{}", (b'A' + r) as char, c))).collect()
 }
 
 /// The wells of an iteration: the next `batch + 1` inner wells after the `used` ones (a control, then a
@@ -132,12 +136,13 @@ pub struct Treatment {
     pub compound: Vec<Vec<Transfer>>,
 }
 
-/// The treatment of `wells` (a control, then a well per dose of `doses`) of `plate` in iteration
-/// `iteration` (from 1). Every well is brought to [`FINAL_UL`]: medium, then compound from the 1 mM
-/// stock, or from a 100, 10 or 1 µM intermediate made fresh on the dilution plate when the direct
-/// volume would fall under [`PRECISE_UL`]. Volumes are rounded to 0.1 µL. An intermediate's well is
-/// fixed by iteration and level, so a resumed iteration plans the same wells.
-pub fn treatment(plate: &str, wells: &[String], doses: &[f64], iteration: i64) -> Result<Treatment, PlanError> {
+/// The treatment of `wells` (a control, then a well per dose of `doses`) of `plate`, its intermediates
+/// from dilution-plate slot `slot` on (three at most). Every well is brought to [`FINAL_UL`]: medium,
+/// then compound from the 1 mM stock, or from a 100, 10 or 1 µM intermediate made fresh on the dilution
+/// plate when the direct volume would fall under [`PRECISE_UL`]. Volumes are rounded to 0.1 µL. The
+/// slots are fixed by iteration and line ([`intermediate_slot`]), so a resumed iteration plans the same
+/// wells.
+pub fn treatment(plate: &str, wells: &[String], doses: &[f64], slot: usize) -> Result<Treatment, PlanError> {
     if let Some(&d) = doses.iter().find(|&&d| d > 0.0 && d * FINAL_UL / LOWEST_UM < MIN_UL) {
         return Err(PlanError::DoseTooLow(d));
     }
@@ -146,8 +151,7 @@ pub fn treatment(plate: &str, wells: &[String], doses: &[f64], iteration: i64) -
     let needs = |c: f64| doses.iter().any(|&d| d > 0.0 && d * FINAL_UL / c < PRECISE_UL);
     let mut level = STOCK_UM;
     while needs(level) && level > LOWEST_UM {
-        let slot = (iteration.max(1) as usize - 1) * 3 + sources.len() - 1;
-        let well = format!("DILUTION:{}", dilution_well(slot)?);
+        let well = format!("DILUTION:{}", dilution_well(slot + sources.len() - 1)?);
         let from = sources.last().map(|s| s.0.clone()).unwrap_or_default();
         intermediates.push(vec![("MEDIUM".into(), well.clone(), 180.0), (from, well.clone(), 20.0)]);
         level /= 10.0;
@@ -186,15 +190,255 @@ pub fn treatment(plate: &str, wells: &[String], doses: &[f64], iteration: i64) -
     Ok(Treatment { intermediates, medium, compound })
 }
 
-/// The journal steps an iteration takes: each run of transfers picks a tip up, aspirates and dispenses
-/// each transfer, and drops the tip; the two incubations are one step each.
-pub fn steps(seeding: &[Transfer], t: &Treatment) -> usize {
-    let group = |g: &[Transfer]| if g.is_empty() { 0 } else { 2 + 2 * g.len() };
-    group(seeding)
-        + t.intermediates.iter().map(|g| group(g)).sum::<usize>()
-        + group(&t.medium)
-        + t.compound.iter().map(|g| group(g)).sum::<usize>()
-        + 2
+/// The first dilution-plate slot of line `li`'s intermediates in iteration `iteration` (from 1) of a
+/// campaign of `lines` lines: three per line and iteration.
+pub fn intermediate_slot(iteration: i64, li: usize, lines: usize) -> usize {
+    ((iteration.max(1) as usize - 1) * lines + li) * 3
+}
+
+/// A line's part of an iteration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineWells {
+    /// The line (from 0).
+    pub li: usize,
+    /// Its wells: a control, then a well per dose.
+    pub wells: Vec<String>,
+    /// The doses, µM.
+    pub doses: Vec<f64>,
+    /// The wells seeded in this iteration for the next one (empty when the search may end).
+    pub next_wells: Vec<String>,
+}
+
+/// Which wells each line's iterations take: the first iteration seeds its own wells; each iteration
+/// seeds the next one's (as many as the search may ask for, [`DoseSearch::upcoming`]), a day ahead.
+///
+/// [`DoseSearch::upcoming`]: cellos_core::search::DoseSearch::upcoming
+#[derive(Clone, Debug, Default)]
+pub struct Rounds {
+    seeded: Vec<Vec<String>>,
+    used: Vec<usize>,
+}
+
+impl Rounds {
+    /// No wells taken yet on any of `lines` plates.
+    pub fn new(lines: usize) -> Rounds {
+        Rounds { seeded: vec![Vec::new(); lines], used: vec![0; lines] }
+    }
+
+    /// Line `li`'s part of this iteration, for `doses`, with `next` wells seeded for the next one.
+    pub fn line_wells(&mut self, li: usize, doses: &[f64], next: usize) -> Result<LineWells, PlanError> {
+        let plate = assay_plate(li);
+        let k = doses.len();
+        if self.seeded[li].is_empty() {
+            self.seeded[li] = iteration_wells(&plate, self.used[li], k)?;
+            self.used[li] += k + 1;
+        }
+        if self.seeded[li].len() < k + 1 {
+            return Err(PlanError::NoWellsLeft { plate, used: self.seeded[li].len(), wanted: k + 1 });
+        }
+        let wells = self.seeded[li][..k + 1].to_vec();
+        let next_wells = if next > 0 {
+            let w = iteration_wells(&plate, self.used[li], next)?;
+            self.used[li] += next + 1;
+            w
+        } else {
+            Vec::new()
+        };
+        Ok(LineWells { li, wells, doses: doses.to_vec(), next_wells })
+    }
+
+    /// The iteration of `b` is over: its next wells are the line's seeded ones.
+    pub fn advance(&mut self, b: &LineWells) {
+        self.seeded[b.li] = b.next_wells.clone();
+    }
+}
+
+/// An iteration's runs of transfers, in the order they go.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IterationPlan {
+    /// Seeding the iteration's own wells (the first iteration only), a run per line; 24 h follow.
+    pub seed_now: Vec<Vec<Transfer>>,
+    /// The treatment ([`round_treatment`]).
+    pub treatment: Vec<Vec<Transfer>>,
+    /// Seeding the next iteration's wells, a run per line; 24 h follow, then the reading.
+    pub seed_next: Vec<Vec<Transfer>>,
+}
+
+impl IterationPlan {
+    /// The plan of iteration `iteration` (from 1) of a campaign of `lines` lines.
+    pub fn new(iteration: i64, batches: &[LineWells], lines: usize) -> Result<IterationPlan, PlanError> {
+        let seed = |b: &LineWells, wells: &[String]| seeding(&cell_trough(b.li), &assay_plate(b.li), wells);
+        Ok(IterationPlan {
+            seed_now: if iteration == 1 { batches.iter().map(|b| seed(b, &b.wells)).collect() } else { Vec::new() },
+            treatment: round_treatment(batches, iteration, lines)?,
+            seed_next: batches.iter().map(|b| seed(b, &b.next_wells)).filter(|g| !g.is_empty()).collect(),
+        })
+    }
+
+    /// Every run, in order.
+    pub fn groups(&self) -> impl Iterator<Item = &Vec<Transfer>> {
+        self.seed_now.iter().chain(&self.treatment).chain(&self.seed_next)
+    }
+
+    /// The incubations: one (all plates together) after the first seeding, one after the treatment.
+    pub fn incubations(&self) -> usize {
+        1 + usize::from(!self.seed_now.is_empty())
+    }
+}
+
+/// The treatment of an iteration's wells, every line at once, as runs of transfers on a tip (set) each,
+/// in the order they go: each line's intermediates, medium for every plate (one run: the medium is
+/// dispensed above the wells, so its tips serve every plate), the stock for every plate (one run), then
+/// each line's doses from its intermediates.
+pub fn round_treatment(batches: &[LineWells], iteration: i64, lines: usize) -> Result<Vec<Vec<Transfer>>, PlanError> {
+    let mut treatments = Vec::with_capacity(batches.len());
+    for b in batches {
+        let slot = intermediate_slot(iteration, b.li, lines);
+        treatments.push(treatment(&assay_plate(b.li), &b.wells, &b.doses, slot)?);
+    }
+    let mut groups: Vec<Vec<Transfer>> = treatments.iter().flat_map(|t| t.intermediates.clone()).collect();
+    groups.push(treatments.iter().flat_map(|t| t.medium.clone()).collect());
+    groups.push(treatments.iter().flat_map(|t| t.compound.first().cloned().unwrap_or_default()).collect());
+    for t in &treatments {
+        groups.extend(t.compound.iter().skip(1).cloned());
+    }
+    groups.retain(|g| !g.is_empty());
+    Ok(groups)
+}
+
+/// One channel's part of a command: `(channel, place, µL)`.
+pub type ChannelMove = (usize, String, f64);
+
+/// One instrument command of a plan, by channel; the runner picks the tip spots.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Tips onto these channels (each from its own row of one rack column, so they sit 9 mm apart).
+    PickUp(Vec<usize>),
+    /// `(channel, source, µL)` per channel.
+    Aspirate(Vec<ChannelMove>),
+    /// `(channel, target, µL)` per channel.
+    Dispense(Vec<ChannelMove>),
+    /// The channels' tips into the waste.
+    Drop(Vec<usize>),
+}
+
+impl Action {
+    /// The command's lab time on `profile`, ms (all channels move together).
+    pub fn lab_ms(&self, profile: &cellos_core::labtime::Profile) -> u32 {
+        use cellos_core::labtime::Command;
+        let most = |v: &[ChannelMove]| v.iter().map(|x| x.2).fold(0.0, f64::max);
+        profile.command_ms(match self {
+            Action::PickUp(_) => Command::PickUp,
+            Action::Drop(_) => Command::Drop,
+            Action::Aspirate(v) => Command::Aspirate(most(v)),
+            Action::Dispense(v) => Command::Dispense(most(v)),
+        })
+    }
+
+    /// Tips the command picks up.
+    pub fn tips(&self) -> usize {
+        match self {
+            Action::PickUp(c) => c.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// The channel of a 96-well plate target: its row (A on channel 1, the rearmost), when the arm has it.
+fn row_channel(target: &str, channels: usize) -> Option<(String, usize, usize)> {
+    let (plate, well) = target.split_once(':')?;
+    let format = cellos_core::plate::PlateFormat::W96;
+    let w = format.parse_well(well).ok()?;
+    let index = usize::from(format.row_major(w)) - 1;
+    let (row, col) = (index / 12, index % 12);
+    (row < channels).then(|| (plate.to_string(), col, row))
+}
+
+/// The commands of a run of transfers on `channels` channels with tips of `capacity_ul`.
+///
+/// From one trough into plate wells, on several channels: each well goes to the channel of its row, the
+/// wells of one plate column are dispensed by one command, and each channel aspirates at once what its
+/// next wells take, as long as its tip holds it (multi-dispense: one tip per channel for the whole run).
+/// Otherwise (one channel, a source that is a well, mixed sources) one channel takes the transfers in
+/// order, aspirating once for each stretch of wells from the same source that its tip holds.
+pub fn commands(moves: &[Transfer], channels: usize, capacity_ul: f64) -> Vec<Action> {
+    let Some(first) = moves.first() else { return Vec::new() };
+    let one_source = moves.iter().all(|m| m.0 == first.0) && !first.0.contains(':');
+    let placed: Option<Vec<(String, usize, usize)>> =
+        if channels > 1 && one_source { moves.iter().map(|m| row_channel(&m.1, channels)).collect() } else { None };
+    let mut out = Vec::new();
+    match placed {
+        Some(placed) => {
+            let mut used: Vec<usize> = placed.iter().map(|p| p.2).collect();
+            used.sort_unstable();
+            used.dedup();
+            // Columns in the order their first well comes.
+            let mut columns: Vec<((String, usize), Vec<ChannelMove>)> = Vec::new();
+            for (m, (plate, col, ch)) in moves.iter().zip(placed) {
+                let key = (plate, col);
+                match columns.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, v)) => v.push((ch, m.1.clone(), m.2)),
+                    None => columns.push((key, vec![(ch, m.1.clone(), m.2)])),
+                }
+            }
+            out.push(Action::PickUp(used.clone()));
+            let mut cycle: Vec<Vec<ChannelMove>> = Vec::new();
+            let mut load = vec![0.0; channels];
+            let flush = |cycle: &mut Vec<Vec<ChannelMove>>, load: &mut Vec<f64>, out: &mut Vec<Action>| {
+                if cycle.is_empty() {
+                    return;
+                }
+                let asp: Vec<ChannelMove> = (0..channels)
+                    .filter(|&c| load[c] > 0.0)
+                    .map(|c| (c, first.0.clone(), (load[c] * 10.0).round() / 10.0))
+                    .collect();
+                out.push(Action::Aspirate(asp));
+                for mut col in cycle.drain(..) {
+                    col.sort_by_key(|x| x.0);
+                    out.push(Action::Dispense(col));
+                }
+                load.iter_mut().for_each(|l| *l = 0.0);
+            };
+            for (_, mut col) in columns {
+                // Two wells of one column on one channel cannot happen (a row each); keep the order.
+                col.sort_by_key(|x| x.0);
+                if col.iter().any(|(c, _, v)| load[*c] + v > capacity_ul + 1e-9) {
+                    flush(&mut cycle, &mut load, &mut out);
+                }
+                for (c, _, v) in &col {
+                    load[*c] += v;
+                }
+                cycle.push(col);
+            }
+            flush(&mut cycle, &mut load, &mut out);
+            out.push(Action::Drop(used));
+        }
+        None => {
+            out.push(Action::PickUp(vec![0]));
+            let mut k = 0;
+            while k < moves.len() {
+                let source = &moves[k].0;
+                let mut end = k;
+                let mut load = 0.0;
+                while end < moves.len() && moves[end].0 == *source && load + moves[end].2 <= capacity_ul + 1e-9 {
+                    load += moves[end].2;
+                    end += 1;
+                }
+                // A transfer larger than the tip still goes, alone (the envelope refuses it).
+                if end == k {
+                    load = moves[k].2;
+                    end = k + 1;
+                }
+                out.push(Action::Aspirate(vec![(0, source.clone(), (load * 10.0).round() / 10.0)]));
+                for m in &moves[k..end] {
+                    out.push(Action::Dispense(vec![(0, m.1.clone(), m.2)]));
+                }
+                k = end;
+            }
+            out.push(Action::Drop(vec![0]));
+        }
+    }
+    out
 }
 
 /// A lentivirus titration on the bottom edge row of a line's plate.
@@ -259,8 +503,10 @@ mod tests {
     #[test]
     fn iterations_take_the_inner_wells_in_order_and_run_out() {
         assert_eq!(inner_wells().len(), super::super::INNER_WELLS);
-        assert_eq!(iteration_wells("ASSAY_1", 0, 2).unwrap(), ["B2", "B3", "B4"]);
-        assert_eq!(iteration_wells("ASSAY_1", 9, 1).unwrap(), ["B11", "C2"]);
+        // Column by column: a column's six wells sit under six neighbouring channels.
+        assert_eq!(iteration_wells("ASSAY_1", 0, 2).unwrap(), ["B2", "C2", "D2"]);
+        assert_eq!(iteration_wells("ASSAY_1", 5, 1).unwrap(), ["G2", "B3"]);
+        assert_eq!(inner_wells().last().map(String::as_str), Some("G11"));
         assert_eq!(
             iteration_wells("ASSAY_1", 58, 2),
             Err(PlanError::NoWellsLeft { plate: "ASSAY_1".into(), used: 58, wanted: 3 })
@@ -273,8 +519,10 @@ mod tests {
         let wells: Vec<String> = ["B2", "B3", "B4", "B5"].map(String::from).to_vec();
         // 100 µM: 20 µL of stock; 5 µM: 1 µL of stock is under 2 µL, so 10 µL of the 100 µM
         // intermediate; 0.05 µM: 1 µL of the 10 µM one is under 2 µL, so 10 µL of the 1 µM one (three
-        // intermediates, iteration 2 → dilution slots 3, 4, 5).
-        let p = treatment("ASSAY_1", &wells, &[100.0, 5.0, 0.05], 2).unwrap();
+        // intermediates, from dilution slot 3: A04, A05, A06).
+        assert_eq!(intermediate_slot(2, 0, 1), 3);
+        assert_eq!(intermediate_slot(2, 1, 3), 12);
+        let p = treatment("ASSAY_1", &wells, &[100.0, 5.0, 0.05], 3).unwrap();
         assert_eq!(
             p.intermediates,
             vec![
@@ -315,14 +563,80 @@ mod tests {
             };
             assert!((conc * c / FINAL_UL - dose).abs() / dose < 0.025, "{dose} from {src}");
         }
-        assert_eq!(treatment("ASSAY_1", &wells, &[0.001], 1), Err(PlanError::DoseTooLow(0.001)));
-        // 4 wells seeded (10 steps), 3 intermediates (6 each), medium for 4 wells (10), compound from 3
-        // sources (4 each), 2 incubations.
-        let seeded = seeding("CELLS_1", "ASSAY_1", &wells);
-        assert_eq!(steps(&seeded, &p), 10 + 18 + 10 + 12 + 2);
+        assert_eq!(treatment("ASSAY_1", &wells, &[0.001], 0), Err(PlanError::DoseTooLow(0.001)));
         // Only the stock when every dose is large.
-        let p = treatment("ASSAY_1", &wells[..2], &[300.0], 1).unwrap();
+        let p = treatment("ASSAY_1", &wells[..2], &[300.0], 0).unwrap();
         assert!(p.intermediates.is_empty() && p.compound == vec![vec![t("STOCK", "ASSAY_1:B3", 60.0)]]);
+    }
+
+    #[test]
+    fn a_trough_run_goes_column_by_column_on_the_rows_channels_and_multi_dispenses() {
+        // 9 wells of cells, 100 µL each: column 2 (B–G) and column 3 (B–D).
+        let wells = iteration_wells("ASSAY_1", 0, 8).unwrap();
+        let seed = seeding("CELLS_1", "ASSAY_1", &wells);
+        let a = commands(&seed, 8, TIP_UL);
+        let channels: Vec<usize> = (1..7).collect();
+        assert_eq!(a[0], Action::PickUp(channels.clone()));
+        // Channels 2–4 take two wells' worth (200 µL), 5–7 one; one aspiration for both columns.
+        let asp: Vec<(usize, String, f64)> =
+            (1..7).map(|c| (c, "CELLS_1".to_string(), if c <= 3 { 200.0 } else { 100.0 })).collect();
+        assert_eq!(a[1], Action::Aspirate(asp));
+        let col2: Vec<(usize, String, f64)> =
+            (1..7).map(|c| (c, format!("ASSAY_1:{}2", (b'A' + c as u8) as char), 100.0)).collect();
+        assert_eq!(a[2], Action::Dispense(col2));
+        assert_eq!(
+            a[3],
+            Action::Dispense(vec![
+                (1, "ASSAY_1:B3".into(), 100.0),
+                (2, "ASSAY_1:C3".into(), 100.0),
+                (3, "ASSAY_1:D3".into(), 100.0)
+            ])
+        );
+        assert_eq!(a[4], Action::Drop(channels));
+        assert_eq!(a.len(), 5);
+        // Four columns of 100 µL do not fit a 360 µL tip: a second aspiration for the fourth.
+        let wells = iteration_wells("ASSAY_1", 0, 23).unwrap();
+        let a = commands(&seeding("CELLS_1", "ASSAY_1", &wells), 8, TIP_UL);
+        let kinds: Vec<&str> = a
+            .iter()
+            .map(|x| match x {
+                Action::PickUp(_) => "P",
+                Action::Aspirate(_) => "A",
+                Action::Dispense(_) => "D",
+                Action::Drop(_) => "X",
+            })
+            .collect();
+        assert_eq!(kinds.concat(), "PADDDADX");
+        // Every well gets exactly its volume, and each aspiration is what its dispenses take.
+        let mut held = [0.0; 8];
+        let mut got = std::collections::BTreeMap::new();
+        for x in &a {
+            match x {
+                Action::Aspirate(v) => v.iter().for_each(|(c, _, ul)| held[*c] += ul),
+                Action::Dispense(v) => v.iter().for_each(|(c, w, ul)| {
+                    held[*c] -= ul;
+                    *got.entry(w.clone()).or_insert(0.0) += ul;
+                }),
+                _ => {}
+            }
+            assert!(held.iter().all(|h| *h >= -1e-9 && *h <= TIP_UL + 1e-9));
+        }
+        assert!(held.iter().all(|h| h.abs() < 1e-9));
+        assert_eq!(got.len(), 24);
+        assert!(got.values().all(|v| (*v - SEED_UL).abs() < 1e-9));
+        // One channel: the same transfers in order, an aspiration per three wells.
+        let one = commands(&seeding("CELLS_1", "ASSAY_1", &wells[..4]), 1, TIP_UL);
+        assert_eq!(one[0], Action::PickUp(vec![0]));
+        assert_eq!(one[1], Action::Aspirate(vec![(0, "CELLS_1".into(), 300.0)]));
+        assert_eq!(one[2], Action::Dispense(vec![(0, "ASSAY_1:B2".into(), 100.0)]));
+        assert_eq!(one[5], Action::Aspirate(vec![(0, "CELLS_1".into(), 100.0)]));
+        assert_eq!(one.len(), 8);
+        // A well as the source (an intermediate): one channel, whatever the arm has.
+        let from_well = vec![t("DILUTION:A01", "ASSAY_1:B2", 10.0), t("DILUTION:A01", "ASSAY_1:C2", 10.0)];
+        assert_eq!(commands(&from_well, 8, TIP_UL)[1], Action::Aspirate(vec![(0, "DILUTION:A01".into(), 20.0)]));
+        // The lab time of a command is that of its largest channel.
+        let profile = cellos_core::labtime::Profile::STAR;
+        assert_eq!(a[1].lab_ms(&profile), profile.command_ms(cellos_core::labtime::Command::Aspirate(300.0)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::config::Equipment;
 use super::journal::StoredObs;
+use super::labtime::{LabFigures, LabTally, action_of};
 use super::operator::{self, PromptKind};
 use super::plan::{self, Transfer};
 use super::{
@@ -45,6 +46,12 @@ pub struct Runner<H: LiquidHandler> {
     replay: bool,
     iteration: i64,
     seq: i64,
+    /// Channels the campaign pipettes with at once.
+    channels: usize,
+    /// The deck's tips, µL.
+    capacity_ul: f64,
+    /// Each iteration's batches so far (committed ones included).
+    batches_run: Vec<Vec<plan::LineWells>>,
     /// Where progress goes, if anywhere.
     events: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
     /// What the operator asks (run, pause, stop), if anyone can.
@@ -76,6 +83,10 @@ impl<H: LiquidHandler> Runner<H> {
     ) -> Result<Self, GatewayError> {
         config.check()?;
         let plates = workcell.envelope.deck.plates.len();
+        let has = workcell.envelope.tips.len().clamp(1, 8);
+        let channels = config.channels.unwrap_or(has).min(has);
+        let capacity_ul =
+            workcell.envelope.deck.tip_racks.iter().map(|r| f64::from(r.tip_volume_01ul) / 10.0).fold(0.0, f64::max);
         let mut r = Runner {
             workcell,
             reader,
@@ -89,6 +100,9 @@ impl<H: LiquidHandler> Runner<H> {
             replay: false,
             iteration: 0,
             seq: 0,
+            channels,
+            capacity_ul,
+            batches_run: Vec::new(),
             events: None,
             control: None,
         };
@@ -151,56 +165,70 @@ impl<H: LiquidHandler> Runner<H> {
         Ok(())
     }
 
-    /// An incubation, after a safe point. Automated: sent on the reader link, then the plate's clock is
-    /// watched until the hours are done (at once on an instant twin). Manual: the operator is asked to
-    /// put the plate in the incubator; the gateway keeps the time and then asks for it back. Either way
-    /// the real-time end is journaled with the step, so a restart waits for the same moment.
-    async fn incubate(&mut self, plate: u8, hours: f64) -> Result<(), GatewayError> {
+    /// Incubations of plates side by side, after a safe point. Automated: each is sent on the reader
+    /// link, then the plates' clocks are watched until the hours are done (at once on an instant twin).
+    /// Manual: the operator is asked to put each plate in the incubator; the gateway keeps the time and
+    /// then asks for each back. Either way each real-time end is journaled with its step, so a restart
+    /// waits for the same moments.
+    async fn incubate(&mut self, plates: &[u8], hours: f64) -> Result<(), GatewayError> {
         self.safe_point().await?;
-        let name = self.plate_name(plate);
-        let seq = self.seq + 1;
         let manual = self.config.incubator == Equipment::Manual;
-        if manual {
-            self.confirm_plate(
-                &format!("s{seq}-in"),
-                &name,
-                format!("Put {name} in the incubator for {hours} h, then confirm"),
-            )
-            .await?;
-        }
-        self.step(JournalOp::Incubate { plate, hours }).await?;
-        // It ends this long after its entry was first written (a restart waits for the same moment).
         let micros = (hours * self.config.seconds_per_hour() * 1e6) as i64;
-        let written = self.sent_at.get(&(self.iteration, self.seq)).and_then(|t| cellos_store::time::parse_micros(t));
-        let end = written.unwrap_or_else(now_micros) + micros;
-        let until = cellos_store::time::format_micros(end);
-        self.emit(Event::Incubating { iteration: self.iteration, plate: name.clone(), hours, until: until.clone() });
-        if manual {
-            self.wait_until(end).await?;
-            let text =
-                format!("Take {name} out of the incubator and put it back in its place on the deck, then confirm");
-            return self.confirm_plate(&format!("s{seq}-out"), &name, text).await;
+        // (plate, name, its step, its end)
+        let mut started = Vec::new();
+        for &plate in plates {
+            let name = self.plate_name(plate);
+            let seq = self.seq + 1;
+            if manual {
+                self.confirm_plate(
+                    &format!("s{seq}-in"),
+                    &name,
+                    format!("Put {name} in the incubator for {hours} h, then confirm"),
+                )
+                .await?;
+            }
+            self.step(JournalOp::Incubate { plate, hours }).await?;
+            // It ends this long after its entry was first written (a restart waits for the same moment).
+            let written =
+                self.sent_at.get(&(self.iteration, self.seq)).and_then(|t| cellos_store::time::parse_micros(t));
+            let end = written.unwrap_or_else(now_micros) + micros;
+            let until = cellos_store::time::format_micros(end);
+            self.emit(Event::Incubating { iteration: self.iteration, plate: name.clone(), hours, until });
+            started.push((plate, name, seq, end));
         }
-        // The model's clock after this incubation is what the plate's must reach.
-        let target = self.clocks[usize::from(plate)];
+        if manual {
+            for (_, name, seq, end) in started {
+                self.wait_until(end).await?;
+                let text =
+                    format!("Take {name} out of the incubator and put it back in its place on the deck, then confirm");
+                self.confirm_plate(&format!("s{seq}-out"), &name, text).await?;
+            }
+            return Ok(());
+        }
         // The incubator may take a little longer than planned: a tenth of the time, a minute at least.
         let grace = (micros / 10).max(60_000_000);
-        loop {
-            if self.reader.incubation_done(plate, target).await? {
-                return Ok(());
+        for (plate, name, _, end) in started {
+            // The model's clock after this incubation is what the plate's must reach.
+            let target = self.clocks[usize::from(plate)];
+            loop {
+                if self.reader.incubation_done(plate, target).await? {
+                    break;
+                }
+                let now = now_micros();
+                if now > end + grace {
+                    return Err(GatewayError::Link(format!(
+                        "{name} has not finished its {hours} h incubation by {} (and {} s more): the plate clock reads {} h, {target} h expected",
+                        cellos_store::time::format_micros(end),
+                        grace / 1_000_000,
+                        self.reader.plate_clock(plate).await?
+                    )));
+                }
+                self.stop_requested()?;
+                let wait = ((end - now) / 2).clamp(20_000, 1_000_000);
+                tokio::time::sleep(std::time::Duration::from_micros(wait as u64)).await;
             }
-            let now = now_micros();
-            if now > end + grace {
-                return Err(GatewayError::Link(format!(
-                    "{name} has not finished its {hours} h incubation by {until} (and {} s more): the plate clock reads {} h, {target} h expected",
-                    grace / 1_000_000,
-                    self.reader.plate_clock(plate).await?
-                )));
-            }
-            self.stop_requested()?;
-            let wait = ((end - now) / 2).clamp(20_000, 1_000_000);
-            tokio::time::sleep(std::time::Duration::from_micros(wait as u64)).await;
         }
+        Ok(())
     }
 
     /// Asks the operator to confirm something done to plate `name`; the prompt's id is the iteration's
@@ -347,11 +375,14 @@ impl<H: LiquidHandler> Runner<H> {
                     }
                 }
                 other => {
-                    let Some(o) = other.liquid() else { continue };
+                    let ops = other.liquid_ops();
+                    if ops.is_empty() {
+                        continue;
+                    }
                     self.workcell
-                        .run(&o)
+                        .run_all(&ops)
                         .await
-                        .map_err(|e| GatewayError::Replay { op: o.to_string(), cause: Box::new(e) })?;
+                        .map_err(|e| GatewayError::Replay { op: other.describe(), cause: Box::new(e) })?;
                 }
             }
         }
@@ -368,10 +399,10 @@ impl<H: LiquidHandler> Runner<H> {
                 }
             }
             other => {
-                if let Some(o) = other.liquid()
-                    && let Ok((effect, _)) = self.workcell.envelope.check(&o)
-                {
-                    self.workcell.envelope.apply(&effect);
+                if let Ok((effects, _)) = self.workcell.envelope.check_all(&other.liquid_ops()) {
+                    for effect in &effects {
+                        self.workcell.envelope.apply(effect);
+                    }
                 }
             }
         }
@@ -393,38 +424,10 @@ impl<H: LiquidHandler> Runner<H> {
                 self.bank(li, line)?;
             }
         }
-        let committed = records::iterations(&self.store.campaigns, &self.id)?;
         let lines = self.config.lines.clone();
+        let results = self.search_lines(&lines).await?;
         let mut out = Vec::new();
-        for (li, line) in lines.iter().enumerate() {
-            let mut search = self.config.search()?;
-            let mut doses = [0.0; 64];
-            let mut wells_used = 0usize;
-            let result = loop {
-                match search.next(&mut doses).map_err(|e| GatewayError::Search(e.to_string()))? {
-                    Step::Done(r) => break r,
-                    Step::Batch(n) => {
-                        self.iteration += 1;
-                        let batch = doses[..n].to_vec();
-                        let observations = match committed.iter().find(|c| c.number == self.iteration) {
-                            Some(c) => {
-                                // Committed before: replay its observations, and its model effects.
-                                serde_json::from_value::<Vec<StoredObs>>(c.results["observations"].clone())
-                                    .map_err(|e| GatewayError::Stored {
-                                        what: format!("iteration {} of campaign `{}`", c.number, self.id),
-                                        message: e.to_string(),
-                                    })?
-                                    .into_iter()
-                                    .map(StoredObs::into_obs)
-                                    .collect::<Vec<_>>()
-                            }
-                            None => self.run_iteration(li, line, &batch, wells_used).await?,
-                        };
-                        wells_used += n + 1;
-                        search.observe(&observations).map_err(|e| GatewayError::Search(e.to_string()))?;
-                    }
-                }
-            };
+        for (line, result) in lines.iter().zip(results) {
             let assay = TbhpAssay::builtin(line).map_err(|e| GatewayError::Search(format!("{line}: {e}")))?;
             let optimum = assay.optimum(
                 &cellos_core::search::Criteria::default(),
@@ -454,7 +457,114 @@ impl<H: LiquidHandler> Runner<H> {
         }
         let summary = serde_json::to_value(&out).unwrap_or(Value::Null);
         records::complete(&self.store.campaigns, &self.id, &summary)?;
+        let measured = self.lab_time()?;
+        let single = super::labtime::of_iterations(&self.config, &self.batches_run, 1)?;
+        self.emit(Event::LabTime { measured, single_channel_robot_hours: single.robot_hours });
         Ok(out)
+    }
+
+    /// The lab time the campaign took, from its journal (every step that happened) and the wells it
+    /// read: what `campaign plan` forecasts, measured.
+    pub fn lab_time(&self) -> Result<LabFigures, GatewayError> {
+        let mut tally = LabTally::new(&self.config);
+        let mut keys: Vec<&(i64, i64)> = self.journal.keys().collect();
+        keys.sort();
+        let mut incubating: Option<(i64, f64)> = None;
+        for key in keys {
+            let (state, op) = &self.journal[key];
+            if !state.happened() {
+                continue;
+            }
+            match op {
+                JournalOp::Incubate { hours, .. } => {
+                    // Plates put in one after another incubate together: the group's hours count once.
+                    if incubating != Some((key.0, *hours)) {
+                        tally.incubation(*hours);
+                    }
+                    incubating = Some((key.0, *hours));
+                    tally.plate_moves(2);
+                }
+                other => {
+                    incubating = None;
+                    if let Some(a) = action_of(other) {
+                        tally.command(&a);
+                    }
+                }
+            }
+        }
+        for it in records::iterations(&self.store.campaigns, &self.id)? {
+            let wells = it.metrics["wells"].as_u64().unwrap_or(0);
+            tally.read(wells as u32, 3);
+        }
+        let plates = self.config.lines.len() + 1;
+        Ok(tally.figures(plates))
+    }
+
+    /// The dose searches of every line, side by side: an iteration runs each line still searching on its
+    /// own plate, all at once (seeding, incubation, treatment, incubation, reading), so the campaign's
+    /// calendar is set by its rounds, not by rounds × lines. The wells of the next iteration are seeded
+    /// during this one's treatment, so they have grown their 24 h when its reading is done.
+    async fn search_lines(&mut self, lines: &[String]) -> Result<Vec<cellos_core::search::SearchResult>, GatewayError> {
+        let committed = records::iterations(&self.store.campaigns, &self.id)?;
+        let n = lines.len();
+        let mut searches = Vec::with_capacity(n);
+        for _ in 0..n {
+            searches.push(self.config.search()?);
+        }
+        let mut results: Vec<Option<cellos_core::search::SearchResult>> = vec![None; n];
+        let mut rounds = plan::Rounds::new(n);
+        let mut doses = [0.0; super::config::MAX_BATCH];
+        self.iteration = 0;
+        loop {
+            self.iteration += 1;
+            let mut batches = Vec::new();
+            for li in 0..n {
+                if results[li].is_some() {
+                    continue;
+                }
+                match searches[li].next(&mut doses).map_err(|e| GatewayError::Search(e.to_string()))? {
+                    Step::Done(r) => results[li] = Some(r),
+                    Step::Batch(k) => {
+                        // What the next iteration may ask for is seeded in this one.
+                        let next = searches[li].upcoming(doses.len());
+                        batches.push(rounds.line_wells(li, &doses[..k], next)?);
+                    }
+                }
+            }
+            if batches.is_empty() {
+                break;
+            }
+            let observations = match committed.iter().find(|c| c.number == self.iteration) {
+                Some(c) => batches
+                    .iter()
+                    .map(|b| {
+                        let line = &lines[b.li];
+                        let stored = c.results["lines"]
+                            .as_array()
+                            .and_then(|all| all.iter().find(|x| x["line"] == json!(line)))
+                            .map(|x| x["observations"].clone())
+                            .unwrap_or(Value::Null);
+                        serde_json::from_value::<Vec<StoredObs>>(stored)
+                            .map(|v| v.into_iter().map(StoredObs::into_obs).collect::<Vec<_>>())
+                            .map_err(|e| GatewayError::Stored {
+                                what: format!("{line} in iteration {} of campaign `{}`", c.number, self.id),
+                                message: e.to_string(),
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => self.run_iteration(lines, &batches).await?,
+            };
+            for (b, obs) in batches.iter().zip(observations) {
+                searches[b.li].observe(&obs).map_err(|e| GatewayError::Search(e.to_string()))?;
+                rounds.advance(b);
+            }
+            self.batches_run.push(batches);
+        }
+        // The loop ends when no line asks for wells: every search is done.
+        results
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| GatewayError::Search("a line's search did not finish".into()))
     }
 
     /// One step of an iteration: skipped if the journal says it happened, reconciled if it was left
@@ -501,10 +611,10 @@ impl<H: LiquidHandler> Runner<H> {
             JournalOp::Incubate { plate, hours, .. } => {
                 self.reader.incubate(*plate, *hours, self.clocks[usize::from(*plate)]).await
             }
-            other => match other.liquid() {
-                Some(o) => self.workcell.run(&o).await,
-                None => Ok(()),
-            },
+            other => {
+                let ops = other.liquid_ops();
+                if ops.is_empty() { Ok(()) } else { self.workcell.run_all(&ops).await }
+            }
         };
         crate::crash::point("reply received, before recording it");
         match result {
@@ -535,7 +645,9 @@ impl<H: LiquidHandler> Runner<H> {
     }
 
     /// Whether a step left pending happened: asks the instrument and the twin's control link, comparing
-    /// with what the model expects before the step.
+    /// with what the model expects before the step. A command of several channels happened on all of
+    /// them or on none (the instrument checks every channel before it moves any); anything in between
+    /// is an error that names what was found.
     async fn happened(&mut self, op: &JournalOp) -> Result<bool, GatewayError> {
         let volume = |r: Response| match r {
             Response::Well(w) => Ok(w.volume_ul),
@@ -544,25 +656,48 @@ impl<H: LiquidHandler> Runner<H> {
                 answer: format!("{other:?}"),
             }),
         };
-        Ok(match op {
-            JournalOp::PickUp { channel, .. } | JournalOp::Drop { channel } => {
-                let tips = self
-                    .workcell
-                    .handler()
-                    .tip_presence()
-                    .await?
-                    .ok_or_else(|| GatewayError::Unsupported("reconciling tips".into()))?;
-                let has = tips.get(*channel).copied().unwrap_or(false);
-                if matches!(op, JournalOp::PickUp { .. }) { has } else { !has }
-            }
+        let parts = op.parts();
+        match op {
             // Written only once the operator had confirmed it.
-            JournalOp::Incubate { .. } if self.config.incubator == Equipment::Manual => true,
+            JournalOp::Incubate { .. } if self.config.incubator == Equipment::Manual => return Ok(true),
             JournalOp::Incubate { plate, .. } => {
-                self.reader.plate_clock(*plate).await? > self.clocks[usize::from(*plate)] + 1e-9
+                return Ok(self.reader.plate_clock(*plate).await? > self.clocks[usize::from(*plate)] + 1e-9);
             }
-            JournalOp::Aspirate { from, volume_ul, .. } | JournalOp::Dispense { to: from, volume_ul, .. } => {
-                let place = Place::parse(from);
-                let (loc, _, _) = self.workcell.envelope.locate(&place)?;
+            _ => {}
+        }
+        let mut done = Vec::new();
+        if parts.iter().any(|p| matches!(p, JournalOp::PickUp { .. } | JournalOp::Drop { .. })) {
+            let tips = self
+                .workcell
+                .handler()
+                .tip_presence()
+                .await?
+                .ok_or_else(|| GatewayError::Unsupported("reconciling tips".into()))?;
+            for p in parts {
+                let (JournalOp::PickUp { channel, .. } | JournalOp::Drop { channel }) = p else { continue };
+                let has = tips.get(*channel).copied().unwrap_or(false);
+                done.push((
+                    format!("channel {}", channel + 1),
+                    if matches!(p, JournalOp::PickUp { .. }) { has } else { !has },
+                ));
+            }
+        } else {
+            // The net change each well or trough should show, over all the channels.
+            let mut net: Vec<(String, Location, f64)> = Vec::new();
+            for p in parts {
+                let (JournalOp::Aspirate { from: at, volume_ul, .. } | JournalOp::Dispense { to: at, volume_ul, .. }) =
+                    p
+                else {
+                    continue;
+                };
+                let sign = if matches!(p, JournalOp::Aspirate { .. }) { -1.0 } else { 1.0 };
+                let (loc, _, _) = self.workcell.envelope.locate(&Place::parse(at))?;
+                match net.iter_mut().find(|n| n.1 == loc) {
+                    Some(n) => n.2 += sign * volume_ul,
+                    None => net.push((at.clone(), loc, sign * volume_ul)),
+                }
+            }
+            for (name, loc, change) in net {
                 let expected = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.volume_ul);
                 let actual = match loc {
                     Location::Well { plate, index } => volume(
@@ -571,12 +706,23 @@ impl<H: LiquidHandler> Runner<H> {
                     Location::Trough { trough } => {
                         volume(self.reader.ask(&Request::TroughState { trough: trough as u8 }).await?)?
                     }
-                    _ => expected,
+                    _ => expected + change,
                 };
-                let sign = if matches!(op, JournalOp::Aspirate { .. }) { -1.0 } else { 1.0 };
-                (actual - (expected + sign * volume_ul)).abs() < 1e-6
+                done.push((name, (actual - (expected + change)).abs() < 1e-6));
             }
-        })
+        }
+        match (done.iter().all(|d| d.1), done.iter().any(|d| d.1)) {
+            (true, _) => Ok(true),
+            (false, false) => Ok(false),
+            (false, true) => Err(GatewayError::Stored {
+                what: format!("the step `{}` left pending", op.describe()),
+                message: format!(
+                    "the instrument shows it done at {} and not at {}: the command cannot have been split",
+                    done.iter().filter(|d| d.1).map(|d| d.0.as_str()).collect::<Vec<_>>().join(", "),
+                    done.iter().filter(|d| !d.1).map(|d| d.0.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+        }
     }
 
     /// The banking stages of a line (the core's banking model, day by day): a master bank from a vendor
@@ -657,7 +803,7 @@ impl<H: LiquidHandler> Runner<H> {
         for group in p.virus {
             self.transfers(group).await?;
         }
-        self.incubate(pi, 48.0).await?;
+        self.incubate(&[pi], 48.0).await?;
         let fractions: Vec<f64> =
             self.read_plate(pi, &p.wells, &[Readout::BfpFraction]).await?.into_iter().map(|v| v[0]).collect();
         let cells = CELLS_PER_UL * SEED_UL;
@@ -683,63 +829,89 @@ impl<H: LiquidHandler> Runner<H> {
         self.workcell.envelope.deck.plates.iter().position(|p| p.name == name).unwrap_or(0) as u8
     }
 
-    /// Runs one iteration and commits it; returns its observations (dosed wells, in batch order).
+    /// Runs one iteration of every line in `batches` and commits it; returns each line's observations
+    /// (dosed wells, in batch order).
     async fn run_iteration(
         &mut self,
-        li: usize,
-        line: &str,
-        doses: &[f64],
-        wells_used: usize,
-    ) -> Result<Vec<Observation>, GatewayError> {
+        lines: &[String],
+        batches: &[plan::LineWells],
+    ) -> Result<Vec<Vec<Observation>>, GatewayError> {
         let started = Instant::now();
         self.seq = 0;
-        let plate = plan::assay_plate(li);
-        let pi = self.plate_index(&plate);
-        let wells = plan::iteration_wells(&plate, wells_used, doses.len())?;
-        // The whole treatment is planned (and a dose even the most dilute intermediate cannot make
+        let plates: Vec<u8> = batches.iter().map(|b| self.plate_index(&plan::assay_plate(b.li))).collect();
+        // The whole iteration is planned (and a dose even the most dilute intermediate cannot make
         // refused) before anything is touched.
-        let treatment = plan::treatment(&plate, &wells, doses, self.iteration)?;
-        let seeding = plan::seeding(&plan::cell_trough(li), &plate, &wells);
-        self.emit(Event::Planned { iteration: self.iteration, steps: plan::steps(&seeding, &treatment) });
-        self.transfers(seeding).await?;
-        self.incubate(pi, 24.0).await?;
-        for prepare in treatment.intermediates {
-            self.transfers(prepare).await?;
+        let p = plan::IterationPlan::new(self.iteration, batches, lines.len())?;
+        let steps: usize = p.groups().map(|g| plan::commands(g, self.channels, self.capacity_ul).len()).sum::<usize>()
+            + plates.len() * p.incubations();
+        self.emit(Event::Planned { iteration: self.iteration, steps });
+        if !p.seed_now.is_empty() {
+            for g in p.seed_now {
+                self.transfers(g).await?;
+            }
+            self.incubate(&plates, 24.0).await?;
         }
-        // Medium first, one tip for all wells; then compound, a tip per source.
-        self.transfers(treatment.medium).await?;
-        for group in treatment.compound {
-            self.transfers(group).await?;
+        // Intermediates, medium for every plate, the stock for every plate, then the intermediates'
+        // doses; then the next iteration's wells, so that they have grown their 24 h when this one is
+        // read.
+        for g in p.treatment.into_iter().chain(p.seed_next) {
+            self.transfers(g).await?;
         }
-        self.incubate(pi, 24.0).await?;
+        self.incubate(&plates, 24.0).await?;
         // Reading.
         let readouts = [Readout::Viability, Readout::CellRox, Readout::Segmentation];
-        let values = self.read_plate(pi, &wells, &readouts).await?;
-        let mut rows = Vec::new();
-        for (k, (w, v)) in wells.iter().zip(values).enumerate() {
-            let index = plan::well_index(w)?;
-            let loc = Location::Well { plate: usize::from(pi), index: usize::from(index) - 1 };
-            let dose = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.concentration_um());
-            let o = Observation { dose_um: dose, viability: v[0], cellrox_au: v[1], segmentation: v[2] };
-            rows.push((w.clone(), k == 0, o));
+        let mut all = Vec::new();
+        for (b, &pi) in batches.iter().zip(&plates) {
+            let values = self.read_plate(pi, &b.wells, &readouts).await?;
+            let mut rows = Vec::new();
+            for (k, (w, v)) in b.wells.iter().zip(values).enumerate() {
+                let index = plan::well_index(w)?;
+                let loc = Location::Well { plate: usize::from(pi), index: usize::from(index) - 1 };
+                let dose = self.workcell.envelope.deck.liquid(loc).map_or(0.0, |l| l.concentration_um());
+                let o = Observation { dose_um: dose, viability: v[0], cellrox_au: v[1], segmentation: v[2] };
+                rows.push((w.clone(), k == 0, o));
+            }
+            all.push(rows);
         }
-        self.commit(line, &plate, doses, &rows, started.elapsed().as_secs_f64())?;
-        Ok(rows.iter().filter(|(_, control, _)| !control).map(|(.., o)| *o).collect())
+        self.commit(lines, batches, &all, started.elapsed().as_secs_f64())?;
+        Ok(all.iter().map(|rows| rows.iter().filter(|(_, control, _)| !control).map(|(.., o)| *o).collect()).collect())
     }
 
-    /// One tip for a run of transfers `(source, target, µL)` in order, then to waste; nothing if empty.
+    /// A run of transfers `(source, target, µL)` as the plan's commands on the campaign's channels
+    /// ([`plan::commands`]), each a journaled step; nothing if empty. A safe point comes first (no tip
+    /// on a channel, no liquid in a tip).
     async fn transfers(&mut self, moves: impl IntoIterator<Item = Transfer>) -> Result<(), GatewayError> {
-        let mut moves = moves.into_iter().peekable();
-        if moves.peek().is_none() {
+        let moves: Vec<Transfer> = moves.into_iter().collect();
+        if moves.is_empty() {
             return Ok(());
         }
         self.safe_point().await?;
-        self.step(JournalOp::PickUp { channel: 0, at: self.next_tip()? }).await?;
-        for (from, to, volume_ul) in moves {
-            self.step(JournalOp::Aspirate { channel: 0, from, volume_ul }).await?;
-            self.step(JournalOp::Dispense { channel: 0, to, volume_ul }).await?;
+        for action in plan::commands(&moves, self.channels, self.capacity_ul) {
+            let ops: Vec<JournalOp> = match action {
+                plan::Action::PickUp(channels) => {
+                    let spots = self.next_tips(&channels)?;
+                    channels.into_iter().zip(spots).map(|(channel, at)| JournalOp::PickUp { channel, at }).collect()
+                }
+                plan::Action::Aspirate(v) => v
+                    .into_iter()
+                    .map(|(channel, from, volume_ul)| JournalOp::Aspirate { channel, from, volume_ul })
+                    .collect(),
+                plan::Action::Dispense(v) => v
+                    .into_iter()
+                    .map(|(channel, to, volume_ul)| JournalOp::Dispense { channel, to, volume_ul })
+                    .collect(),
+                plan::Action::Drop(channels) => {
+                    channels.into_iter().map(|channel| JournalOp::Drop { channel }).collect()
+                }
+            };
+            let op = if ops.len() == 1 {
+                ops.into_iter().next().unwrap_or(JournalOp::Channels { ops: Vec::new() })
+            } else {
+                JournalOp::Channels { ops }
+            };
+            self.step(op).await?;
         }
-        self.step(JournalOp::Drop { channel: 0 }).await.map(drop)
+        Ok(())
     }
 
     /// One reading of a well of deck plate `plate`.
@@ -752,37 +924,51 @@ impl<H: LiquidHandler> Runner<H> {
         }
     }
 
-    fn next_tip(&self) -> Result<String, GatewayError> {
+    /// Tip spots for `channels`: one channel alone takes the first tip left; several take their rows of
+    /// the first rack column that has a tip in each of those rows, so the tips sit under the channels.
+    fn next_tips(&self, channels: &[usize]) -> Result<Vec<String>, GatewayError> {
+        let spot = |r: &cellos_core::deck::TipRack, i: usize| -> Result<String, GatewayError> {
+            let w = r.format.from_row_major(i as u16 + 1).map_err(|e| plan::PlanError::BadWell {
+                well: format!("{}:{}", r.name, i + 1),
+                message: e.to_string(),
+            })?;
+            Ok(format!("{}:{w}", r.name))
+        };
         for r in &self.workcell.envelope.deck.tip_racks {
-            for i in 0..usize::from(r.format.wells()) {
-                if r.has_tip(i) {
-                    let w = r.format.from_row_major(i as u16 + 1).map_err(|e| plan::PlanError::BadWell {
-                        well: format!("{}:{}", r.name, i + 1),
-                        message: e.to_string(),
-                    })?;
-                    return Ok(format!("{}:{w}", r.name));
+            let (rows, cols) = (usize::from(r.format.rows()), usize::from(r.format.cols()));
+            if let [_] = channels {
+                if let Some(i) = (0..rows * cols).find(|&i| r.has_tip(i)) {
+                    return Ok(vec![spot(r, i)?]);
+                }
+                continue;
+            }
+            for col in 0..cols {
+                if channels.iter().all(|&c| c < rows && r.has_tip(c * cols + col)) {
+                    return channels.iter().map(|&c| spot(r, c * cols + col)).collect();
                 }
             }
         }
-        Err(GatewayError::Refused { rule: crate::error::Rule::NoTipAtSpot, detail: "no tips left on the deck".into() })
+        Err(GatewayError::Refused {
+            rule: crate::error::Rule::NoTipAtSpot,
+            detail: format!("no rack column has tips for channels {channels:?}"),
+        })
     }
 
     fn commit(
         &mut self,
-        line: &str,
-        plate: &str,
-        doses: &[f64],
-        rows: &[(String, bool, Observation)],
+        lines: &[String],
+        batches: &[plan::LineWells],
+        rows: &[Vec<(String, bool, Observation)>],
         seconds: f64,
     ) -> Result<(), GatewayError> {
         let it = self.iteration;
-        let plate_id = format!("{}_{plate}", self.id);
-        let wells: Vec<Measurement> = rows
-            .iter()
-            .map(|(w, control, o)| Measurement {
+        let mut wells = Vec::new();
+        for (b, rows) in batches.iter().zip(rows) {
+            let plate_id = format!("{}_{}", self.id, plan::assay_plate(b.li));
+            wells.extend(rows.iter().map(|(w, control, o)| Measurement {
                 plate_id: plate_id.clone(),
                 well_id: w.clone(),
-                cell_line: line.to_string(),
+                cell_line: lines[b.li].clone(),
                 compound: "tbhp".into(),
                 dose_um: o.dose_um,
                 time_h: 24.0,
@@ -792,34 +978,52 @@ impl<H: LiquidHandler> Runner<H> {
                 segmentation: o.segmentation,
                 incubator_id: "twin".into(),
                 liquid_handler_id: "star".into(),
-            })
-            .collect();
+            }));
+        }
         records::replace_measurements(&mut self.store.results, &self.id, it, &wells)?;
         crate::crash::point("measurements committed, before the iteration");
-        let observations: Vec<StoredObs> =
-            rows.iter().filter(|(_, c, _)| !c).map(|(.., o)| StoredObs::from(*o)).collect();
+        let proposals: Vec<Value> =
+            batches.iter().map(|b| json!({ "line": lines[b.li], "doses_um": b.doses })).collect();
+        let results: Vec<Value> = batches
+            .iter()
+            .zip(rows)
+            .map(|(b, rows)| {
+                let observations: Vec<StoredObs> =
+                    rows.iter().filter(|(_, c, _)| !c).map(|(.., o)| StoredObs::from(*o)).collect();
+                json!({ "line": lines[b.li], "observations": observations })
+            })
+            .collect();
         let iteration = Iteration {
             number: it,
-            proposals: json!({ "line": line, "doses_um": doses }),
-            results: json!({ "observations": observations }),
+            proposals: json!({ "lines": proposals }),
+            results: json!({ "lines": results }),
             model_state: json!({ "journal_seq": self.seq }),
-            metrics: json!({ "wells": rows.len(), "seconds": seconds }),
+            metrics: json!({ "wells": wells.len(), "seconds": seconds }),
         };
-        // The iteration's plate run as an experiment, linked to the campaign.
-        let experiment = Experiment {
-            id: format!("{}_it{it:03}", self.id),
-            kind: "tbhp_dose_response".into(),
-            cell_line: line.to_string(),
-            metadata: json!({ "plate_id": plate_id, "iteration": it, "wells": rows.len() }),
-        };
-        records::record_iteration(&mut self.store.campaigns, &self.id, &iteration, &experiment)?;
-        self.emit(Event::Iteration {
-            line: line.to_string(),
-            iteration: it,
-            wells: rows.len(),
-            seconds,
-            doses_um: doses.to_vec(),
-        });
+        // Each line's plate run as an experiment, linked to the campaign.
+        let experiments: Vec<Experiment> = batches
+            .iter()
+            .zip(rows)
+            .map(|(b, rows)| {
+                let plate_id = format!("{}_{}", self.id, plan::assay_plate(b.li));
+                Experiment {
+                    id: format!("{}_it{it:03}_{}", self.id, lines[b.li]),
+                    kind: "tbhp_dose_response".into(),
+                    cell_line: lines[b.li].clone(),
+                    metadata: json!({ "plate_id": plate_id, "iteration": it, "wells": rows.len() }),
+                }
+            })
+            .collect();
+        records::record_iteration(&mut self.store.campaigns, &self.id, &iteration, &experiments)?;
+        for (b, rows) in batches.iter().zip(rows) {
+            self.emit(Event::Iteration {
+                line: lines[b.li].clone(),
+                iteration: it,
+                wells: rows.len(),
+                seconds,
+                doses_um: b.doses.clone(),
+            });
+        }
         Ok(())
     }
 }

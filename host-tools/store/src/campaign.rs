@@ -203,8 +203,9 @@ pub struct Experiment {
     pub metadata: Value,
 }
 
-/// Commits an iteration with its experiment (done now), linked to the campaign: one transaction.
-pub fn record_iteration(db: &mut Connection, id: &str, it: &Iteration, experiment: &Experiment) -> Result<()> {
+/// Commits an iteration with its experiments (one per plate run in it, done now), linked to the
+/// campaign: one transaction.
+pub fn record_iteration(db: &mut Connection, id: &str, it: &Iteration, experiments: &[Experiment]) -> Result<()> {
     let at = now();
     let tx = db.transaction()?;
     tx.execute(
@@ -219,15 +220,17 @@ pub fn record_iteration(db: &mut Connection, id: &str, it: &Iteration, experimen
             it.metrics.to_string()
         ],
     )?;
-    tx.execute(
-        "INSERT INTO experiments (experiment_id, campaign_id, experiment_type, cell_line_id, start_date, end_date, status, metadata, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'completed', ?6, ?5)",
-        params![experiment.id, id, experiment.kind, experiment.cell_line, at, experiment.metadata.to_string()],
-    )?;
-    tx.execute(
-        "INSERT INTO campaign_experiments (campaign_id, experiment_id, iteration_number, added_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, experiment.id, it.number, at],
-    )?;
+    for experiment in experiments {
+        tx.execute(
+            "INSERT INTO experiments (experiment_id, campaign_id, experiment_type, cell_line_id, start_date, end_date, status, metadata, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'completed', ?6, ?5)",
+            params![experiment.id, id, experiment.kind, experiment.cell_line, at, experiment.metadata.to_string()],
+        )?;
+        tx.execute(
+            "INSERT INTO campaign_experiments (campaign_id, experiment_id, iteration_number, added_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, experiment.id, it.number, at],
+        )?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -344,10 +347,13 @@ mod tests {
             cell_line: "U2OS".into(),
             metadata: json!({}),
         };
-        record_iteration(&mut db, "c1", &it, &ex).unwrap();
+        record_iteration(&mut db, "c1", &it, std::slice::from_ref(&ex)).unwrap();
         assert_eq!(iterations(&db, "c1").unwrap(), vec![it.clone()]);
         assert_eq!(iteration_count(&db, "c1").unwrap(), 1);
-        assert!(record_iteration(&mut db, "c1", &it, &ex).is_err(), "an iteration is committed once");
+        assert!(
+            record_iteration(&mut db, "c1", &it, std::slice::from_ref(&ex)).is_err(),
+            "an iteration is committed once"
+        );
         assert_eq!(iteration_count(&db, "c1").unwrap(), 1, "nothing half-written");
 
         let mut results = open(dir.path(), Db::ExperimentalResults).unwrap();
