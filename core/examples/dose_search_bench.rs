@@ -90,11 +90,7 @@ fn main() {
     }
     // The trade-off: rounds against wells.
     let (round_counts, budgets) = ([2u16, 3, 4, 6], [24u16, 36, 48]);
-    print!("{:>8} {:>6}", "line", "rounds");
-    for w in budgets {
-        print!(" {:>9}", format!("{w} wells"));
-    }
-    println!();
+    let mut rows = Vec::new();
     for line in lines {
         let assay = TbhpAssay::builtin(line).expect("built-in tBHP set");
         let truth = assay.optimum(&Criteria::default(), 0.0, 500.0);
@@ -112,14 +108,22 @@ fn main() {
                 println!("table line={line} rounds={rounds} wells={budget} p90_err_pct={p90:.2}");
                 row.push(p90);
             }
-            print!("{line:>8} {rounds:>6}");
-            for p in row {
-                print!(" {p:>9.2}");
-            }
-            println!();
+            rows.push((line, rounds, row));
         }
     }
-
+    println!("p90 error (%) by rounds and wells:");
+    print!("{:>8} {:>6}", "line", "rounds");
+    for w in budgets {
+        print!(" {:>9}", format!("{w} wells"));
+    }
+    println!();
+    for (line, rounds, row) in rows {
+        print!("{line:>8} {rounds:>6}");
+        for p in row {
+            print!(" {p:>9.2}");
+        }
+        println!();
+    }
     // One 96-point 4PL fit: 8 replicates at 12 doses, 3 % noise.
     let truth = FourPl { bottom: 0.0, top: 1.0, ic50: 0.3, hill: 1.0 };
     let doses = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0];

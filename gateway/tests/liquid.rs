@@ -193,3 +193,193 @@ async fn lost_dispense_reply_stops_without_retry() {
     // (The recorder numbers its lines: this aspirate's "before" is line 7.)
     assert_eq!(journal.0.lock().unwrap().last().unwrap(), "after 7 failed");
 }
+
+/// Runs `f` on a runtime whose threads have room for the campaign deck (copied a few times by an
+/// unoptimised build).
+fn on_big_stack<F: std::future::Future<Output = ()>>(f: impl FnOnce() -> F + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(64 << 20)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// A twin and a STAR workcell on the campaign deck of one line.
+fn campaign_bench() -> (TwinServer, Workcell<StarHandler<impl LinkTx>>) {
+    let deck = cellos_gateway::campaign::deck_model(&["U2OS".to_string()]).unwrap();
+    let t = TwinServer::start(HostTwin::with_deck(deck.clone(), 3, Timing::INSTANT), None, None, None).unwrap();
+    let (tx, rx) = open_serial(&SerialConfig::new(&t.star), Protocol::Star).unwrap();
+    let w =
+        Workcell::new(StarHandler::new(StarDriver::new(tx, rx, Timeouts::uniform(Duration::from_secs(2)), 8)), deck);
+    (t, w)
+}
+
+/// A plan's command as the workcell's operations; tips from column `column` of TIPS_1, row = channel.
+fn ops_of(a: &cellos_gateway::campaign::plan::Action, column: u8) -> Vec<Op> {
+    use cellos_gateway::campaign::plan::Action;
+    let row = |c: usize| format!("{}{column}", (b'A' + c as u8) as char);
+    match a {
+        Action::PickUp(ch) => {
+            ch.iter().map(|&c| Op::PickUpTip { channel: c, at: Place::well("TIPS_1", &row(c)) }).collect()
+        }
+        Action::Aspirate(v) => {
+            v.iter().map(|(c, p, ul)| Op::Aspirate { channel: *c, from: Place::parse(p), volume_ul: *ul }).collect()
+        }
+        Action::Dispense(v) => {
+            v.iter().map(|(c, p, ul)| Op::Dispense { channel: *c, to: Place::parse(p), volume_ul: *ul }).collect()
+        }
+        Action::Drop(ch) => ch.iter().map(|&c| Op::DropTip { channel: c, to: Place::named("WASTE") }).collect(),
+    }
+}
+
+fn well_volume(t: &TwinServer, name: &str) -> f64 {
+    let format = cellos_core::plate::PlateFormat::W96;
+    let i = usize::from(format.row_major(format.parse_well(name).unwrap())) - 1;
+    twin_volume(t, 0, i)
+}
+
+/// Eight-channel commands from the plan: seeding 24 wells column by column with multi-dispense, then
+/// medium of a different volume in each well. The twin's deck, well by well, holds exactly what was
+/// planned; every command went as one instrument command of several channels; the twin's lab time is
+/// the plan's.
+#[test]
+fn multi_channel_commands_put_the_planned_volume_in_every_well() {
+    on_big_stack(|| async {
+        use cellos_gateway::campaign::plan;
+        let (t, mut w) = campaign_bench();
+        w.initialise().await.unwrap();
+        let wells = plan::iteration_wells("ASSAY_1", 0, 23).unwrap();
+        let seeding = plan::seeding("CELLS_1", "ASSAY_1", &wells);
+        // Medium: 30 µL in the first well, 1 µL more in each next one.
+        let medium: Vec<plan::Transfer> = wells
+            .iter()
+            .enumerate()
+            .map(|(k, w)| ("MEDIUM".to_string(), format!("ASSAY_1:{w}"), 30.0 + k as f64))
+            .collect();
+        let before = t.twin.lock().unwrap().counters;
+        let trough_before =
+            |name: &str| w.envelope.deck.troughs.iter().find(|x| &*x.name == name).unwrap().liquid.volume_ul;
+        let (cells0, medium0) = (trough_before("CELLS_1"), trough_before("MEDIUM"));
+        let mut planned_ms = 0u64;
+        let mut sent = 0;
+        for (column, group) in [(1u8, &seeding), (2, &medium)] {
+            for a in plan::commands(group, 8, plan::TIP_UL) {
+                planned_ms += u64::from(a.lab_ms(&cellos_core::labtime::Profile::STAR));
+                w.run_all(&ops_of(&a, column)).await.unwrap();
+                sent += 1;
+            }
+        }
+        let after = t.twin.lock().unwrap().counters;
+        // One instrument command per plan command, each carrying its channels.
+        assert_eq!(after.commands - before.commands, sent);
+        assert!(sent < 20, "{sent} commands for 48 transfers");
+        assert_eq!(after.dispenses - before.dispenses, 48, "a dispense per well and transfer");
+        assert_eq!(after.tip_pickups - before.tip_pickups, 12, "six tips per run, one per row");
+        assert_eq!(after.lab_ms - before.lab_ms, planned_ms, "the twin keeps the plan's lab time");
+        for (k, name) in wells.iter().enumerate() {
+            let expected = 100.0 + 30.0 + k as f64;
+            assert!(
+                (well_volume(&t, name) - expected).abs() < 1e-9,
+                "{name}: {} µL, {expected} planned",
+                well_volume(&t, name)
+            );
+        }
+        // The troughs gave exactly that much, and the model agrees with the twin everywhere.
+        let total_medium: f64 = (0..24).map(|k| 30.0 + k as f64).sum();
+        let twin_trough = |i: usize| t.twin.lock().unwrap().deck.troughs[i].liquid.volume_ul;
+        let index = |name: &str| w.envelope.deck.troughs.iter().position(|x| &*x.name == name).unwrap();
+        assert!((twin_trough(index("CELLS_1")) - (cells0 - 2400.0)).abs() < 1e-9);
+        assert!((twin_trough(index("MEDIUM")) - (medium0 - total_medium)).abs() < 1e-9);
+        let model = &w.envelope.deck;
+        let twin_deck = t.twin.lock().unwrap().deck.clone();
+        for i in 0..96 {
+            assert_eq!(
+                model.plates[0].wells[i].liquid.volume_ul, twin_deck.plates[0].wells[i].liquid.volume_ul,
+                "well {i}"
+            );
+        }
+        assert_eq!(w.handler().tip_presence().await.unwrap(), Some(vec![false; 8]));
+    });
+}
+
+/// A command of several channels is refused whole when any one channel breaks a rule, or when the
+/// channels are out of order or too close: nothing is sent and nothing changes. The twin refuses such
+/// a command too, on every channel, when it gets one.
+#[test]
+fn a_multi_channel_command_is_refused_whole_when_one_channel_breaks_a_rule() {
+    on_big_stack(|| async {
+        let (t, mut w) = campaign_bench();
+        w.initialise().await.unwrap();
+        let refused = |e: GatewayError| match e {
+            GatewayError::Refused { rule, detail } => (rule, detail),
+            other => panic!("expected a refusal, got {other}"),
+        };
+        let pick: Vec<Op> = (1..7)
+            .map(|c| Op::PickUpTip { channel: c, at: Place::well("TIPS_1", &format!("{}1", (b'A' + c as u8) as char)) })
+            .collect();
+        w.run_all(&pick).await.unwrap();
+        let asp: Vec<Op> =
+            (1..7).map(|c| Op::Aspirate { channel: c, from: Place::named("MEDIUM"), volume_ul: 200.0 }).collect();
+        w.run_all(&asp).await.unwrap();
+        let column = |v: &dyn Fn(usize) -> f64| -> Vec<Op> {
+            (1..7)
+                .map(|c| Op::Dispense {
+                    channel: c,
+                    to: Place::well("ASSAY_1", &format!("{}2", (b'A' + c as u8) as char)),
+                    volume_ul: v(c),
+                })
+                .collect()
+        };
+        let before = t.twin.lock().unwrap().counters.commands;
+        let snapshot = t.twin.lock().unwrap().deck.clone();
+        // Channel 5 alone asks for more than its tip holds; channel 3 alone for less than the minimum.
+        let (rule, detail) = refused(w.run_all(&column(&|c| if c == 4 { 250.0 } else { 100.0 })).await.unwrap_err());
+        assert_eq!(rule, Rule::TipEmpty, "{detail}");
+        assert!(detail.contains("channel 5"), "{detail}");
+        let (rule, _) = refused(w.run_all(&column(&|c| if c == 2 { 0.2 } else { 100.0 })).await.unwrap_err());
+        assert_eq!(rule, Rule::BadVolume);
+        // A channel with no tip in the command.
+        let mut with_bare = column(&|_| 50.0);
+        with_bare.push(Op::Dispense { channel: 7, to: Place::well("ASSAY_1", "H2"), volume_ul: 50.0 });
+        assert_eq!(refused(w.run_all(&with_bare).await.unwrap_err()).0, Rule::NoTip);
+        // Two channels at one well, out of order, or the same channel twice.
+        let same_well = vec![
+            Op::Dispense { channel: 1, to: Place::well("ASSAY_1", "B2"), volume_ul: 50.0 },
+            Op::Dispense { channel: 2, to: Place::well("ASSAY_1", "B2"), volume_ul: 50.0 },
+        ];
+        assert_eq!(refused(w.run_all(&same_well).await.unwrap_err()).0, Rule::ChannelSpacing);
+        let mut reversed = column(&|_| 50.0);
+        reversed.reverse();
+        assert_eq!(refused(w.run_all(&reversed).await.unwrap_err()).0, Rule::ChannelSpacing);
+        let mut mixed = column(&|_| 50.0);
+        mixed.push(Op::DropTip { channel: 7, to: Place::named("WASTE") });
+        assert_eq!(refused(w.run_all(&mixed).await.unwrap_err()).0, Rule::ChannelSpacing);
+        assert_eq!(t.twin.lock().unwrap().counters.commands, before, "nothing was sent");
+        assert_eq!(t.twin.lock().unwrap().deck, snapshot, "nothing changed on the twin");
+        // The twin checks the spacing itself: two channels 4.5 mm apart are refused on both, and
+        // nothing moves.
+        use cellos_gateway::liquid::{ChannelAt, ChannelVolume};
+        let (x, y) = w.envelope.deck.plates[0].well_position(13);
+        let close = [
+            ChannelVolume { at: ChannelAt { channel: 1, x_01mm: x, y_01mm: y }, volume_ul: 50.0 },
+            ChannelVolume { at: ChannelAt { channel: 2, x_01mm: x, y_01mm: y - 45 }, volume_ul: 50.0 },
+        ];
+        let e = w.handler().dispense(&close).await.unwrap_err();
+        assert!(matches!(e, GatewayError::Instrument(ref i) if (i.code, i.trace) == (27, 54)), "{e}");
+        assert_eq!(t.twin.lock().unwrap().deck, snapshot, "the twin moved nothing");
+        // The whole column goes.
+        w.run_all(&column(&|c| 100.0 + c as f64)).await.unwrap();
+        for c in 1..7 {
+            assert_eq!(well_volume(&t, &format!("{}2", (b'A' + c as u8) as char)), 100.0 + c as f64);
+        }
+    });
+}

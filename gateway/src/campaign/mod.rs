@@ -1,20 +1,26 @@
 //! Autonomous dose-finding campaigns: the closed loop on the gateway, persisted step by step, resumable
 //! after a crash at any point.
 //!
-//! Per cell line, the core's [`DoseSearch`](cellos_core::search::DoseSearch) proposes doses; each batch becomes one iteration on that
-//! line's assay plate:
+//! Per cell line, the core's [`DoseSearch`](cellos_core::search::DoseSearch) proposes doses; an
+//! iteration takes each line's batch at once, every line on its own assay plate:
 //!
-//! 1. **Layout.** Wells are taken in order from the plate's inner 60 (rows B–G, columns 2–11); the edge
-//!    ring stays empty (documented rule: edge wells grow differently). Every iteration has one control
-//!    well (no compound) before its dosed wells.
-//! 2. **Seeding.** 100 µL of the line's cell suspension (100 cells/µL) per well; 24 h in the incubator.
+//! 1. **Layout.** Wells are taken in order from the plate's inner 60 (rows B–G, columns 2–11, column by
+//!    column); the edge ring stays empty (documented rule: edge wells grow differently). Every
+//!    iteration has one control well (no compound) per line before its dosed wells.
+//! 2. **Seeding.** 100 µL of the line's cell suspension (100 cells/µL) per well, a day ahead: the first
+//!    iteration seeds its own wells and incubates 24 h; every iteration seeds the next one's wells
+//!    during its own treatment.
 //! 3. **Treatment.** Each well is brought to 200 µL: medium, then compound. The compound comes from the
 //!    1 mM stock, or from a 100 µM or 10 µM intermediate prepared on the dilution plate when the direct
-//!    volume would fall under the 0.5 µL minimum; the intermediate is made fresh in the iteration that
-//!    needs it. 24 h in the incubator.
+//!    volume would fall under the 2 µL precision limit; the intermediate is made fresh in the iteration
+//!    that needs it. 24 h in the incubator, all plates together.
 //! 4. **Reading.** Viability, CellROX and segmentation of every well, through the reader link. The dose
 //!    fed back is what the transfers put in the well (the deck model's concentration, which is what the
 //!    twin tracks too).
+//!
+//! Transfers go on up to eight channels at once ([`plan::commands`]: column by column from a trough,
+//! with multi-dispense), and [`labtime`] counts what the campaign takes: the same figures before it runs
+//! (`campaign plan`) and measured after.
 //!
 //! **Persistence.** The journal (`campaigns.db`) records every liquid operation and incubation before it
 //! is sent and its outcome after. An iteration then commits its measurements (one transaction in
@@ -31,8 +37,9 @@
 
 //!
 //! The module's parts: [`config`] (the settings, checked once), [`plan`] (pure: deck, wells, treatment,
-//! titration), [`journal`] (what the campaign keeps, through `cellos-store`), [`runner`] (the loop
-//! that carries the plan out). Progress goes out as [`Event`]s on a channel.
+//! multi-channel commands, titration), [`labtime`] (the calendar and the robot's hours), [`journal`]
+//! (what the campaign keeps, through `cellos-store`), [`runner`] (the loop that carries the plan out).
+//! Progress goes out as [`Event`]s on a channel.
 
 pub mod config;
 pub mod journal;
