@@ -948,3 +948,54 @@ fn storage_faults_are_reported_and_survived() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "completed");
 }
+
+/// `campaign plan` says, before anything runs, what the demo campaign takes; the run then measures
+/// it from its journal (`campaign status`), the twin counts the same robot time, and the plan is the
+/// most the run takes: the calendar within 6 days (three rounds, the lines side by side), the robot's
+/// hours on eight channels against the same iterations on one.
+#[test]
+fn the_plan_says_what_the_run_takes() {
+    let dir = Scratch::new("plan");
+    let config = dir.0.join("three.toml");
+    std::fs::write(&config, THREE).unwrap();
+    let o =
+        Command::new(BIN).args(["campaign", "plan", "--json", "--config", config.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert!(!dir.0.join("campaigns.db").exists(), "planning writes nothing");
+    let planned = &plan["planned"];
+    assert_eq!(planned["iterations"], 3);
+    assert_eq!(planned["incubation_hours"], 96.0, "24 h after the first seeding, then 24 h per iteration");
+    assert_eq!(planned["plates"], 4);
+    let days = planned["calendar_days"].as_f64().unwrap();
+    assert!(days > 4.0 && days <= 6.0, "{days} days");
+    let (robot, single) =
+        (planned["robot_hours"].as_f64().unwrap(), plan["robot_hours_single_channel"].as_f64().unwrap());
+    assert!(robot > 0.0 && robot < 0.3 * single, "{robot} h on eight channels, {single} h on one");
+    // The text form says the same.
+    let o = Command::new(BIN).args(["campaign", "plan", "--config", config.to_str().unwrap()]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("calendar        {days:.2} days")), "{out}");
+    assert!(out.contains(&format!("tips        {:>8}", planned["tips"].as_u64().unwrap())), "{out}");
+
+    let bench = Bench::new("e2e", THREE, &["U2OS", "HepG2", "A549"]);
+    let o = bench.run(None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("lab time: "), "{}", text(&o));
+    let o = Command::new(BIN)
+        .args(["campaign", "status", "e2e", "--data-dir", bench.dir.0.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let measured = &v["lab_time"];
+    for key in ["iterations", "incubation_hours", "plates", "tips", "commands"] {
+        assert_eq!(measured[key], planned[key], "{key}");
+    }
+    let robot_run = measured["robot_hours"].as_f64().unwrap();
+    // The twin counted the same commands' lab time.
+    let twin_hours = bench.counters().lab_ms as f64 / 3.6e6;
+    assert!((robot_run - twin_hours).abs() < 1e-9, "{robot_run} h measured, {twin_hours} h on the twin");
+    // The doses differ from the plan's noise-free ones, and so do the volumes: the robot time by little.
+    assert!((robot_run - robot).abs() / robot < 0.05, "{robot_run} h run, {robot} h planned");
+    assert!(measured["calendar_days"].as_f64().unwrap() <= days + 0.01);
+}

@@ -150,6 +150,37 @@ pub fn action_of(op: &JournalOp) -> Option<Action> {
     })
 }
 
+/// The lab time a campaign took so far, from its journal (every step that happened, in order) and the
+/// wells its committed iterations read: what [`forecast`] predicts, measured.
+pub fn measured(db: &rusqlite::Connection, id: &str, config: &CampaignConfig) -> Result<LabFigures, GatewayError> {
+    let mut tally = LabTally::new(config);
+    let mut steps = cellos_store::journal::entries::<JournalOp>(db, id)?;
+    steps.sort_by_key(|e| (e.iteration, e.seq));
+    let mut incubating: Option<(i64, f64)> = None;
+    for e in steps.iter().filter(|e| e.state.happened()) {
+        match &e.op {
+            JournalOp::Incubate { hours, .. } => {
+                // Plates put in one after another incubate together: the group's hours count once.
+                if incubating != Some((e.iteration, *hours)) {
+                    tally.incubation(*hours);
+                }
+                incubating = Some((e.iteration, *hours));
+                tally.plate_moves(2);
+            }
+            other => {
+                incubating = None;
+                if let Some(a) = action_of(other) {
+                    tally.command(&a);
+                }
+            }
+        }
+    }
+    for it in cellos_store::campaign::iterations(db, id)? {
+        tally.read(it.metrics["wells"].as_u64().unwrap_or(0) as u32, 3);
+    }
+    Ok(tally.figures(config.lines.len() + 1))
+}
+
 /// The figures of a campaign's iterations (each a batch per line still searching) planned on
 /// `channels` channels: what the same campaign takes with another arm.
 pub fn of_iterations(

@@ -295,7 +295,10 @@ pub fn status(data_dir: &Path, id: &str) -> Result<Value, GatewayError> {
     outputs.sort_by(|a, b| a.line.cmp(&b.line));
     let outputs: Vec<Value> =
         outputs.into_iter().map(|o| json!({ "line": o.line, "key": o.key, "value": o.value })).collect();
+    let config: Option<CampaignConfig> =
+        c.config.as_ref().and_then(|v| serde_json::from_value(v["config"].clone()).ok());
+    let lab_time = config.and_then(|cfg| labtime::measured(&conn, id, &cfg).ok());
     Ok(json!({ "campaign_id": id, "status": c.status.as_str(), "failure": c.failure, "iterations": iterations,
                "journal_entries": journal.entries, "journal_not_done": journal.not_done,
-               "outputs": outputs, "summary": c.results_summary }))
+               "outputs": outputs, "summary": c.results_summary, "lab_time": lab_time }))
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::config::Equipment;
 use super::journal::StoredObs;
-use super::labtime::{LabFigures, LabTally, action_of};
+use super::labtime::LabFigures;
 use super::operator::{self, PromptKind};
 use super::plan::{self, Transfer};
 use super::{
@@ -466,38 +466,7 @@ impl<H: LiquidHandler> Runner<H> {
     /// The lab time the campaign took, from its journal (every step that happened) and the wells it
     /// read: what `campaign plan` forecasts, measured.
     pub fn lab_time(&self) -> Result<LabFigures, GatewayError> {
-        let mut tally = LabTally::new(&self.config);
-        let mut keys: Vec<&(i64, i64)> = self.journal.keys().collect();
-        keys.sort();
-        let mut incubating: Option<(i64, f64)> = None;
-        for key in keys {
-            let (state, op) = &self.journal[key];
-            if !state.happened() {
-                continue;
-            }
-            match op {
-                JournalOp::Incubate { hours, .. } => {
-                    // Plates put in one after another incubate together: the group's hours count once.
-                    if incubating != Some((key.0, *hours)) {
-                        tally.incubation(*hours);
-                    }
-                    incubating = Some((key.0, *hours));
-                    tally.plate_moves(2);
-                }
-                other => {
-                    incubating = None;
-                    if let Some(a) = action_of(other) {
-                        tally.command(&a);
-                    }
-                }
-            }
-        }
-        for it in records::iterations(&self.store.campaigns, &self.id)? {
-            let wells = it.metrics["wells"].as_u64().unwrap_or(0);
-            tally.read(wells as u32, 3);
-        }
-        let plates = self.config.lines.len() + 1;
-        Ok(tally.figures(plates))
+        super::labtime::measured(&self.store.campaigns, &self.id, &self.config)
     }
 
     /// The dose searches of every line, side by side: an iteration runs each line still searching on its
