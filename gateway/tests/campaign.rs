@@ -965,7 +965,9 @@ fn the_plan_says_what_the_run_takes() {
     assert!(!dir.0.join("campaigns.db").exists(), "planning writes nothing");
     let planned = &plan["planned"];
     assert_eq!(planned["iterations"], 3);
-    assert_eq!(planned["incubation_hours"], 96.0, "24 h after the first seeding, then 24 h per iteration");
+    // 24 h after the first seeding, then 24 h per iteration (the plates go in a few minutes apart).
+    let incubation = planned["incubation_hours"].as_f64().unwrap();
+    assert!((96.0..96.5).contains(&incubation), "{incubation} h");
     assert_eq!(planned["plates"], 4);
     let days = planned["calendar_days"].as_f64().unwrap();
     assert!(days > 4.0 && days <= 6.0, "{days} days");
@@ -988,9 +990,10 @@ fn the_plan_says_what_the_run_takes() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let measured = &v["lab_time"];
-    for key in ["iterations", "incubation_hours", "plates", "tips", "commands"] {
+    for key in ["iterations", "plates", "tips", "commands"] {
         assert_eq!(measured[key], planned[key], "{key}");
     }
+    assert!((measured["incubation_hours"].as_f64().unwrap() - incubation).abs() < 0.05);
     let robot_run = measured["robot_hours"].as_f64().unwrap();
     // The twin counted the same commands' lab time.
     let twin_hours = bench.counters().lab_ms as f64 / 3.6e6;

@@ -53,17 +53,26 @@ impl std::fmt::Display for LabFigures {
     }
 }
 
-/// Adds up a campaign's work on [`Profile::STAR`].
+/// A campaign's work on [`Profile::STAR`], as a timeline in the order the runner does it: the robot
+/// (liquid handling and plate moves) does one thing at a time, the reader too, and plates incubate side
+/// by side. A command waits for the plates it touches to be out of the incubator; a reading waits for
+/// its plate; an iteration's treatment waits for the readings the searches need.
 #[derive(Clone, Debug)]
 pub struct LabTally {
     profile: Profile,
     robot_ms: u64,
     read_ms: u64,
     moves_ms: u64,
-    incubation_h: f64,
     tips: usize,
     commands: usize,
     iterations: usize,
+    /// When the robot and the reader are next free, ms from the start.
+    robot_at: u64,
+    reader_at: u64,
+    /// Plates in the incubator, and when each comes out.
+    incubating: Vec<(String, u64)>,
+    /// Every incubation, `[start, end)` ms.
+    intervals: Vec<(u64, u64)>,
 }
 
 impl LabTally {
@@ -74,51 +83,114 @@ impl LabTally {
             robot_ms: 0,
             read_ms: 0,
             moves_ms: 0,
-            incubation_h: 0.0,
             tips: 0,
             commands: 0,
             iterations: 0,
+            robot_at: 0,
+            reader_at: 0,
+            incubating: Vec::new(),
+            intervals: Vec::new(),
         }
     }
 
-    /// A liquid-handling command.
+    /// A liquid-handling command (after the plates it touches are out of the incubator).
     pub fn command(&mut self, a: &Action) {
-        self.robot_ms += u64::from(a.lab_ms(&self.profile));
+        for plate in plates_of(a) {
+            self.take_out(&plate);
+        }
+        let ms = u64::from(a.lab_ms(&self.profile));
+        self.robot_ms += ms;
+        self.robot_at += ms;
         self.tips += a.tips();
         self.commands += 1;
     }
 
-    /// An incubation of every plate of the moment, side by side.
-    pub fn incubation(&mut self, hours: f64) {
-        self.incubation_h += hours;
+    /// A plate goes into the incubator for `hours`.
+    pub fn incubate(&mut self, plate: &str, hours: f64) {
+        self.take_out(plate);
+        self.move_plate();
+        let end = self.robot_at + (hours * 3.6e6) as u64;
+        self.intervals.push((self.robot_at, end));
+        self.incubating.push((plate.to_string(), end));
     }
 
-    /// Plates carried in or out of the incubator.
-    pub fn plate_moves(&mut self, n: u32) {
-        self.moves_ms += u64::from(self.profile.plate_move_ms) * u64::from(n);
+    /// `wells` wells of `plate` read, `readouts` readouts each.
+    pub fn read(&mut self, plate: &str, wells: u32, readouts: u32) {
+        self.take_out(plate);
+        let ms = self.profile.read_ms(wells, readouts);
+        self.read_ms += ms;
+        self.reader_at = self.reader_at.max(self.robot_at) + ms;
     }
 
-    /// `wells` wells read, `readouts` readouts each (an iteration's reading).
-    pub fn read(&mut self, wells: u32, readouts: u32) {
-        self.read_ms += self.profile.read_ms(wells, readouts);
+    /// Every plate out of the incubator (before a treatment: its intermediates are made fresh).
+    pub fn await_all(&mut self) {
+        while let Some((plate, _)) = self.incubating.first().cloned() {
+            self.take_out(&plate);
+        }
+    }
+
+    /// Plates in the incubator now.
+    pub fn incubating(&self) -> usize {
+        self.incubating.len()
+    }
+
+    /// An iteration's readings are over: the searches propose, and the robot goes on with what they ask.
+    pub fn readings_done(&mut self) {
+        self.robot_at = self.robot_at.max(self.reader_at);
         self.iterations += 1;
+    }
+
+    fn take_out(&mut self, plate: &str) {
+        if let Some(k) = self.incubating.iter().position(|(p, _)| p == plate) {
+            let (_, end) = self.incubating.remove(k);
+            self.robot_at = self.robot_at.max(end);
+            self.move_plate();
+        }
+    }
+
+    fn move_plate(&mut self) {
+        let ms = u64::from(self.profile.plate_move_ms);
+        self.moves_ms += ms;
+        self.robot_at += ms;
     }
 
     /// The figures, with `plates` plates.
     pub fn figures(&self, plates: usize) -> LabFigures {
         let h = |ms: u64| ms as f64 / 3.6e6;
-        let hours = self.incubation_h + h(self.robot_ms + self.read_ms + self.moves_ms);
+        let end = self.incubating.iter().map(|p| p.1).chain([self.robot_at, self.reader_at]).max().unwrap_or(0);
+        // Time with at least one plate incubating (the union of the incubations).
+        let mut spans = self.intervals.clone();
+        spans.sort_unstable();
+        let (mut covered, mut upto) = (0u64, 0u64);
+        for (a, b) in spans {
+            let a = a.max(upto);
+            if b > a {
+                covered += b - a;
+                upto = b;
+            }
+        }
         LabFigures {
-            calendar_days: hours / 24.0,
+            calendar_days: h(end) / 24.0,
             robot_hours: h(self.robot_ms),
             reader_hours: h(self.read_ms),
-            incubation_hours: self.incubation_h,
+            incubation_hours: h(covered),
             tips: self.tips,
             plates,
             commands: self.commands,
             iterations: self.iterations,
         }
     }
+}
+
+/// The plates a command touches (`ASSAY_1` of `ASSAY_1:B2`).
+fn plates_of(a: &Action) -> Vec<String> {
+    let places: Vec<&str> = match a {
+        Action::Aspirate(v) | Action::Dispense(v) => v.iter().map(|m| m.1.as_str()).collect(),
+        Action::PickUp(_) | Action::Drop(_) => Vec::new(),
+    };
+    let mut plates: Vec<String> = places.iter().filter_map(|p| p.split_once(':')).map(|(l, _)| l.to_string()).collect();
+    plates.dedup();
+    plates
 }
 
 /// The plan's command for a journal step (`None` for an incubation).
@@ -151,56 +223,92 @@ pub fn action_of(op: &JournalOp) -> Option<Action> {
 }
 
 /// The lab time a campaign took so far, from its journal (every step that happened, in order) and the
-/// wells its committed iterations read: what [`forecast`] predicts, measured.
+/// wells its committed iterations read (after the iteration's last step, in its lines' order): what
+/// [`forecast`] predicts, measured.
 pub fn measured(db: &rusqlite::Connection, id: &str, config: &CampaignConfig) -> Result<LabFigures, GatewayError> {
     let mut tally = LabTally::new(config);
     let mut steps = cellos_store::journal::entries::<JournalOp>(db, id)?;
     steps.sort_by_key(|e| (e.iteration, e.seq));
-    let mut incubating: Option<(i64, f64)> = None;
+    let committed = cellos_store::campaign::iterations(db, id)?;
+    let read = |tally: &mut LabTally, iteration: i64| {
+        let Some(it) = committed.iter().find(|c| c.number == iteration) else { return };
+        for l in it.results["lines"].as_array().into_iter().flatten() {
+            let Some(li) = config.lines.iter().position(|x| l["line"] == serde_json::json!(x)) else { continue };
+            let wells = l["observations"].as_array().map_or(0, Vec::len) + 1;
+            tally.read(&plan::assay_plate(li), wells as u32, 3);
+        }
+        tally.readings_done();
+    };
+    // The plates of an iteration: once all are in the incubator and a transfer follows, that is the first
+    // iteration's treatment, which waits for them all (the runner does).
+    let plates_in = |iteration: i64| {
+        committed
+            .iter()
+            .find(|c| c.number == iteration)
+            .and_then(|c| c.results["lines"].as_array().map(Vec::len))
+            .unwrap_or(config.lines.len())
+    };
+    let mut current = None;
     for e in steps.iter().filter(|e| e.state.happened()) {
+        if current.is_some_and(|c| c != e.iteration) {
+            read(&mut tally, current.unwrap_or(0));
+        }
+        current = Some(e.iteration);
+        if !matches!(e.op, JournalOp::Incubate { .. })
+            && tally.incubating() > 0
+            && tally.incubating() == plates_in(e.iteration)
+        {
+            tally.await_all();
+        }
         match &e.op {
-            JournalOp::Incubate { hours, .. } => {
-                // Plates put in one after another incubate together: the group's hours count once.
-                if incubating != Some((e.iteration, *hours)) {
-                    tally.incubation(*hours);
-                }
-                incubating = Some((e.iteration, *hours));
-                tally.plate_moves(2);
+            JournalOp::Incubate { plate, hours } => {
+                let name = config.lines.get(usize::from(*plate)).map(|_| plan::assay_plate(usize::from(*plate)));
+                tally.incubate(&name.unwrap_or_else(|| format!("plate {plate}")), *hours);
             }
             other => {
-                incubating = None;
                 if let Some(a) = action_of(other) {
                     tally.command(&a);
                 }
             }
         }
     }
-    for it in cellos_store::campaign::iterations(db, id)? {
-        tally.read(it.metrics["wells"].as_u64().unwrap_or(0) as u32, 3);
+    if let Some(c) = current {
+        read(&mut tally, c);
     }
     Ok(tally.figures(config.lines.len() + 1))
 }
 
 /// The figures of a campaign's iterations (each a batch per line still searching) planned on
-/// `channels` channels: what the same campaign takes with another arm.
+/// `channels` channels, in the runner's order: what the same campaign takes with another arm.
 pub fn of_iterations(
     config: &CampaignConfig,
     iterations: &[Vec<LineWells>],
     channels: usize,
 ) -> Result<LabFigures, GatewayError> {
     let mut tally = LabTally::new(config);
+    let run = |tally: &mut LabTally, g: &[plan::Transfer]| {
+        for a in plan::commands(g, channels, TIP_UL) {
+            tally.command(&a);
+        }
+    };
     for (i, batches) in iterations.iter().enumerate() {
         let p = IterationPlan::new(i as i64 + 1, batches, config.lines.len())?;
-        for g in p.groups() {
-            for a in plan::commands(g, channels, TIP_UL) {
-                tally.command(&a);
-            }
+        for (g, b) in p.seed_now.iter().zip(batches) {
+            run(&mut tally, g);
+            tally.incubate(&plan::assay_plate(b.li), 24.0);
         }
-        for _ in 0..p.incubations() {
-            tally.incubation(24.0);
-            tally.plate_moves(2 * batches.len() as u32);
+        tally.await_all();
+        for g in &p.treatment {
+            run(&mut tally, g);
         }
-        tally.read(batches.iter().map(|b| b.wells.len() as u32).sum(), 3);
+        for (g, b) in p.seed_next.iter().zip(batches) {
+            run(&mut tally, g);
+            tally.incubate(&plan::assay_plate(b.li), 24.0);
+        }
+        for b in batches {
+            tally.read(&plan::assay_plate(b.li), b.wells.len() as u32, 3);
+        }
+        tally.readings_done();
     }
     Ok(tally.figures(config.lines.len() + 1))
 }

@@ -256,11 +256,13 @@ impl Rounds {
 /// An iteration's runs of transfers, in the order they go.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IterationPlan {
-    /// Seeding the iteration's own wells (the first iteration only), a run per line; 24 h follow.
+    /// Seeding the iteration's own wells (the first iteration only), a run per line in the batches'
+    /// order; each plate then incubates 24 h.
     pub seed_now: Vec<Vec<Transfer>>,
     /// The treatment ([`round_treatment`]).
     pub treatment: Vec<Vec<Transfer>>,
-    /// Seeding the next iteration's wells, a run per line; 24 h follow, then the reading.
+    /// Seeding the next iteration's wells, a run per line in the batches' order (empty where the search
+    /// may end); each plate then incubates 24 h, and is read.
     pub seed_next: Vec<Vec<Transfer>>,
 }
 
@@ -271,7 +273,7 @@ impl IterationPlan {
         Ok(IterationPlan {
             seed_now: if iteration == 1 { batches.iter().map(|b| seed(b, &b.wells)).collect() } else { Vec::new() },
             treatment: round_treatment(batches, iteration, lines)?,
-            seed_next: batches.iter().map(|b| seed(b, &b.next_wells)).filter(|g| !g.is_empty()).collect(),
+            seed_next: batches.iter().map(|b| seed(b, &b.next_wells)).collect(),
         })
     }
 
@@ -280,7 +282,7 @@ impl IterationPlan {
         self.seed_now.iter().chain(&self.treatment).chain(&self.seed_next)
     }
 
-    /// The incubations: one (all plates together) after the first seeding, one after the treatment.
+    /// Incubations per plate: one after the first seeding, one after the treatment.
     pub fn incubations(&self) -> usize {
         1 + usize::from(!self.seed_now.is_empty())
     }

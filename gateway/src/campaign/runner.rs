@@ -165,66 +165,80 @@ impl<H: LiquidHandler> Runner<H> {
         Ok(())
     }
 
-    /// Incubations of plates side by side, after a safe point. Automated: each is sent on the reader
-    /// link, then the plates' clocks are watched until the hours are done (at once on an instant twin).
-    /// Manual: the operator is asked to put each plate in the incubator; the gateway keeps the time and
-    /// then asks for each back. Either way each real-time end is journaled with its step, so a restart
-    /// waits for the same moments.
+    /// Incubations of plates side by side ([`Runner::start_incubation`] for each, then
+    /// [`Runner::await_incubations`]).
     async fn incubate(&mut self, plates: &[u8], hours: f64) -> Result<(), GatewayError> {
-        self.safe_point().await?;
-        let manual = self.config.incubator == Equipment::Manual;
-        let micros = (hours * self.config.seconds_per_hour() * 1e6) as i64;
-        // (plate, name, its step, its end)
-        let mut started = Vec::new();
+        let mut started = Vec::with_capacity(plates.len());
         for &plate in plates {
-            let name = self.plate_name(plate);
-            let seq = self.seq + 1;
-            if manual {
-                self.confirm_plate(
-                    &format!("s{seq}-in"),
-                    &name,
-                    format!("Put {name} in the incubator for {hours} h, then confirm"),
-                )
-                .await?;
-            }
-            self.step(JournalOp::Incubate { plate, hours }).await?;
-            // It ends this long after its entry was first written (a restart waits for the same moment).
-            let written =
-                self.sent_at.get(&(self.iteration, self.seq)).and_then(|t| cellos_store::time::parse_micros(t));
-            let end = written.unwrap_or_else(now_micros) + micros;
-            let until = cellos_store::time::format_micros(end);
-            self.emit(Event::Incubating { iteration: self.iteration, plate: name.clone(), hours, until });
-            started.push((plate, name, seq, end));
+            started.push(self.start_incubation(plate, hours).await?);
         }
-        if manual {
-            for (_, name, seq, end) in started {
-                self.wait_until(end).await?;
-                let text =
-                    format!("Take {name} out of the incubator and put it back in its place on the deck, then confirm");
-                self.confirm_plate(&format!("s{seq}-out"), &name, text).await?;
+        self.await_incubations(started).await
+    }
+
+    /// A plate's incubation begins, after a safe point. Automated: it is sent on the reader link (the
+    /// plate's clock then runs on its own). Manual: the operator is asked to put the plate in the
+    /// incubator first. Either way the real-time end is journaled with the step, so a restart waits for
+    /// the same moment. The runner goes on with other work until [`Runner::await_incubations`].
+    async fn start_incubation(&mut self, plate: u8, hours: f64) -> Result<Incubation, GatewayError> {
+        self.safe_point().await?;
+        let name = self.plate_name(plate);
+        let seq = self.seq + 1;
+        if self.config.incubator == Equipment::Manual {
+            self.confirm_plate(
+                &format!("s{seq}-in"),
+                &name,
+                format!("Put {name} in the incubator for {hours} h, then confirm"),
+            )
+            .await?;
+        }
+        self.step(JournalOp::Incubate { plate, hours }).await?;
+        // It ends this long after its entry was first written (a restart waits for the same moment).
+        let micros = (hours * self.config.seconds_per_hour() * 1e6) as i64;
+        let written = self.sent_at.get(&(self.iteration, self.seq)).and_then(|t| cellos_store::time::parse_micros(t));
+        let end = written.unwrap_or_else(now_micros) + micros;
+        let until = cellos_store::time::format_micros(end);
+        self.emit(Event::Incubating { iteration: self.iteration, plate: name.clone(), hours, until });
+        Ok(Incubation { plate, name, seq, end, hours })
+    }
+
+    /// Waits for incubations begun with [`Runner::start_incubation`], in the order they began.
+    /// Automated: each plate's clock is watched until its hours are done (at once on an instant twin).
+    /// Manual: the gateway keeps the time and then asks for each plate back.
+    async fn await_incubations(&mut self, started: Vec<Incubation>) -> Result<(), GatewayError> {
+        if self.config.incubator == Equipment::Manual {
+            for s in started {
+                self.wait_until(s.end).await?;
+                let text = format!(
+                    "Take {} out of the incubator and put it back in its place on the deck, then confirm",
+                    s.name
+                );
+                self.confirm_plate(&format!("s{}-out", s.seq), &s.name, text).await?;
             }
             return Ok(());
         }
-        // The incubator may take a little longer than planned: a tenth of the time, a minute at least.
-        let grace = (micros / 10).max(60_000_000);
-        for (plate, name, _, end) in started {
+        for s in started {
+            // The incubator may take a little longer than planned: a tenth of the time, a minute at least.
+            let micros = (s.hours * self.config.seconds_per_hour() * 1e6) as i64;
+            let grace = (micros / 10).max(60_000_000);
             // The model's clock after this incubation is what the plate's must reach.
-            let target = self.clocks[usize::from(plate)];
+            let target = self.clocks[usize::from(s.plate)];
             loop {
-                if self.reader.incubation_done(plate, target).await? {
+                if self.reader.incubation_done(s.plate, target).await? {
                     break;
                 }
                 let now = now_micros();
-                if now > end + grace {
+                if now > s.end + grace {
                     return Err(GatewayError::Link(format!(
-                        "{name} has not finished its {hours} h incubation by {} (and {} s more): the plate clock reads {} h, {target} h expected",
-                        cellos_store::time::format_micros(end),
+                        "{} has not finished its {} h incubation by {} (and {} s more): the plate clock reads {} h, {target} h expected",
+                        s.name,
+                        s.hours,
+                        cellos_store::time::format_micros(s.end),
                         grace / 1_000_000,
-                        self.reader.plate_clock(plate).await?
+                        self.reader.plate_clock(s.plate).await?
                     )));
                 }
                 self.stop_requested()?;
-                let wait = ((end - now) / 2).clamp(20_000, 1_000_000);
+                let wait = ((s.end - now) / 2).clamp(20_000, 1_000_000);
                 tokio::time::sleep(std::time::Duration::from_micros(wait as u64)).await;
             }
         }
@@ -814,19 +828,28 @@ impl<H: LiquidHandler> Runner<H> {
         let steps: usize = p.groups().map(|g| plan::commands(g, self.channels, self.capacity_ul).len()).sum::<usize>()
             + plates.len() * p.incubations();
         self.emit(Event::Planned { iteration: self.iteration, steps });
+        // Each plate goes into the incubator as soon as its own last transfer is done, and the plates
+        // come out in the order they went in ([`labtime`] accounts the same order).
         if !p.seed_now.is_empty() {
-            for g in p.seed_now {
+            let mut incubating = Vec::new();
+            for (g, &pi) in p.seed_now.into_iter().zip(&plates) {
                 self.transfers(g).await?;
+                incubating.push(self.start_incubation(pi, 24.0).await?);
             }
-            self.incubate(&plates, 24.0).await?;
+            self.await_incubations(incubating).await?;
         }
         // Intermediates, medium for every plate, the stock for every plate, then the intermediates'
-        // doses; then the next iteration's wells, so that they have grown their 24 h when this one is
-        // read.
-        for g in p.treatment.into_iter().chain(p.seed_next) {
+        // doses; then each plate's wells for the next iteration, so that they have grown their 24 h when
+        // this one is read.
+        for g in p.treatment {
             self.transfers(g).await?;
         }
-        self.incubate(&plates, 24.0).await?;
+        let mut incubating = Vec::new();
+        for (g, &pi) in p.seed_next.into_iter().zip(&plates) {
+            self.transfers(g).await?;
+            incubating.push(self.start_incubation(pi, 24.0).await?);
+        }
+        self.await_incubations(incubating).await?;
         // Reading.
         let readouts = [Readout::Viability, Readout::CellRox, Readout::Segmentation];
         let mut all = Vec::new();
@@ -995,6 +1018,15 @@ impl<H: LiquidHandler> Runner<H> {
         }
         Ok(())
     }
+}
+
+/// An incubation begun: the plate, its name, its journal step, and when it ends in real time (µs).
+struct Incubation {
+    plate: u8,
+    name: String,
+    seq: i64,
+    end: i64,
+    hours: f64,
 }
 
 /// Now, µs since the epoch (the clock the store's time stamps are read on).

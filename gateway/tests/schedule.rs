@@ -1,0 +1,182 @@
+//! The runner's order of a multi-line campaign against the constraint scheduler: the demo campaign's
+//! work (robot runs of commands, plate moves, incubations side by side, readings) as a scheduling
+//! problem on the robot, the incubator and the reader, solved for the least makespan. The runner's
+//! order (each plate into the incubator right after its own last transfer, plates read in the order
+//! they went in, the treatment after every reading its searches need) is as short as the solver's
+//! best, to the unit of the problem.
+
+use std::time::Duration;
+
+use cellos_gateway::campaign::labtime::{forecast, of_iterations};
+use cellos_gateway::campaign::plan::{self, IterationPlan, TIP_UL};
+use cellos_gateway::campaign::{CampaignConfig, plan::LineWells};
+use cellos_host::schedule::{Budget, Need, Objective, Problem, Resource, Task, check, solve_within};
+
+/// Seconds per unit of the problem.
+const UNIT_S: f64 = 10.0;
+
+fn units(ms: u64) -> u32 {
+    (ms as f64 / 1000.0 / UNIT_S).ceil() as u32
+}
+
+/// The campaign's iterations as tasks: per iteration a robot task per run of transfers (in the plan's
+/// order on the robot), and per plate its move in, its 24 h, its move out and its reading.
+fn problem(config: &CampaignConfig, iterations: &[Vec<LineWells>]) -> Problem {
+    let profile = cellos_core::labtime::Profile::STAR;
+    let run_ms = |g: &[plan::Transfer]| -> u64 {
+        plan::commands(g, 8, TIP_UL).iter().map(|a| u64::from(a.lab_ms(&profile))).sum()
+    };
+    let robot = || vec![Need::One("robot".into())];
+    let mut tasks: Vec<Task> = Vec::new();
+    let task = |id: String, units: u32, resources: Vec<Need>, predecessors: Vec<String>| Task {
+        id,
+        duration_min: units.max(1),
+        resources,
+        predecessors,
+        release_min: 0,
+        due_min: None,
+        weight: 1,
+    };
+    let move_units = units(u64::from(profile.plate_move_ms));
+    let day = units(24 * 3_600_000);
+    let mut reads_before: Vec<String> = Vec::new();
+    for (i, batches) in iterations.iter().enumerate() {
+        let p = IterationPlan::new(i as i64 + 1, batches, config.lines.len()).unwrap();
+        let mut outs = Vec::new();
+        // The first seeding: each plate's run, then it incubates.
+        for (g, b) in p.seed_now.iter().zip(batches) {
+            let id = format!("i{i}-seed-{}", b.li);
+            tasks.push(task(id.clone(), units(run_ms(g)), robot(), vec![]));
+            let (inn, inc, out) =
+                (format!("i{i}-in0-{}", b.li), format!("i{i}-inc0-{}", b.li), format!("i{i}-out0-{}", b.li));
+            tasks.push(task(inn.clone(), move_units, robot(), vec![id]));
+            tasks.push(task(inc.clone(), day, vec![Need::One("incubator".into())], vec![inn]));
+            tasks.push(task(out.clone(), move_units, robot(), vec![inc]));
+            outs.push(out);
+        }
+        // The treatment, on the robot, after every plate is back and every reading its searches need.
+        let treat = format!("i{i}-treat");
+        let treat_ms: u64 = p.treatment.iter().map(|g| run_ms(g)).sum();
+        tasks.push(task(treat.clone(), units(treat_ms), robot(), outs.iter().chain(&reads_before).cloned().collect()));
+        reads_before.clear();
+        for (g, b) in p.seed_next.iter().zip(batches) {
+            let seed = format!("i{i}-next-{}", b.li);
+            tasks.push(task(seed.clone(), units(run_ms(g)), robot(), vec![treat.clone()]));
+            let (inn, inc, out, read) = (
+                format!("i{i}-in-{}", b.li),
+                format!("i{i}-inc-{}", b.li),
+                format!("i{i}-out-{}", b.li),
+                format!("i{i}-read-{}", b.li),
+            );
+            tasks.push(task(inn.clone(), move_units, robot(), vec![seed]));
+            tasks.push(task(inc.clone(), day, vec![Need::One("incubator".into())], vec![inn]));
+            tasks.push(task(out.clone(), move_units, robot(), vec![inc]));
+            let read_ms = profile.read_ms(b.wells.len() as u32, 3);
+            tasks.push(task(read.clone(), units(read_ms), vec![Need::One("reader".into())], vec![out]));
+            reads_before.push(read);
+        }
+    }
+    let resource = |id: &str, capacity| Resource { id: id.into(), capacity, windows: vec![] };
+    Problem {
+        resources: vec![resource("robot", 1), resource("incubator", 4), resource("reader", 1)],
+        tasks,
+        horizon_min: units(6 * 24 * 3_600_000),
+        objective: Objective::Makespan,
+    }
+}
+
+/// The makespan of the runner's order, in the problem's units: the robot takes its tasks one after
+/// another in the runner's sequence (each plate's seeding then its move in; the moves out in the order
+/// the plates went in; the treatment), each when its predecessors are done; the incubator holds every
+/// plate; the reader reads in the order the plates come out.
+fn runners_order(p: &Problem) -> u32 {
+    let find = |id: &str| p.tasks.iter().find(|t| t.id == id).unwrap_or_else(|| panic!("{id}"));
+    let iterations = p.tasks.iter().filter(|t| t.id.ends_with("-treat")).count();
+    let lines = p.tasks.iter().filter(|t| t.id.starts_with("i0-next-")).count();
+    let mut robot_seq: Vec<String> = Vec::new();
+    let mut reads: Vec<String> = Vec::new();
+    for i in 0..iterations {
+        if i == 0 {
+            for l in 0..lines {
+                robot_seq.extend([format!("i0-seed-{l}"), format!("i0-in0-{l}")]);
+            }
+            robot_seq.extend((0..lines).map(|l| format!("i0-out0-{l}")));
+        }
+        robot_seq.push(format!("i{i}-treat"));
+        for l in 0..lines {
+            robot_seq.extend([format!("i{i}-next-{l}"), format!("i{i}-in-{l}")]);
+        }
+        robot_seq.extend((0..lines).map(|l| format!("i{i}-out-{l}")));
+        reads.extend((0..lines).map(|l| format!("i{i}-read-{l}")));
+    }
+    let mut end: std::collections::HashMap<String, u32> = Default::default();
+    let ready = |t: &Task, end: &std::collections::HashMap<String, u32>| {
+        t.predecessors
+            .iter()
+            .map(|q| end.get(q).copied())
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.into_iter().max().unwrap_or(0))
+    };
+    let (mut robot, mut reader) = (0u32, 0u32);
+    let (mut r, mut k) = (0, 0);
+    // Advance whichever of the robot and the reader can go next, incubations as soon as they may.
+    while r < robot_seq.len() || k < reads.len() {
+        let mut moved = false;
+        for t in p.tasks.iter().filter(|t| t.id.contains("-inc")) {
+            if !end.contains_key(&t.id)
+                && let Some(at) = ready(t, &end)
+            {
+                end.insert(t.id.clone(), at + t.duration_min);
+                moved = true;
+            }
+        }
+        if r < robot_seq.len() {
+            let t = find(&robot_seq[r]);
+            if let Some(at) = ready(t, &end) {
+                robot = robot.max(at) + t.duration_min;
+                end.insert(t.id.clone(), robot);
+                r += 1;
+                moved = true;
+            }
+        }
+        if k < reads.len() {
+            let t = find(&reads[k]);
+            if let Some(at) = ready(t, &end) {
+                reader = reader.max(at) + t.duration_min;
+                end.insert(t.id.clone(), reader);
+                k += 1;
+                moved = true;
+            }
+        }
+        assert!(moved, "the runner's order is stuck at {:?} / {:?}", robot_seq.get(r), reads.get(k));
+    }
+    end.values().copied().max().unwrap_or(0)
+}
+
+#[test]
+fn the_runners_order_is_as_short_as_the_schedulers() {
+    let config: CampaignConfig = toml::from_str("lines = [\"U2OS\", \"HepG2\", \"A549\"]\nseed = 7\n").unwrap();
+    let (figures, iterations) = forecast(&config, 8).unwrap();
+    assert_eq!(iterations.len(), 3);
+    let p = problem(&config, &iterations);
+    assert!(p.tasks.len() > 40, "{} tasks", p.tasks.len());
+    let s = solve_within(&p, Budget { time: Duration::from_secs(60), steps: Some(200_000) }).unwrap();
+    check(&p, &s).unwrap();
+    // The runner's order in the problem's units is the solver's proven optimum.
+    let ours = runners_order(&p);
+    assert!(s.optimal, "{s:?}");
+    assert_eq!(s.makespan_min, ours, "the solver's best against the runner's order, in {UNIT_S} s units");
+    // And the lab-time figures agree with the problem, to its rounding.
+    let ours_s = figures.calendar_days * 86_400.0;
+    let solver_s = f64::from(s.makespan_min) * UNIT_S;
+    assert!((solver_s - ours_s).abs() <= UNIT_S * p.tasks.len() as f64, "{solver_s} s against {ours_s} s");
+    // The same campaign on one channel only moves the robot's part.
+    let one = of_iterations(&config, &iterations, 1).unwrap();
+    assert!(one.calendar_days > figures.calendar_days);
+    eprintln!(
+        "{} tasks: solver {:.0} s ({}), runner's order {ours_s:.0} s",
+        p.tasks.len(),
+        solver_s,
+        if s.optimal { "optimal" } else { "best found" }
+    );
+}
