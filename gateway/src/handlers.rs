@@ -133,8 +133,10 @@ impl<Tx: LinkTx> LiquidHandler for StarHandler<Tx> {
     }
 }
 
-/// The EVO LiHa as a liquid handler. Tip `k` is positioned by moving the arm so that it sits over its
-/// target (`y + k · spacing` for the arm), one tip at a time.
+/// The EVO LiHa as a liquid handler. Tips in a line 9 mm apart (a plate column, a rack column, side by
+/// side in a trough or the waste) move together: one `PAA` puts the arm's tip 1 at `y + k · spacing`
+/// of tip `k`'s target, then one `AGT`/`AST` with the tips' mask or one `PPR` with a volume per tip.
+/// Otherwise each tip is positioned over its own target, one tip at a time.
 pub struct EvoHandler<Tx: LinkTx, Rx: LinkRx> {
     driver: EvoDriver<Tx, Rx>,
     spacing_01mm: i32,
@@ -166,7 +168,34 @@ impl<Tx: LinkTx, Rx: LinkRx> EvoHandler<Tx, Rx> {
         self.driver.command(&cmd).await.map(|_| ())
     }
 
+    /// Where the arm goes for tips `tips` at once: their common x, and the y of tip 1 when every tip
+    /// sits one spacing in front of the one before (tip `k` at `y1 − k · spacing`); `None` otherwise.
+    fn together(&self, tips: impl Iterator<Item = ChannelAt> + Clone) -> Option<(i32, i32)> {
+        let mut origins = tips.map(|t| (t.x_01mm, t.y_01mm + t.channel as i32 * self.spacing_01mm));
+        let first = origins.next()?;
+        origins.all(|o| o == first).then_some(first)
+    }
+
+    async fn arm_to(&self, (x, y1): (i32, i32)) -> Result<(), GatewayError> {
+        let cmd = EvoCommand::new(b"C5", b"PAA", &[Some(x), Some(y1), Some(self.spacing_01mm)])
+            .map_err(|e| GatewayError::Malformed { command: "C5PAA".into(), detail: e.to_string() })?;
+        self.driver.command(&cmd).await.map(|_| ())
+    }
+
     async fn plunger(&self, ops: &[ChannelVolume], sign: i32) -> Result<(), GatewayError> {
+        // Tips in a line 9 mm apart (a plate column, side by side in a trough): one move, one plunger
+        // command with a volume per tip.
+        if ops.len() > 1
+            && let Some(origin) = self.together(ops.iter().map(|o| o.at))
+        {
+            self.arm_to(origin).await?;
+            let last = ops.iter().map(|o| o.at.channel).max().unwrap_or(0);
+            let mut p = vec![Some(0); last + 1];
+            for op in ops {
+                p[op.at.channel] = Some(sign * to_01(op.volume_ul) as i32);
+            }
+            return self.simple(b"PPR", &p).await;
+        }
         for op in ops {
             self.over(&op.at).await?;
             let mut p = vec![Some(0); op.at.channel + 1];
@@ -193,6 +222,13 @@ impl<Tx: LinkTx, Rx: LinkRx> LiquidHandler for EvoHandler<Tx, Rx> {
     }
 
     async fn pick_up_tips(&mut self, tips: &[ChannelAt], _capacity_ul: f64) -> Result<(), GatewayError> {
+        if tips.len() > 1
+            && let Some(origin) = self.together(tips.iter().copied())
+        {
+            self.arm_to(origin).await?;
+            let mask = tips.iter().fold(0, |m, t| m | (1 << t.channel));
+            return self.simple(b"AGT", &[Some(mask), Some(1000), Some(100), Some(0)]).await;
+        }
         for t in tips {
             self.over(t).await?;
             self.simple(b"AGT", &[Some(1 << t.channel), Some(1000), Some(100), Some(0)]).await?;
@@ -209,6 +245,13 @@ impl<Tx: LinkTx, Rx: LinkRx> LiquidHandler for EvoHandler<Tx, Rx> {
     }
 
     async fn drop_tips(&mut self, tips: &[ChannelAt]) -> Result<(), GatewayError> {
+        if tips.len() > 1
+            && let Some(origin) = self.together(tips.iter().copied())
+        {
+            self.arm_to(origin).await?;
+            let mask = tips.iter().fold(0, |m, t| m | (1 << t.channel));
+            return self.simple(b"AST", &[Some(mask), Some(0)]).await;
+        }
         for t in tips {
             self.over(t).await?;
             self.simple(b"AST", &[Some(1 << t.channel), Some(0)]).await?;

@@ -383,3 +383,33 @@ fn a_multi_channel_command_is_refused_whole_when_one_channel_breaks_a_rule() {
         }
     });
 }
+
+/// The EVO's LiHa takes the same eight-channel plan: tips in a line 9 mm apart move together, one arm
+/// move and one `AGT`, `AST` or `PPR` per command; every well holds what was planned.
+#[test]
+fn the_evo_moves_its_tips_together_for_a_column() {
+    on_big_stack(|| async {
+        use cellos_gateway::campaign::plan;
+        let deck = cellos_gateway::campaign::deck_model(&["U2OS".to_string()]).unwrap();
+        let t = TwinServer::start(HostTwin::with_deck(deck.clone(), 3, Timing::INSTANT), None, None, None).unwrap();
+        let (tx, rx) = open_serial(&SerialConfig::new(&t.evo), Protocol::Evo).unwrap();
+        let mut w = Workcell::new(EvoHandler::new(EvoDriver::new(tx, rx, Duration::from_secs(2))), deck);
+        w.initialise().await.unwrap();
+        let wells = plan::iteration_wells("ASSAY_1", 0, 11).unwrap();
+        let seeding = plan::seeding("CELLS_1", "ASSAY_1", &wells);
+        let actions = plan::commands(&seeding, 8, plan::TIP_UL);
+        let before = t.twin.lock().unwrap().counters;
+        for a in &actions {
+            w.run_all(&ops_of(a, 1)).await.unwrap();
+        }
+        let after = t.twin.lock().unwrap().counters;
+        // Pick-up, one aspiration, two columns, drop: five commands, each an arm move and one more.
+        assert_eq!(actions.len(), 5);
+        assert_eq!(after.commands - before.commands, 10);
+        assert_eq!((after.tip_pickups - before.tip_pickups, after.dispenses - before.dispenses), (6, 12));
+        assert_eq!(after.errors, before.errors);
+        for name in &wells {
+            assert_eq!(well_volume(&t, name), 100.0, "{name}");
+        }
+    });
+}
