@@ -1400,24 +1400,30 @@ fn print_results(id: &str, results: &[campaign::LineResult], seconds: f64) {
     println!("{seconds:.1} s");
 }
 
+/// A campaign's settings from `--config` (or the defaults) with `--lines` over them, and what names
+/// them in errors.
+fn settings(config: Option<&Path>, lines: &[String]) -> Result<(campaign::CampaignConfig, PathBuf), GatewayError> {
+    let (text, source) = match config {
+        Some(c) => (
+            std::fs::read_to_string(c).map_err(|e| GatewayError::Config { path: c.into(), message: e.to_string() })?,
+            c.to_path_buf(),
+        ),
+        None => ("lines = []".to_string(), PathBuf::from("--lines")),
+    };
+    let mut cfg: campaign::CampaignConfig =
+        toml::from_str(&text).map_err(|e| GatewayError::Config { path: source.clone(), message: e.to_string() })?;
+    if !lines.is_empty() {
+        cfg.lines = lines.to_vec();
+    }
+    Ok((cfg, source))
+}
+
 /// `campaign …`.
 pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
     let started = std::time::Instant::now();
     match cmd {
         CampaignCommand::Run { config, lines, posh, twin, ports } => {
-            let (text, source) = match config {
-                Some(c) => (
-                    std::fs::read_to_string(c)
-                        .map_err(|e| GatewayError::Config { path: c.clone(), message: e.to_string() })?,
-                    c.clone(),
-                ),
-                None => ("lines = []".to_string(), PathBuf::from("--lines")),
-            };
-            let mut cfg: campaign::CampaignConfig = toml::from_str(&text)
-                .map_err(|e| GatewayError::Config { path: source.clone(), message: e.to_string() })?;
-            if !lines.is_empty() {
-                cfg.lines = lines.clone();
-            }
+            let (mut cfg, source) = settings(config.as_deref(), lines)?;
             cfg.posh |= *posh;
             let dir = data_dir(ports.data_dir.as_deref());
             let cfg = if *twin { campaign::CampaignConfig { star_port: None, reader_port: None, ..cfg } } else { cfg };
@@ -1437,19 +1443,7 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }
         CampaignCommand::Plan { config, lines, json } => {
-            let (text, source) = match config {
-                Some(c) => (
-                    std::fs::read_to_string(c)
-                        .map_err(|e| GatewayError::Config { path: c.clone(), message: e.to_string() })?,
-                    c.clone(),
-                ),
-                None => ("lines = []".to_string(), PathBuf::from("--lines")),
-            };
-            let mut cfg: campaign::CampaignConfig = toml::from_str(&text)
-                .map_err(|e| GatewayError::Config { path: source.clone(), message: e.to_string() })?;
-            if !lines.is_empty() {
-                cfg.lines = lines.clone();
-            }
+            let (cfg, source) = settings(config.as_deref(), lines)?;
             let channels = cfg.channels.unwrap_or(cellos_core::proto::star::DEFAULT_CHANNELS.min(8));
             let relabel = |e: GatewayError| match e {
                 GatewayError::Config { message, .. } => GatewayError::Config { path: source.clone(), message },

@@ -2,6 +2,9 @@
 //! or a stop never leaves liquid in a tip or a journal entry pending; a paused-and-resumed campaign, and
 //! a stopped-then-resumed one, end with exactly the uninterrupted campaign's results and readings.
 
+mod common;
+
+use common::on_big_stack;
 use std::path::Path;
 use std::time::Duration;
 
@@ -101,25 +104,6 @@ async fn reference() -> (Vec<LineResult>, Vec<(i64, String, f64, f64, f64)>, Cou
     let results = r.run().await.unwrap();
     drop(r);
     (results, readings(dir.path(), "ref"), counters(&t))
-}
-
-/// Runs `f` on a runtime whose thread has room for the deck model (about 125 KB, copied a few times by
-/// an unoptimised build; a test thread has 2 MiB).
-fn on_big_stack<F: std::future::Future<Output = ()>>(f: impl FnOnce() -> F + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(64 << 20)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(f())
-        })
-        .unwrap()
-        .join()
-        .unwrap();
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The liquid-handling layer against the twin: the model and the twin agree, the safety envelope
 //! refuses and sends nothing, and a failed liquid operation stops the run without a retry.
 
+mod common;
+
+use common::on_big_stack;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -192,25 +195,6 @@ async fn lost_dispense_reply_stops_without_retry() {
     assert!(e.to_string().contains("Not known: nothing: the instrument refused the command"), "{e}");
     // (The recorder numbers its lines: this aspirate's "before" is line 7.)
     assert_eq!(journal.0.lock().unwrap().last().unwrap(), "after 7 failed");
-}
-
-/// Runs `f` on a runtime whose threads have room for the campaign deck (copied a few times by an
-/// unoptimised build).
-fn on_big_stack<F: std::future::Future<Output = ()>>(f: impl FnOnce() -> F + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(64 << 20)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(f())
-        })
-        .unwrap()
-        .join()
-        .unwrap();
 }
 
 /// A twin and a STAR workcell on the campaign deck of one line.

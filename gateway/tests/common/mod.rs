@@ -125,3 +125,22 @@ impl Cable {
         let _ = std::fs::remove_file(&self.link);
     }
 }
+
+/// Runs `f` on a runtime whose threads have room for the campaign deck (about 125 KB, copied a few
+/// times by an unoptimised build; a test thread has 2 MiB).
+pub fn on_big_stack<F: std::future::Future<Output = ()>>(f: impl FnOnce() -> F + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(64 << 20)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
