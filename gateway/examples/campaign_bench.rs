@@ -35,13 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(&dir)?;
         let deck = campaign::deck_model(&lines)?;
         let twin = TwinServer::start(HostTwin::with_deck(deck, seed, Timing::INSTANT), None, None, None)?;
-        let ports = Ports {
-            data_dir: Some(dir.clone()),
-            star: Some(twin.star.clone()),
-            reader: Some(twin.reader.clone()),
-            timeouts: String::new(),
-            reconnect: None,
-        };
+        let ports = Ports::lines(Some(dir.clone()), Some(twin.star.clone()), Some(twin.reader.clone()));
         let config = campaign::CampaignConfig { seed, ..campaign::CampaignConfig::demo() };
         let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
         let hooks = Hooks { events: Some(events), control: None };

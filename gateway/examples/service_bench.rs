@@ -33,13 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(db);
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let bind = format!("127.0.0.1:{port}");
-    let ports = Ports {
-        data_dir: Some(dir.clone()),
-        star: Some(twin.star.clone()),
-        reader: Some(twin.reader.clone()),
-        timeouts: String::new(),
-        reconnect: None,
-    };
+    let ports = Ports::lines(Some(dir.clone()), Some(twin.star.clone()), Some(twin.reader.clone()));
     let setup = cellos_gateway::service::Setup { ports, twin: false, evo: None, time_scale: None };
     let served = bind.clone();
     std::thread::spawn(move || {

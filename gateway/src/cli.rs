@@ -949,6 +949,13 @@ pub struct Ports {
     pub reconnect: Option<u64>,
 }
 
+impl Ports {
+    /// A data directory and the two instrument lines, with the default time limits and no reconnection.
+    pub fn lines(data_dir: Option<PathBuf>, star: Option<String>, reader: Option<String>) -> Ports {
+        Ports { data_dir, star, reader, timeouts: String::new(), reconnect: None }
+    }
+}
+
 fn data_dir(d: Option<&Path>) -> PathBuf {
     cellos_store::db::data_dir(d)
 }
@@ -1495,7 +1502,7 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
         CampaignCommand::Demo { data_dir: d, seed } => {
             let dir = data_dir(d.as_deref());
             let cfg = campaign::CampaignConfig { seed: *seed, ..campaign::CampaignConfig::demo() };
-            let ports = Ports { data_dir: None, star: None, reader: None, timeouts: String::new(), reconnect: None };
+            let ports = Ports::lines(None, None, None);
             let (id, results) = drive(Start::New, cfg, &dir, &ports, true, Hooks::default()).await?;
             print_results(&id, &results, started.elapsed().as_secs_f64());
         }
