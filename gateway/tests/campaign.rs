@@ -209,7 +209,7 @@ fn a_campaign_finds_each_lines_dose_and_records_it() {
     // viability falls with the dose.
     let (lo, hi): (f64, f64) = r
         .query_row(
-            "SELECT avg(viability_norm) FILTER (WHERE dose_uM < 20), avg(viability_norm) FILTER (WHERE dose_uM > 300) FROM measurements WHERE is_control = 0",
+            "SELECT avg(viability_norm) FILTER (WHERE dose_uM < 30), avg(viability_norm) FILTER (WHERE dose_uM > 300) FROM measurements WHERE is_control = 0",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

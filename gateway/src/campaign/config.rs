@@ -131,7 +131,7 @@ impl CampaignConfig {
         }
         if hi / SCOUT_SPAN < least {
             return Err(range(&format!(
-                "the search scouts from a fiftieth of the upper end, which must be at least {least} µM: give an upper end of at least {} µM",
+                "the search scouts from a twentieth of the upper end, which must be at least {least} µM: give an upper end of at least {} µM",
                 least * SCOUT_SPAN
             )));
         }
@@ -202,8 +202,8 @@ impl CampaignConfig {
 pub const INNER_WELLS: usize = 60;
 /// The highest dose a well can get: the stock's share of the final volume.
 pub const MAX_DOSE_UM: f64 = STOCK_UM * (FINAL_UL - SEED_UL) / FINAL_UL;
-/// The adaptive search scouts from a fiftieth of the upper end of the range.
-const SCOUT_SPAN: f64 = 50.0;
+/// The adaptive search scouts from a twentieth of the upper end of the range.
+use cellos_core::search::SCOUT_SPAN;
 
 /// The most wells a search can take from its line's plate: every batch at its largest, plus a control
 /// well per batch. Batches are the scouts, then `batch_wells` each until the budget is spent (adaptive),
