@@ -457,6 +457,14 @@ fn a_posh_campaign_banks_finds_doses_and_titrates_each_line() {
     let bench = Bench::new("posh", POSH, &["U2OS", "HepG2", "A549"]);
     let o = bench.run(None);
     assert!(o.status.success(), "{}", text(&o));
+    // The three titrations incubate side by side: 96 h of dose finding, then 48 h, not 3 × 48 h.
+    let o = Command::new(BIN)
+        .args(["campaign", "status", "posh", "--data-dir", bench.dir.0.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let incubated = v["lab_time"]["incubation_hours"].as_f64().unwrap();
+    assert!((144.0..145.0).contains(&incubated), "{incubated} h incubating");
     let outputs = posh_outputs(&bench);
     for line in ["U2OS", "HepG2", "A549"] {
         let get = |key: &str| {

@@ -165,16 +165,6 @@ impl<H: LiquidHandler> Runner<H> {
         Ok(())
     }
 
-    /// Incubations of plates side by side ([`Runner::start_incubation`] for each, then
-    /// [`Runner::await_incubations`]).
-    async fn incubate(&mut self, plates: &[u8], hours: f64) -> Result<(), GatewayError> {
-        let mut started = Vec::with_capacity(plates.len());
-        for &plate in plates {
-            started.push(self.start_incubation(plate, hours).await?);
-        }
-        self.await_incubations(started).await
-    }
-
     /// A plate's incubation begins, after a safe point. Automated: it is sent on the reader link (the
     /// plate's clock then runs on its own). Manual: the operator is asked to put the plate in the
     /// incubator first. Either way the real-time end is journaled with the step, so a restart waits for
@@ -198,7 +188,7 @@ impl<H: LiquidHandler> Runner<H> {
         let end = written.unwrap_or_else(now_micros) + micros;
         let until = cellos_store::time::format_micros(end);
         self.emit(Event::Incubating { iteration: self.iteration, plate: name.clone(), hours, until });
-        Ok(Incubation { plate, name, seq, end, hours })
+        Ok(Incubation { iteration: self.iteration, plate, name, seq, end, hours })
     }
 
     /// Waits for incubations begun with [`Runner::start_incubation`], in the order they began.
@@ -206,13 +196,18 @@ impl<H: LiquidHandler> Runner<H> {
     /// Manual: the gateway keeps the time and then asks for each plate back.
     async fn await_incubations(&mut self, started: Vec<Incubation>) -> Result<(), GatewayError> {
         if self.config.incubator == Equipment::Manual {
+            let at = self.iteration;
             for s in started {
                 self.wait_until(s.end).await?;
                 let text = format!(
                     "Take {} out of the incubator and put it back in its place on the deck, then confirm",
                     s.name
                 );
-                self.confirm_plate(&format!("s{}-out", s.seq), &s.name, text).await?;
+                // The prompt belongs to the iteration the plate went in with.
+                self.iteration = s.iteration;
+                let asked = self.confirm_plate(&format!("s{}-out", s.seq), &s.name, text).await;
+                self.iteration = at;
+                asked?;
             }
             return Ok(());
         }
@@ -463,11 +458,13 @@ impl<H: LiquidHandler> Runner<H> {
             out.push(done);
         }
         if self.config.posh {
+            let mut todo = Vec::new();
             for (li, line) in lines.iter().enumerate() {
                 if outputs::get(&self.store.campaigns, &self.id, line, StageKey::LvEstimatedTiter)?.is_none() {
-                    self.titrate(li, line).await?;
+                    todo.push((li, line.clone()));
                 }
             }
+            self.titrate(&todo).await?;
         }
         let summary = serde_json::to_value(&out).unwrap_or(Value::Null);
         records::complete(&self.store.campaigns, &self.id, &summary)?;
@@ -772,39 +769,53 @@ impl<H: LiquidHandler> Runner<H> {
         Ok(())
     }
 
-    /// Lentivirus titration of a line on the bottom edge row of its plate (H1–H8; the BFP fraction of
-    /// seeded cells does not depend on edge growth): 100 µL of cells, the legacy volume series of virus
-    /// (volumes under 2 µL from a 1:10 dilution made in H12), 48 h, BFP fractions read, the titer and the
-    /// largest fraction fitted, and the volume for 30 % BFP on the well's cells.
-    async fn titrate(&mut self, li: usize, line: &str) -> Result<(), GatewayError> {
-        self.iteration = TITRATION_ITERATION + li as i64 + 1;
-        self.seq = 0;
-        let p = plan::titration(li);
-        let pi = self.plate_index(&plan::assay_plate(li));
-        self.transfers(p.seeding).await?;
-        self.transfers(p.dilution).await?;
-        for group in p.virus {
-            self.transfers(group).await?;
+    /// Lentivirus titration of each line on the bottom edge row of its plate (H1–H8; the BFP fraction of
+    /// seeded cells does not depend on edge growth), the lines side by side: per line 100 µL of cells, the
+    /// legacy volume series of virus (volumes under 2 µL from a 1:10 dilution made in H12), and its plate
+    /// into the incubator; 48 h; then per line the BFP fractions read, the titer and the largest fraction
+    /// fitted, and the volume for 30 % BFP on the well's cells. Each line's steps are a journal iteration
+    /// of their own, so a resumed campaign finds them whatever lines were finished.
+    async fn titrate(&mut self, lines: &[(usize, String)]) -> Result<(), GatewayError> {
+        let mut incubating = Vec::new();
+        for (li, _) in lines {
+            self.iteration = TITRATION_ITERATION + *li as i64 + 1;
+            self.seq = 0;
+            let p = plan::titration(*li);
+            let pi = self.plate_index(&plan::assay_plate(*li));
+            self.transfers(p.seeding).await?;
+            self.transfers(p.dilution).await?;
+            for group in p.virus {
+                self.transfers(group).await?;
+            }
+            incubating.push(self.start_incubation(pi, 48.0).await?);
         }
-        self.incubate(&[pi], 48.0).await?;
-        let fractions: Vec<f64> =
-            self.read_plate(pi, &p.wells, &[Readout::BfpFraction]).await?.into_iter().map(|v| v[0]).collect();
-        let cells = CELLS_PER_UL * SEED_UL;
-        let t = cellos_core::titer::titrate(&TITRATION_UL, &fractions, cells, TARGET_BFP)
-            .map_err(|e| GatewayError::Science { stage: format!("{line} titration"), message: e.to_string() })?;
-        let series: Vec<Value> =
-            TITRATION_UL.iter().zip(&fractions).map(|(v, f)| json!({ "volume_ul": v, "bfp_fraction": f })).collect();
-        let db = &self.store.campaigns;
-        let volume = json!({ "value": t.volume_ul, "target_bfp": TARGET_BFP, "cells": cells });
-        outputs::set(db, &self.id, line, StageKey::LvOptimalVolume, &volume)?;
-        let titer = json!({ "value": t.fit.titer_tu_per_ul, "max_fraction": t.fit.max_fraction, "std_err": t.fit.std_err, "series": series });
-        outputs::set(db, &self.id, line, StageKey::LvEstimatedTiter, &titer)?;
-        self.emit(Event::Titrated {
-            line: line.to_string(),
-            titer_tu_per_ul: t.fit.titer_tu_per_ul,
-            max_fraction: t.fit.max_fraction,
-            volume_ul: t.volume_ul,
-        });
+        self.await_incubations(incubating).await?;
+        for (li, line) in lines {
+            self.iteration = TITRATION_ITERATION + *li as i64 + 1;
+            let p = plan::titration(*li);
+            let pi = self.plate_index(&plan::assay_plate(*li));
+            let fractions: Vec<f64> =
+                self.read_plate(pi, &p.wells, &[Readout::BfpFraction]).await?.into_iter().map(|v| v[0]).collect();
+            let cells = CELLS_PER_UL * SEED_UL;
+            let t = cellos_core::titer::titrate(&TITRATION_UL, &fractions, cells, TARGET_BFP)
+                .map_err(|e| GatewayError::Science { stage: format!("{line} titration"), message: e.to_string() })?;
+            let series: Vec<Value> = TITRATION_UL
+                .iter()
+                .zip(&fractions)
+                .map(|(v, f)| json!({ "volume_ul": v, "bfp_fraction": f }))
+                .collect();
+            let db = &self.store.campaigns;
+            let volume = json!({ "value": t.volume_ul, "target_bfp": TARGET_BFP, "cells": cells });
+            outputs::set(db, &self.id, line, StageKey::LvOptimalVolume, &volume)?;
+            let titer = json!({ "value": t.fit.titer_tu_per_ul, "max_fraction": t.fit.max_fraction, "std_err": t.fit.std_err, "series": series });
+            outputs::set(db, &self.id, line, StageKey::LvEstimatedTiter, &titer)?;
+            self.emit(Event::Titrated {
+                line: line.to_string(),
+                titer_tu_per_ul: t.fit.titer_tu_per_ul,
+                max_fraction: t.fit.max_fraction,
+                volume_ul: t.volume_ul,
+            });
+        }
         Ok(())
     }
 
@@ -1020,8 +1031,10 @@ impl<H: LiquidHandler> Runner<H> {
     }
 }
 
-/// An incubation begun: the plate, its name, its journal step, and when it ends in real time (µs).
+/// An incubation begun: its iteration, the plate, its name, its journal step, and when it ends in real
+/// time (µs).
 struct Incubation {
+    iteration: i64,
     plate: u8,
     name: String,
     seq: i64,
