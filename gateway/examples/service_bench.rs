@@ -20,14 +20,19 @@ use cellos_gateway::cli::Ports;
 const SSE_CLIENTS: usize = 100;
 const POLLERS: usize = 8;
 const POLL_FOR: Duration = Duration::from_secs(5);
+/// Lab time runs this many times real time on the twin (24 h in 2 s).
+const TIME_SCALE: f64 = 43_200.0;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("cellos-service-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let lines: Vec<String> = ["U2OS", "HepG2", "A549"].map(String::from).to_vec();
-    // The twin answers STAR commands with its default (short) timings, so the campaign lasts a while.
+    // The twin answers STAR commands with its default (short) timings, and its incubations run in real
+    // time at 43,200× (24 h in 2 s), so the campaign (four incubations) lasts through the polling.
     let deck = campaign::deck_model(&lines)?;
-    let twin = TwinServer::start(HostTwin::with_deck(deck, 7, Timing::DEFAULT), None, None, None)?;
+    let mut host_twin = HostTwin::with_deck(deck, 7, Timing::DEFAULT);
+    host_twin.time_scale = TIME_SCALE;
+    let twin = TwinServer::start(host_twin, None, None, None)?;
     let db = cellos_store::db::open(&dir, cellos_store::Db::Campaigns)?;
     let (_, token) = cellos_store::access::create_token(&db, "bench", cellos_store::access::Scope::Operate)?;
     drop(db);
@@ -51,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let body = serde_json::json!({"kind": "campaign", "config": {"campaign_id": "bench", "lines": lines, "seed": 7}});
+    let body = serde_json::json!({"kind": "campaign", "config": {"campaign_id": "bench", "lines": lines, "seed": 7, "time_scale": TIME_SCALE}});
     ureq::post(&format!("{base}/runs")).header("Authorization", &auth).send_json(body)?;
 
     // The event stream's followers.
