@@ -1477,6 +1477,9 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
                 println!("  tips        {:>8}   (on one channel {})", planned.tips, single.tips);
                 println!("  plates      {:>8}", planned.plates);
                 println!("  commands    {:>8}", planned.commands);
+                if cfg.posh {
+                    println!("  (the dose finding only: the POSH banking and titration stages are not planned here)");
+                }
             }
         }
         CampaignCommand::Resume { id, twin, ports } => {

@@ -1010,3 +1010,48 @@ fn the_plan_says_what_the_run_takes() {
     assert!((robot_run - robot).abs() / robot < 0.05, "{robot_run} h run, {robot} h planned");
     assert!(measured["calendar_days"].as_f64().unwrap() <= days + 0.01);
 }
+
+/// `channels = 1` runs the same campaign on one channel: every step a single operation, the same
+/// doses as on eight channels (the readings depend only on what the wells got), and more commands.
+#[test]
+fn one_channel_runs_the_same_campaign() {
+    let eight =
+        Bench::new("eight", "campaign_id = \"c\"\nlines = [\"A549\"]\nseed = 3\nbudget_wells = 28\n", &["A549"]);
+    let o = eight.run(None);
+    assert!(o.status.success(), "{}", text(&o));
+    let one = Bench::new(
+        "one",
+        "campaign_id = \"c\"\nlines = [\"A549\"]\nseed = 3\nbudget_wells = 28\nchannels = 1\n",
+        &["A549"],
+    );
+    let o = one.run(None);
+    assert!(o.status.success(), "{}", text(&o));
+    let (a, b) = (eight.outcome(), one.outcome());
+    assert!(a.journal.iter().any(|j| j.contains("\"kind\":\"channels\"")));
+    assert!(
+        b.journal.iter().all(|j| !j.contains("\"kind\":\"channels\"") && !j.contains("\"channel\":1")),
+        "{:?}",
+        b.journal
+    );
+    // The same, to rounding: a tip holding another total splits its compound with other last bits.
+    let close = |x: &[String], y: &[String], what: &str| {
+        assert_eq!(x.len(), y.len(), "{what}");
+        for (p, q) in x.iter().zip(y) {
+            let nums = |s: &str| -> Vec<f64> {
+                s.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+                    .filter_map(|t| t.parse().ok())
+                    .collect()
+            };
+            let (u, v) = (nums(p), nums(q));
+            assert_eq!(u.len(), v.len(), "{what}: {p} / {q}");
+            for (m, n) in u.iter().zip(&v) {
+                assert!((m - n).abs() <= 1e-9 * m.abs().max(1.0), "{what}: {p} / {q}");
+            }
+        }
+    };
+    close(&a.outputs, &b.outputs, "the dose");
+    close(&a.measurements, &b.measurements, "the readings");
+    let (ca, cb) = (eight.counters(), one.counters());
+    assert_eq!((ca.dispenses, ca.errors, cb.errors), (cb.dispenses, 0, 0), "the same transfers, no error");
+    assert!(cb.commands > 3 * ca.commands / 2, "{} commands on one channel, {} on eight", cb.commands, ca.commands);
+}
