@@ -1458,13 +1458,21 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
             };
             let (planned, iterations) = campaign::labtime::forecast(&cfg, channels).map_err(relabel)?;
             let single = campaign::labtime::of_iterations(&cfg, &iterations, 1)?;
+            let (scheduled, optimal) = campaign::labtime::scheduled_calendar(&cfg, &iterations, channels)?;
             if *json {
                 let v = serde_json::json!({ "lines": cfg.lines, "channels": channels, "planned": planned,
-                    "robot_hours_single_channel": single.robot_hours, "tips_single_channel": single.tips });
+                    "robot_hours_single_channel": single.robot_hours, "tips_single_channel": single.tips,
+                    "scheduled_calendar_days": scheduled, "scheduled_optimal": optimal });
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
                 println!("campaign plan for {} on {channels} channels (at most):", cfg.lines.join(", "));
                 println!("  calendar    {:>8.2} days", planned.calendar_days);
+                println!(
+                    "  scheduled   {:>8.2} days   (the constraint scheduler's {} order, in {} s units)",
+                    scheduled,
+                    if optimal { "proven optimal" } else { "best found" },
+                    campaign::labtime::UNIT_S
+                );
                 println!("  incubation  {:>8.0} h (plates side by side)", planned.incubation_hours);
                 println!(
                     "  robot       {:>8.2} h   (on one channel {:.2} h: {:.0} %)",

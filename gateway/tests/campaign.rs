@@ -979,6 +979,10 @@ fn the_plan_says_what_the_run_takes() {
     assert_eq!(planned["plates"], 4);
     let days = planned["calendar_days"].as_f64().unwrap();
     assert!(days > 4.0 && days <= 6.0, "{days} days");
+    // The constraint scheduler proves no order of the same work is shorter (to its 10 s units).
+    assert_eq!(plan["scheduled_optimal"], true);
+    let scheduled = plan["scheduled_calendar_days"].as_f64().unwrap();
+    assert!((scheduled - days).abs() < 0.01, "scheduled {scheduled} days, the runner's order {days} days");
     let (robot, single) =
         (planned["robot_hours"].as_f64().unwrap(), plan["robot_hours_single_channel"].as_f64().unwrap());
     assert!(robot > 0.0 && robot < 0.3 * single, "{robot} h on eight channels, {single} h on one");

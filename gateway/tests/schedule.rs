@@ -7,83 +7,9 @@
 
 use std::time::Duration;
 
-use cellos_gateway::campaign::labtime::{forecast, of_iterations};
-use cellos_gateway::campaign::plan::{self, IterationPlan, TIP_UL};
-use cellos_gateway::campaign::{CampaignConfig, plan::LineWells};
-use cellos_host::schedule::{Budget, Need, Objective, Problem, Resource, Task, check, solve_within};
-
-/// Seconds per unit of the problem.
-const UNIT_S: f64 = 10.0;
-
-fn units(ms: u64) -> u32 {
-    (ms as f64 / 1000.0 / UNIT_S).ceil() as u32
-}
-
-/// The campaign's iterations as tasks: per iteration a robot task per run of transfers (in the plan's
-/// order on the robot), and per plate its move in, its 24 h, its move out and its reading.
-fn problem(config: &CampaignConfig, iterations: &[Vec<LineWells>]) -> Problem {
-    let profile = cellos_core::labtime::Profile::STAR;
-    let run_ms = |g: &[plan::Transfer]| -> u64 {
-        plan::commands(g, 8, TIP_UL).iter().map(|a| u64::from(a.lab_ms(&profile))).sum()
-    };
-    let robot = || vec![Need::One("robot".into())];
-    let mut tasks: Vec<Task> = Vec::new();
-    let task = |id: String, units: u32, resources: Vec<Need>, predecessors: Vec<String>| Task {
-        id,
-        duration_min: units.max(1),
-        resources,
-        predecessors,
-        release_min: 0,
-        due_min: None,
-        weight: 1,
-    };
-    let move_units = units(u64::from(profile.plate_move_ms));
-    let day = units(24 * 3_600_000);
-    let mut reads_before: Vec<String> = Vec::new();
-    for (i, batches) in iterations.iter().enumerate() {
-        let p = IterationPlan::new(i as i64 + 1, batches, config.lines.len()).unwrap();
-        let mut outs = Vec::new();
-        // The first seeding: each plate's run, then it incubates.
-        for (g, b) in p.seed_now.iter().zip(batches) {
-            let id = format!("i{i}-seed-{}", b.li);
-            tasks.push(task(id.clone(), units(run_ms(g)), robot(), vec![]));
-            let (inn, inc, out) =
-                (format!("i{i}-in0-{}", b.li), format!("i{i}-inc0-{}", b.li), format!("i{i}-out0-{}", b.li));
-            tasks.push(task(inn.clone(), move_units, robot(), vec![id]));
-            tasks.push(task(inc.clone(), day, vec![Need::One("incubator".into())], vec![inn]));
-            tasks.push(task(out.clone(), move_units, robot(), vec![inc]));
-            outs.push(out);
-        }
-        // The treatment, on the robot, after every plate is back and every reading its searches need.
-        let treat = format!("i{i}-treat");
-        let treat_ms: u64 = p.treatment.iter().map(|g| run_ms(g)).sum();
-        tasks.push(task(treat.clone(), units(treat_ms), robot(), outs.iter().chain(&reads_before).cloned().collect()));
-        reads_before.clear();
-        for (g, b) in p.seed_next.iter().zip(batches) {
-            let seed = format!("i{i}-next-{}", b.li);
-            tasks.push(task(seed.clone(), units(run_ms(g)), robot(), vec![treat.clone()]));
-            let (inn, inc, out, read) = (
-                format!("i{i}-in-{}", b.li),
-                format!("i{i}-inc-{}", b.li),
-                format!("i{i}-out-{}", b.li),
-                format!("i{i}-read-{}", b.li),
-            );
-            tasks.push(task(inn.clone(), move_units, robot(), vec![seed]));
-            tasks.push(task(inc.clone(), day, vec![Need::One("incubator".into())], vec![inn]));
-            tasks.push(task(out.clone(), move_units, robot(), vec![inc]));
-            let read_ms = profile.read_ms(b.wells.len() as u32, 3);
-            tasks.push(task(read.clone(), units(read_ms), vec![Need::One("reader".into())], vec![out]));
-            reads_before.push(read);
-        }
-    }
-    let resource = |id: &str, capacity| Resource { id: id.into(), capacity, windows: vec![] };
-    Problem {
-        resources: vec![resource("robot", 1), resource("incubator", 4), resource("reader", 1)],
-        tasks,
-        horizon_min: units(6 * 24 * 3_600_000),
-        objective: Objective::Makespan,
-    }
-}
+use cellos_gateway::campaign::CampaignConfig;
+use cellos_gateway::campaign::labtime::{UNIT_S, forecast, of_iterations, scheduling_problem};
+use cellos_host::schedule::{Budget, Problem, Task, check, solve_within};
 
 /// The makespan of the runner's order, in the problem's units: the robot takes its tasks one after
 /// another in the runner's sequence (each plate's seeding then its move in; the moves out in the order
@@ -158,7 +84,7 @@ fn the_runners_order_is_as_short_as_the_schedulers() {
     let config: CampaignConfig = toml::from_str("lines = [\"U2OS\", \"HepG2\", \"A549\"]\nseed = 7\n").unwrap();
     let (figures, iterations) = forecast(&config, 8).unwrap();
     assert_eq!(iterations.len(), 3);
-    let p = problem(&config, &iterations);
+    let p = scheduling_problem(&config, &iterations, 8).unwrap();
     assert!(p.tasks.len() > 40, "{} tasks", p.tasks.len());
     let s = solve_within(&p, Budget { time: Duration::from_secs(60), steps: Some(200_000) }).unwrap();
     check(&p, &s).unwrap();

@@ -15,7 +15,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod facility;
 pub mod kinds;
-pub mod schedule;
+pub use cellos_schedule as schedule;
 pub mod verify;
 pub mod yaml;
 

@@ -9,6 +9,7 @@
 
 use cellos_core::labtime::Profile;
 use cellos_core::search::{Step, TbhpAssay};
+use cellos_schedule::{Budget, Need, Objective, Problem, Resource, Task, solve_within};
 use serde::Serialize;
 
 use super::plan::{self, Action, IterationPlan, LineWells, Rounds, TIP_UL};
@@ -370,4 +371,101 @@ pub fn forecast(config: &CampaignConfig, channels: usize) -> Result<(LabFigures,
         iterations.push(batches);
     }
     Ok((of_iterations(config, &iterations, channels)?, iterations))
+}
+
+/// Seconds per unit of a campaign's scheduling problem.
+pub const UNIT_S: f64 = 10.0;
+
+fn units(ms: u64) -> u32 {
+    (ms as f64 / 1000.0 / UNIT_S).ceil() as u32
+}
+
+/// A campaign's iterations as a scheduling problem in [`UNIT_S`] units, on `channels` channels: per
+/// iteration, on the robot, each plate's first seeding (the first iteration), the treatment (after every
+/// plate is back and every reading its searches need) and each plate's next seeding; per plate its move
+/// into the incubator, its 24 h (an incubator of four places), its move out, and its reading (the
+/// reader). Durations round up to whole units.
+pub fn scheduling_problem(
+    config: &CampaignConfig,
+    iterations: &[Vec<LineWells>],
+    channels: usize,
+) -> Result<Problem, GatewayError> {
+    let profile = cellos_core::labtime::Profile::STAR;
+    let run_ms = |g: &[plan::Transfer]| -> u64 {
+        plan::commands(g, channels, TIP_UL).iter().map(|a| u64::from(a.lab_ms(&profile))).sum()
+    };
+    let robot = || vec![Need::One("robot".into())];
+    let mut tasks: Vec<Task> = Vec::new();
+    let task = |id: String, units: u32, resources: Vec<Need>, predecessors: Vec<String>| Task {
+        id,
+        duration_min: units.max(1),
+        resources,
+        predecessors,
+        release_min: 0,
+        due_min: None,
+        weight: 1,
+    };
+    let move_units = units(u64::from(profile.plate_move_ms));
+    let day = units(24 * 3_600_000);
+    let mut reads_before: Vec<String> = Vec::new();
+    for (i, batches) in iterations.iter().enumerate() {
+        let p = IterationPlan::new(i as i64 + 1, batches, config.lines.len())?;
+        let mut outs = Vec::new();
+        // The first seeding: each plate's run, then it incubates.
+        for (g, b) in p.seed_now.iter().zip(batches) {
+            let id = format!("i{i}-seed-{}", b.li);
+            tasks.push(task(id.clone(), units(run_ms(g)), robot(), vec![]));
+            let (inn, inc, out) =
+                (format!("i{i}-in0-{}", b.li), format!("i{i}-inc0-{}", b.li), format!("i{i}-out0-{}", b.li));
+            tasks.push(task(inn.clone(), move_units, robot(), vec![id]));
+            tasks.push(task(inc.clone(), day, vec![Need::One("incubator".into())], vec![inn]));
+            tasks.push(task(out.clone(), move_units, robot(), vec![inc]));
+            outs.push(out);
+        }
+        // The treatment, on the robot, after every plate is back and every reading its searches need.
+        let treat = format!("i{i}-treat");
+        let treat_ms: u64 = p.treatment.iter().map(|g| run_ms(g)).sum();
+        tasks.push(task(treat.clone(), units(treat_ms), robot(), outs.iter().chain(&reads_before).cloned().collect()));
+        reads_before.clear();
+        for (g, b) in p.seed_next.iter().zip(batches) {
+            let seed = format!("i{i}-next-{}", b.li);
+            tasks.push(task(seed.clone(), units(run_ms(g)), robot(), vec![treat.clone()]));
+            let (inn, inc, out, read) = (
+                format!("i{i}-in-{}", b.li),
+                format!("i{i}-inc-{}", b.li),
+                format!("i{i}-out-{}", b.li),
+                format!("i{i}-read-{}", b.li),
+            );
+            tasks.push(task(inn.clone(), move_units, robot(), vec![seed]));
+            tasks.push(task(inc.clone(), day, vec![Need::One("incubator".into())], vec![inn]));
+            tasks.push(task(out.clone(), move_units, robot(), vec![inc]));
+            let read_ms = profile.read_ms(b.wells.len() as u32, 3);
+            tasks.push(task(read.clone(), units(read_ms), vec![Need::One("reader".into())], vec![out]));
+            reads_before.push(read);
+        }
+    }
+    let resource = |id: &str, capacity| Resource { id: id.into(), capacity, windows: vec![] };
+    // A horizon with room: the runner's order at one unit per task more than its timeline.
+    let horizon_ms = (of_iterations(config, iterations, channels)?.calendar_days * 86_400_000.0) as u64;
+    let horizon = units(horizon_ms) + 2 * tasks.len() as u32 + units(3_600_000);
+    Ok(Problem {
+        resources: vec![resource("robot", 1), resource("incubator", 4), resource("reader", 1)],
+        tasks,
+        horizon_min: horizon,
+        objective: Objective::Makespan,
+    })
+}
+
+/// The least calendar of a campaign's iterations the constraint scheduler finds (days), and whether it
+/// proved it optimal: the order of the robot's, the incubator's and the reader's work is its to choose.
+pub fn scheduled_calendar(
+    config: &CampaignConfig,
+    iterations: &[Vec<LineWells>],
+    channels: usize,
+) -> Result<(f64, bool), GatewayError> {
+    let p = scheduling_problem(config, iterations, channels)?;
+    let budget = Budget { time: std::time::Duration::from_secs(20), steps: Some(200_000) };
+    let s = solve_within(&p, budget)
+        .map_err(|e| GatewayError::Config { path: "campaign plan".into(), message: e.to_string() })?;
+    Ok((f64::from(s.makespan_min) * UNIT_S / 86_400.0, s.optimal))
 }
