@@ -41,9 +41,8 @@ use crate::readout;
 
 /// The adaptive search scouts from `hi / SCOUT_SPAN` to `hi`. Below a twentieth of the range's top the
 /// table's lines barely respond (HepG2 keeps 97 % of its viability at 25 µM), and a well there falls
-/// outside the clamp-free range the fits use: from a fiftieth, three of eight scouts were lost that
-/// way, and HepG2's 90th-percentile error in three rounds was 5.29 % against 5.17 % from a twentieth
-/// (2,000 seeds).
+/// outside the clamp-free range the fits use: from a fiftieth, three of eight scouts (10, 17.5 and
+/// 30.6 µM) were lost that way for HepG2.
 pub const SCOUT_SPAN: f64 = 20.0;
 /// The largest number of wells one search can use.
 pub const MAX_WELLS: usize = 128;
@@ -129,8 +128,8 @@ pub struct SearchConfig {
     pub quality_plateau: Option<f64>,
     /// Adaptive: mean viability of untreated wells, when known (the model seeds every well at
     /// [`INITIAL_VIABILITY`]; a bench measures it on its controls); `None` fits it from the treated
-    /// wells, at the cost of precision (HepG2's 90th-percentile error rises from about 5.1 % to 5.7 %
-    /// in three rounds of 48 wells).
+    /// wells, at the cost of precision (`dose_search_bench` prints both, the second as
+    /// `strategy=adaptive_fitted_plateau`).
     pub viability_plateau: Option<f64>,
 }
 

@@ -1169,19 +1169,21 @@ pub async fn drive(
     }
     let status_db = cellos_store::db::open(dir, cellos_store::db::Db::Campaigns)
         .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
-    let mut result = carry_out(
-        start,
-        config.clone(),
-        store,
-        stored,
-        dir,
-        ports,
-        twin,
-        star_timeouts.clone(),
-        reader_timeout,
-        hooks.clone(),
-    )
-    .await;
+    let attempt = |start, store, stored| {
+        carry_out(
+            start,
+            config.clone(),
+            store,
+            stored,
+            dir,
+            ports,
+            twin,
+            star_timeouts.clone(),
+            reader_timeout,
+            hooks.clone(),
+        )
+    };
+    let mut result = attempt(start, store, stored).await;
     // A line that went away (a cable pulled, an instrument power-cycled): wait for it to come back, then
     // go on from the journal exactly as `campaign resume` does after a crash; never a blind resend.
     let patience = Duration::from_secs(ports.reconnect.unwrap_or(0));
@@ -1204,19 +1206,7 @@ pub async fn drive(
             let store = cellos_store::db::Store::open(dir)
                 .map_err(|e| GatewayError::Config { path: dir.into(), message: e.to_string() })?;
             let stored = campaign::stored(&store.campaigns, &id)?;
-            let r = carry_out(
-                Start::Resume,
-                config.clone(),
-                store,
-                stored,
-                dir,
-                ports,
-                twin,
-                star_timeouts.clone(),
-                reader_timeout,
-                hooks.clone(),
-            )
-            .await;
+            let r = attempt(Start::Resume, store, stored).await;
             match &r {
                 // Not there yet.
                 Err(GatewayError::Open { .. }) if std::time::Instant::now() < deadline => continue,

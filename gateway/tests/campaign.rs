@@ -298,6 +298,7 @@ fn a_campaign_killed_anywhere_resumes_to_the_same_end() {
         kills.push((k, "measurements committed"));
     }
     let (mut crashed, mut reconciled, mut resent) = (0, 0, 0);
+    let (mut multi_reconciled, mut multi_resent) = (0, 0);
     for &(n, label) in &kills {
         let bench = Bench::new("kill", ONE, &["U2OS"]);
         let first = bench.run(Some((n, label)));
@@ -320,6 +321,11 @@ fn a_campaign_killed_anywhere_resumes_to_the_same_end() {
         let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
         reconciled += count("SELECT count(*) FROM journal WHERE state = 'reconciled'");
         resent += count("SELECT count(*) FROM journal WHERE detail LIKE '%sent again%'");
+        multi_reconciled +=
+            count("SELECT count(*) FROM journal WHERE state = 'reconciled' AND op LIKE '%\"kind\":\"channels\"%'");
+        multi_resent += count(
+            "SELECT count(*) FROM journal WHERE detail LIKE '%sent again%' AND op LIKE '%\"kind\":\"channels\"%'",
+        );
         let got = bench.outcome();
         assert_eq!(got.status, expected.status, "after {n} {label}");
         assert_eq!(got.outputs, expected.outputs, "after {n} {label}");
@@ -337,6 +343,9 @@ fn a_campaign_killed_anywhere_resumes_to_the_same_end() {
     assert_eq!(crashed, kills.len(), "every kill point is reached");
     // Both ways out of a step left pending were taken: found done on the instrument, and sent again.
     assert!(reconciled > 0 && resent > 0, "{reconciled} reconciled, {resent} sent again");
+    // Multi-channel commands among them, both ways: checked on every channel and found done, or found
+    // on none and sent again.
+    assert!(multi_reconciled > 0 && multi_resent > 0, "{multi_reconciled} reconciled, {multi_resent} sent again");
     eprintln!("{} kill points, {reconciled} steps reconciled, {resent} sent again", kills.len());
 }
 

@@ -76,9 +76,15 @@ pub struct LabTally {
     intervals: Vec<(u64, u64)>,
 }
 
+impl Default for LabTally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LabTally {
     /// Nothing done yet.
-    pub fn new(_config: &CampaignConfig) -> LabTally {
+    pub fn new() -> LabTally {
         LabTally {
             profile: Profile::STAR,
             robot_ms: 0,
@@ -197,28 +203,22 @@ fn plates_of(a: &Action) -> Vec<String> {
 /// The plan's command for a journal step (`None` for an incubation).
 pub fn action_of(op: &JournalOp) -> Option<Action> {
     let parts = op.parts();
-    let first = parts.first()?;
-    Some(match first {
-        JournalOp::PickUp { .. } => Action::PickUp(parts.iter().filter_map(JournalOp::channel).collect()),
-        JournalOp::Drop { .. } => Action::Drop(parts.iter().filter_map(JournalOp::channel).collect()),
-        JournalOp::Aspirate { .. } => Action::Aspirate(
-            parts
-                .iter()
-                .filter_map(|p| match p {
-                    JournalOp::Aspirate { channel, from, volume_ul } => Some((*channel, from.clone(), *volume_ul)),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        JournalOp::Dispense { .. } => Action::Dispense(
-            parts
-                .iter()
-                .filter_map(|p| match p {
-                    JournalOp::Dispense { channel, to, volume_ul } => Some((*channel, to.clone(), *volume_ul)),
-                    _ => None,
-                })
-                .collect(),
-        ),
+    let channels = || parts.iter().filter_map(JournalOp::channel).collect();
+    let moves = || {
+        parts
+            .iter()
+            .filter_map(|p| match p {
+                JournalOp::Aspirate { channel, from: place, volume_ul }
+                | JournalOp::Dispense { channel, to: place, volume_ul } => Some((*channel, place.clone(), *volume_ul)),
+                _ => None,
+            })
+            .collect()
+    };
+    Some(match parts.first()? {
+        JournalOp::PickUp { .. } => Action::PickUp(channels()),
+        JournalOp::Drop { .. } => Action::Drop(channels()),
+        JournalOp::Aspirate { .. } => Action::Aspirate(moves()),
+        JournalOp::Dispense { .. } => Action::Dispense(moves()),
         JournalOp::Incubate { .. } | JournalOp::Channels { .. } => return None,
     })
 }
@@ -227,7 +227,7 @@ pub fn action_of(op: &JournalOp) -> Option<Action> {
 /// wells its committed iterations read (after the iteration's last step, in its lines' order): what
 /// [`forecast`] predicts, measured.
 pub fn measured(db: &rusqlite::Connection, id: &str, config: &CampaignConfig) -> Result<LabFigures, GatewayError> {
-    let mut tally = LabTally::new(config);
+    let mut tally = LabTally::new();
     let mut steps = cellos_store::journal::entries::<JournalOp>(db, id)?;
     steps.sort_by_key(|e| (e.iteration, e.seq));
     let committed = cellos_store::campaign::iterations(db, id)?;
@@ -286,7 +286,7 @@ pub fn of_iterations(
     iterations: &[Vec<LineWells>],
     channels: usize,
 ) -> Result<LabFigures, GatewayError> {
-    let mut tally = LabTally::new(config);
+    let mut tally = LabTally::new();
     let run = |tally: &mut LabTally, g: &[plan::Transfer]| {
         for a in plan::commands(g, channels, TIP_UL) {
             tally.command(&a);
