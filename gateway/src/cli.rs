@@ -1,7 +1,7 @@
 //! The `cellos-gateway` command line: argument types (clap) and one function per command. `main` only
 //! parses and dispatches, as in espflash.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,13 +17,18 @@ use crate::star::{StarDriver, Timeouts};
 use crate::transport::{Protocol, SerialConfig, open_line};
 use crate::twin::{TwinOptions, TwinProcess};
 use crate::worklist::{self, gwl, hamilton};
+use cellos_output::outln;
 use cellos_store::campaign::CampaignStatus;
 
 /// cellos lab gateway: drives Hamilton STAR and Tecan EVO liquid handlers, runs worklists, and inspects
 /// instrument traces.
 #[derive(Parser, Debug)]
-#[command(name = "cellos-gateway", version)]
+#[command(name = "cellos-gateway", version, after_help = cellos_output::EXIT_CODES)]
 pub struct Cli {
+    /// Print JSON instead of tables and sentences, for the commands that print data (refused by those
+    /// that print none: serve, replay, worklist convert, decode --roundtrip).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -290,7 +295,7 @@ pub enum AuditCommand {
 }
 
 /// `token …`: each change is written to the audit trail as done by `cli`.
-pub fn token(cmd: &TokenCommand) -> Result<(), GatewayError> {
+pub fn token(cmd: &TokenCommand, json: bool) -> Result<(), GatewayError> {
     use cellos_store::access::{self, Change};
     let open = |d: &Option<PathBuf>| cellos_store::db::open(&data_dir(d.as_deref()), cellos_store::Db::Campaigns);
     match cmd {
@@ -300,20 +305,24 @@ pub fn token(cmd: &TokenCommand) -> Result<(), GatewayError> {
             let result = made.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into());
             access::record(&mut db, &Change { token: "cli", action: "create token", target: name, result: &result })?;
             let (t, secret) = made?;
-            println!("{secret}");
+            if json {
+                outln!("{}", json!({ "name": t.name, "scope": t.scope.as_str(), "token": secret }));
+            } else {
+                outln!("{secret}");
+            }
             eprintln!("token `{}` ({}) made; it is shown only now", t.name, t.scope.as_str());
         }
         TokenCommand::List { data_dir: d } => {
             let db = cellos_store::db::open_read_only(&data_dir(d.as_deref()), cellos_store::Db::Campaigns)?;
-            println!("{:<24} {:<8} {:<28} revoked", "name", "scope", "created");
-            for t in access::tokens(&db)? {
-                println!(
-                    "{:<24} {:<8} {:<28} {}",
-                    t.name,
-                    t.scope.as_str(),
-                    t.created_at,
-                    t.revoked_at.unwrap_or_default()
-                );
+            let rows: Vec<serde_json::Value> = access::tokens(&db)?
+                .into_iter()
+                .map(|t| json!({ "name": t.name, "scope": t.scope.as_str(), "created": t.created_at, "revoked": t.revoked_at }))
+                .collect();
+            let v = serde_json::Value::Array(rows);
+            if json {
+                outln!("{v}");
+            } else {
+                cellos_output::print_or_exit(&cellos_output::render(&cellos_output::sorted(&v)));
             }
         }
         TokenCommand::Revoke { name, data_dir: d } => {
@@ -322,19 +331,27 @@ pub fn token(cmd: &TokenCommand) -> Result<(), GatewayError> {
             let result = done.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into());
             access::record(&mut db, &Change { token: "cli", action: "revoke token", target: name, result: &result })?;
             done?;
-            eprintln!("token `{name}` revoked");
+            if json {
+                outln!("{}", json!({ "name": name, "revoked": true }));
+            } else {
+                outln!("token `{name}` revoked");
+            }
         }
     }
     Ok(())
 }
 
 /// `audit verify`.
-pub fn audit(cmd: &AuditCommand) -> Result<(), GatewayError> {
+pub fn audit(cmd: &AuditCommand, json: bool) -> Result<(), GatewayError> {
     let AuditCommand::Verify { data_dir: d } = cmd;
     let db = cellos_store::db::open_read_only(&data_dir(d.as_deref()), cellos_store::Db::Campaigns)?;
     match cellos_store::access::verify(&db)? {
         cellos_store::access::Verdict::Intact { rows } => {
-            println!("audit trail intact: {rows} rows, each chained to the one before");
+            if json {
+                outln!("{}", json!({ "intact": true, "rows": rows }));
+            } else {
+                outln!("audit trail intact: {rows} rows, each chained to the one before");
+            }
             Ok(())
         }
         cellos_store::access::Verdict::Broken { entry_id, why } => Err(GatewayError::AuditBroken { entry_id, why }),
@@ -452,9 +469,6 @@ pub struct ProbeArgs {
     /// Which instrument.
     #[arg(long, value_enum, default_value = "star")]
     pub instrument: Instrument,
-    /// Print a JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `twin` arguments.
@@ -498,8 +512,7 @@ fn read_stdin() -> Result<(String, Vec<u8>), GatewayError> {
 }
 
 fn write_out(bytes: &[u8]) -> Result<(), GatewayError> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes).and_then(|()| out.flush()).map_err(|source| GatewayError::Io { path: "-".into(), source })
+    cellos_output::print_bytes(bytes).map_err(|source| GatewayError::Io { path: "standard output".into(), source })
 }
 
 /// `decode`.
@@ -645,7 +658,12 @@ pub fn connect(c: &Connection) -> Result<(String, Option<TwinProcess>), GatewayE
     Ok((port.display().to_string(), None))
 }
 
-async fn run_on<H: LiquidHandler>(mut w: Workcell<H>, file: &Path, loaded: Loaded) -> Result<(), GatewayError> {
+async fn run_on<H: LiquidHandler>(
+    mut w: Workcell<H>,
+    file: &Path,
+    loaded: Loaded,
+    json: bool,
+) -> Result<(), GatewayError> {
     w.initialise().await?;
     let name = file.display().to_string();
     let total = match &loaded {
@@ -663,12 +681,16 @@ async fn run_on<H: LiquidHandler>(mut w: Workcell<H>, file: &Path, loaded: Loade
     };
     bar.finish_and_clear();
     result?;
-    eprintln!("{name}: {total} steps done, {} instrument operations", w.operations_sent());
+    if json {
+        outln!("{}", json!({ "worklist": name, "steps": total, "operations": w.operations_sent() }));
+    } else {
+        outln!("{name}: {total} steps done, {} instrument operations", w.operations_sent());
+    }
     Ok(())
 }
 
 /// `worklist run`.
-pub async fn run_worklist(file: &Path, c: &Connection) -> Result<(), GatewayError> {
+pub async fn run_worklist(file: &Path, c: &Connection, json: bool) -> Result<(), GatewayError> {
     let loaded = load_worklist(file)?;
     let deck = deck(c.deck.as_deref())?;
     let timeouts = Timeouts::default()
@@ -678,20 +700,21 @@ pub async fn run_worklist(file: &Path, c: &Connection) -> Result<(), GatewayErro
     match c.instrument {
         Instrument::Star => {
             let (tx, rx) = crate::transport::open(&path, Protocol::Star, c.baud).await?;
-            run_on(Workcell::new(StarHandler::new(StarDriver::new(tx, rx, timeouts, 8)), deck), file, loaded).await
+            run_on(Workcell::new(StarHandler::new(StarDriver::new(tx, rx, timeouts, 8)), deck), file, loaded, json)
+                .await
         }
         Instrument::Evo => {
             let (tx, rx) = crate::transport::open(&path, Protocol::Evo, c.baud).await?;
             let limit = if c.timeouts.contains("default=") { timeouts.default_limit() } else { EVO_TIMEOUT };
-            run_on(Workcell::new(EvoHandler::new(EvoDriver::new(tx, rx, limit)), deck), file, loaded).await
+            run_on(Workcell::new(EvoHandler::new(EvoDriver::new(tx, rx, limit)), deck), file, loaded, json).await
         }
     }
 }
 
 /// `probe`.
-pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
+pub async fn probe(args: &ProbeArgs, json: bool) -> Result<(), GatewayError> {
     if args.usb {
-        return probe_usb(args.json).await;
+        return probe_usb(json).await;
     }
     let port = args.port.clone().unwrap_or_default();
     let report = match args.instrument {
@@ -721,15 +744,7 @@ pub async fn probe(args: &ProbeArgs) -> Result<(), GatewayError> {
             json!({"instrument": "EVO", "initialised": initialised, "tips": tips.fields.first().copied().flatten()})
         }
     };
-    let text = if args.json {
-        format!("{report}\n")
-    } else {
-        let mut s = String::new();
-        for (k, v) in report.as_object().into_iter().flatten() {
-            s += &format!("{k:>14}: {v}\n");
-        }
-        s
-    };
+    let text = if json { format!("{report}\n") } else { cellos_output::render(&cellos_output::sorted(&report)) };
     write_out(text.as_bytes())
 }
 
@@ -864,9 +879,6 @@ pub enum CampaignCommand {
         /// Cell lines, comma-separated (overrides the settings' `lines`).
         #[arg(long, value_delimiter = ',')]
         lines: Vec<String>,
-        /// Print the figures as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Finish an interrupted or failed campaign on the instruments it ran on (their identities are
     /// checked; another instrument is refused): completed steps are skipped, the one in flight is
@@ -907,7 +919,7 @@ pub enum CampaignCommand {
         #[arg(long, env = "CELLOS_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
-    /// Print a campaign's progress as JSON (reads only: works on a read-only data directory).
+    /// Print a campaign's progress (reads only: works on a read-only data directory).
     Status {
         /// Campaign id.
         id: String,
@@ -1384,17 +1396,49 @@ async fn abandon(dir: &Path, id: &str) -> Result<String, GatewayError> {
     })
 }
 
-fn print_results(id: &str, results: &[campaign::LineResult], seconds: f64) {
-    println!("campaign {id}");
-    println!("{:<8} {:>10} {:>21} {:>13} {:>6}  status", "line", "dose µM", "90% interval µM", "true opt µM", "wells");
-    for r in results {
-        let err = 100.0 * (r.dose_um - r.optimum_um) / r.optimum_um;
-        println!(
-            "{:<8} {:>10.2} {:>9.2} – {:>9.2} {:>8.2} ({:+.1}%) {:>4}  {}",
-            r.line, r.dose_um, r.lo_um, r.hi_um, r.optimum_um, err, r.wells, r.status
-        );
+/// A finished campaign's result per line: a table, or with `--json` an object with the lab time measured.
+/// The model's noise-free optimum is shown (and its error) only on the twin, where it is the truth the
+/// twin's cells follow; on a real bench there is no such column.
+fn print_results(dir: &Path, id: &str, results: &[campaign::LineResult], seconds: f64, twin: bool, json: bool) {
+    if json {
+        let lab_time = campaign::status(dir, id).map(|s| s["lab_time"].clone()).unwrap_or(serde_json::Value::Null);
+        let lines: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| {
+                let mut v = json!({ "line": r.line, "dose_um": r.dose_um, "lo_um": r.lo_um, "hi_um": r.hi_um,
+                    "wells": r.wells, "status": r.status });
+                if twin {
+                    v["optimum_um"] = json!(r.optimum_um);
+                }
+                v
+            })
+            .collect();
+        outln!("{}", json!({ "campaign": id, "lines": lines, "lab_time": lab_time, "seconds": seconds }));
+        return;
     }
-    println!("{seconds:.1} s");
+    let mut rows = Vec::new();
+    for r in results {
+        let mut row = vec![
+            r.line.clone(),
+            format!("{:.2}", r.dose_um),
+            format!("{:.2} – {:.2}", r.lo_um, r.hi_um),
+            r.wells.to_string(),
+            r.status.clone(),
+        ];
+        if twin {
+            let err = 100.0 * (r.dose_um - r.optimum_um) / r.optimum_um;
+            row.push(format!("{:.2} ({err:+.1} %)", r.optimum_um));
+        }
+        rows.push(row);
+    }
+    let mut header: Vec<String> =
+        ["line", "dose µM", "90 % interval µM", "wells", "status"].iter().map(|s| s.to_string()).collect();
+    if twin {
+        header.push("twin's true optimum µM".into());
+    }
+    outln!("campaign {id}");
+    cellos_output::print_or_exit(&cellos_output::table(&header, &rows));
+    outln!("{seconds:.1} s");
 }
 
 /// A campaign's settings from `--config` (or the defaults) with `--lines` over them, and what names
@@ -1416,7 +1460,7 @@ fn settings(config: Option<&Path>, lines: &[String]) -> Result<(campaign::Campai
 }
 
 /// `campaign …`.
-pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
+pub async fn campaign(cmd: &CampaignCommand, json: bool) -> Result<(), GatewayError> {
     let started = std::time::Instant::now();
     match cmd {
         CampaignCommand::Run { config, lines, posh, twin, ports } => {
@@ -1437,9 +1481,9 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
                 });
             }
             let (id, results) = drive(Start::New, cfg, &dir, ports, *twin, Hooks::default()).await?;
-            print_results(&id, &results, started.elapsed().as_secs_f64());
+            print_results(&dir, &id, &results, started.elapsed().as_secs_f64(), *twin, json);
         }
-        CampaignCommand::Plan { config, lines, json } => {
+        CampaignCommand::Plan { config, lines } => {
             let (cfg, source) = settings(config.as_deref(), lines)?;
             let channels = cfg.channels.unwrap_or(cellos_core::proto::star::DEFAULT_CHANNELS.min(8));
             let relabel = |e: GatewayError| match e {
@@ -1449,34 +1493,34 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
             let (planned, iterations) = campaign::labtime::forecast(&cfg, channels).map_err(relabel)?;
             let single = campaign::labtime::of_iterations(&cfg, &iterations, 1)?;
             let (scheduled, optimal) = campaign::labtime::scheduled_calendar(&cfg, &iterations, channels)?;
-            if *json {
+            if json {
                 let v = serde_json::json!({ "lines": cfg.lines, "channels": channels, "planned": planned,
                     "robot_hours_single_channel": single.robot_hours, "tips_single_channel": single.tips,
                     "scheduled_calendar_days": scheduled, "scheduled_optimal": optimal });
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
-                println!("campaign plan for {} on {channels} channels (at most):", cfg.lines.join(", "));
-                println!("  calendar    {:>8.2} days", planned.calendar_days);
-                println!(
+                outln!("campaign plan for {} on {channels} channels (at most):", cfg.lines.join(", "));
+                outln!("  calendar    {:>8.2} days", planned.calendar_days);
+                outln!(
                     "  scheduled   {:>8.2} days   (the constraint scheduler's {} order, in {} s units)",
                     scheduled,
                     if optimal { "proven optimal" } else { "best found" },
                     campaign::labtime::UNIT_S
                 );
-                println!("  incubation  {:>8.0} h (plates side by side)", planned.incubation_hours);
-                println!(
+                outln!("  incubation  {:>8.0} h (plates side by side)", planned.incubation_hours);
+                outln!(
                     "  robot       {:>8.2} h   (on one channel {:.2} h: {:.0} %)",
                     planned.robot_hours,
                     single.robot_hours,
                     100.0 * planned.robot_hours / single.robot_hours.max(1e-9)
                 );
-                println!("  reader      {:>8.2} h", planned.reader_hours);
-                println!("  iterations  {:>8}", planned.iterations);
-                println!("  tips        {:>8}   (on one channel {})", planned.tips, single.tips);
-                println!("  plates      {:>8}", planned.plates);
-                println!("  commands    {:>8}", planned.commands);
+                outln!("  reader      {:>8.2} h", planned.reader_hours);
+                outln!("  iterations  {:>8}", planned.iterations);
+                outln!("  tips        {:>8}   (on one channel {})", planned.tips, single.tips);
+                outln!("  plates      {:>8}", planned.plates);
+                outln!("  commands    {:>8}", planned.commands);
                 if cfg.posh {
-                    println!("  (the dose finding only: the POSH banking and titration stages are not planned here)");
+                    outln!("  (the dose finding only: the POSH banking and titration stages are not planned here)");
                 }
             }
         }
@@ -1487,25 +1531,40 @@ pub async fn campaign(cmd: &CampaignCommand) -> Result<(), GatewayError> {
             let s = campaign::stored(&db, id)?
                 .ok_or_else(|| GatewayError::Config { path: dir.clone(), message: format!("no campaign `{id}`") })?;
             drop(db);
+            let on_twin = *twin || s.twin.is_some();
             let (id, results) = drive(Start::Resume, s.config, &dir, ports, *twin, Hooks::default()).await?;
-            print_results(&id, &results, started.elapsed().as_secs_f64());
+            print_results(&dir, &id, &results, started.elapsed().as_secs_f64(), on_twin, json);
         }
         CampaignCommand::Abandon { id, data_dir: d } => {
-            println!("{}", abandon(&data_dir(d.as_deref()), id).await?);
+            let message = abandon(&data_dir(d.as_deref()), id).await?;
+            if json {
+                outln!("{}", json!({ "campaign": id, "status": "abandoned", "message": message }));
+            } else {
+                outln!("{message}");
+            }
         }
         CampaignCommand::Answer { id, prompt_id, file, data_dir: d } => {
-            println!("{}", answer(&data_dir(d.as_deref()), id, prompt_id.as_deref(), file.as_deref())?);
+            let message = answer(&data_dir(d.as_deref()), id, prompt_id.as_deref(), file.as_deref())?;
+            if json {
+                outln!("{}", json!({ "campaign": id, "prompt": prompt_id, "message": message }));
+            } else {
+                outln!("{message}");
+            }
         }
         CampaignCommand::Status { id, data_dir: d } => {
             let v = campaign::status(&data_dir(d.as_deref()), id)?;
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                cellos_output::print_or_exit(&cellos_output::render(&cellos_output::sorted(&v)));
+            }
         }
         CampaignCommand::Demo { data_dir: d, seed } => {
             let dir = data_dir(d.as_deref());
             let cfg = campaign::CampaignConfig { seed: *seed, ..campaign::CampaignConfig::demo() };
             let ports = Ports::lines(None, None, None);
             let (id, results) = drive(Start::New, cfg, &dir, &ports, true, Hooks::default()).await?;
-            print_results(&id, &results, started.elapsed().as_secs_f64());
+            print_results(&dir, &id, &results, started.elapsed().as_secs_f64(), true, json);
         }
     }
     Ok(())

@@ -28,6 +28,30 @@ impl std::fmt::Display for InstrumentError {
     }
 }
 
+impl GatewayError {
+    /// How a command that met this error ends: bad settings, files, worklists or arguments are
+    /// [`Exit::Usage`](cellos_output::Exit::Usage); an instrument, a link, a database or a refused step
+    /// that failed is [`Exit::Failed`](cellos_output::Exit::Failed).
+    pub fn exit(&self) -> cellos_output::Exit {
+        use cellos_output::Exit;
+        match self {
+            GatewayError::Config { .. }
+            | GatewayError::Worklist { .. }
+            | GatewayError::Decode { .. }
+            | GatewayError::JournalMismatch { .. } => Exit::Usage,
+            GatewayError::Io { source, .. } => Exit::of_io(source),
+            GatewayError::Open { source, .. } => match source.kind {
+                tokio_serial::ErrorKind::NoDevice => Exit::Usage,
+                tokio_serial::ErrorKind::Io(kind) => Exit::of_io(&std::io::Error::from(kind)),
+                _ => Exit::Failed,
+            },
+            GatewayError::Store(e) => e.exit(),
+            GatewayError::AtStep { cause, .. } => cause.exit(),
+            _ => Exit::Failed,
+        }
+    }
+}
+
 /// A pipetting rule that refused an operation before anything was sent: the core's, which the twins
 /// apply too.
 pub use cellos_core::deck::Rule;
@@ -88,6 +112,16 @@ pub enum GatewayError {
         known: String,
         /// What could not be established.
         unknown: String,
+    },
+    /// A worklist's step failed or was refused; the run stopped there.
+    #[error("{file}:{line}: stopped here: {cause}")]
+    AtStep {
+        /// The file (or `-`).
+        file: String,
+        /// 1-based line number of the step.
+        line: usize,
+        /// Why.
+        cause: Box<GatewayError>,
     },
     /// A worklist or transfer list is invalid.
     #[error("{file}:{line}: {message}")]

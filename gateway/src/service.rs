@@ -341,6 +341,7 @@ fn blamed(e: &GatewayError, liquid_handler: &'static str) -> Option<&'static str
         | GatewayError::WrongInstrument { .. }
         | GatewayError::Closed
         | GatewayError::Worklist { .. } => Some(liquid_handler),
+        GatewayError::AtStep { cause, .. } => blamed(cause, liquid_handler),
         _ => None,
     }
 }

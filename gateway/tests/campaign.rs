@@ -240,10 +240,10 @@ fn a_campaign_finds_each_lines_dose_and_records_it() {
         .unwrap();
     assert_eq!((experiments, links), (3 * iterations, 3 * iterations));
     // The status command reads it back.
-    let o = bench.gateway(&["campaign", "status", "e2e"], None);
+    let o = bench.gateway(&["--json", "campaign", "status", "e2e"], None);
     assert!(!o.status.success(), "status takes no instrument lines");
     let o = Command::new(BIN)
-        .args(["campaign", "status", "e2e", "--data-dir", bench.dir.0.to_str().unwrap()])
+        .args(["--json", "campaign", "status", "e2e", "--data-dir", bench.dir.0.to_str().unwrap()])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -308,7 +308,7 @@ fn a_campaign_killed_anywhere_resumes_to_the_same_end() {
             assert!(log.contains(&format!("crash point {n} ({label}")), "{n} {label}: {log}");
             // Another process reads the progress of the interrupted campaign.
             let o = Command::new(BIN)
-                .args(["campaign", "status", "crash", "--data-dir", bench.dir.0.to_str().unwrap()])
+                .args(["--json", "campaign", "status", "crash", "--data-dir", bench.dir.0.to_str().unwrap()])
                 .output()
                 .unwrap();
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
@@ -402,7 +402,7 @@ fn run_needs_an_instrument_or_the_twin_and_starts_the_twin_itself() {
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let row = out.lines().find(|l| l.starts_with("A549")).unwrap_or_else(|| panic!("{out}"));
-    assert!(row.contains("36.47") && row.ends_with("success"), "{row}");
+    assert!(row.contains("success") && row.contains(" 36.47 ("), "the twin's optimum last: {row}");
     assert!(text(&o).contains("A549 iteration 1:"), "progress is shown: {}", text(&o));
 }
 
@@ -468,7 +468,7 @@ fn a_posh_campaign_banks_finds_doses_and_titrates_each_line() {
     assert!(o.status.success(), "{}", text(&o));
     // The three titrations incubate side by side: 96 h of dose finding, then 48 h, not 3 × 48 h.
     let o = Command::new(BIN)
-        .args(["campaign", "status", "posh", "--data-dir", bench.dir.0.to_str().unwrap()])
+        .args(["--json", "campaign", "status", "posh", "--data-dir", bench.dir.0.to_str().unwrap()])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -618,7 +618,7 @@ fn sigkill_at_random_moments_changes_nothing() {
         // Killed before it claimed its id, a campaign is started again; after, it is resumed.
         let claimed = || {
             Command::new(BIN)
-                .args(["campaign", "status", "crash", "--data-dir", bench.dir.0.to_str().unwrap()])
+                .args(["--json", "campaign", "status", "crash", "--data-dir", bench.dir.0.to_str().unwrap()])
                 .output()
                 .unwrap()
                 .status
@@ -812,7 +812,7 @@ fn settings_are_checked_before_anything_is_written() {
     ] {
         let data = fresh.0.join("data");
         let o = run(bad, &data);
-        assert_eq!(o.status.code(), Some(1), "{bad}");
+        assert_eq!(o.status.code(), Some(2), "bad settings are bad input: {bad}");
         assert!(text(&o).contains(why), "{bad}: {}", text(&o));
         assert!(!data.exists(), "{bad}: nothing written");
     }
@@ -912,7 +912,8 @@ fn storage_faults_are_reported_and_survived() {
     // 0 bytes.
     let empty = Scratch::new("empty");
     std::fs::write(empty.0.join("campaigns.db"), b"").unwrap();
-    let o = Command::new(BIN).args(["campaign", "status", "crash", "--data-dir"]).arg(&empty.0).output().unwrap();
+    let o =
+        Command::new(BIN).args(["--json", "campaign", "status", "crash", "--data-dir"]).arg(&empty.0).output().unwrap();
     assert!(!o.status.success());
     assert!(text(&o).contains("campaigns.db") && text(&o).contains("empty (0 bytes)"), "{}", text(&o));
     assert_eq!(std::fs::metadata(empty.0.join("campaigns.db")).unwrap().len(), 0, "left as it was");
@@ -960,7 +961,8 @@ fn storage_faults_are_reported_and_survived() {
     // Read-only: the same directory, remounted read-only, still answers status.
     let ro = Command::new("mount").args(["-o", "remount,ro"]).arg(&disk.0.0).status().is_ok_and(|s| s.success());
     assert!(ro);
-    let o = Command::new(BIN).args(["campaign", "status", "crash", "--data-dir"]).arg(&data).output().unwrap();
+    let o =
+        Command::new(BIN).args(["--json", "campaign", "status", "crash", "--data-dir"]).arg(&data).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "completed");
@@ -1006,7 +1008,7 @@ fn the_plan_says_what_the_run_takes() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("lab time: "), "{}", text(&o));
     let o = Command::new(BIN)
-        .args(["campaign", "status", "e2e", "--data-dir", bench.dir.0.to_str().unwrap()])
+        .args(["--json", "campaign", "status", "e2e", "--data-dir", bench.dir.0.to_str().unwrap()])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -106,7 +106,7 @@ fn probe_the_twin() {
     );
     let o = run(&["probe", "--port", &t.evo, "--instrument", "evo"], b"");
     let text = String::from_utf8(o.stdout).unwrap();
-    assert!(text.contains("initialised: false") && text.contains("tips: 8"), "{text}");
+    assert!(text.contains("initialised  no") && text.contains("tips         8"), "{text}");
 }
 
 /// `token create/list/revoke` and `audit verify`, as a user runs them: the token is printed once and

@@ -89,7 +89,9 @@ fn data() -> &'static Data {
         add_iteration(&store, "live");
         let campaign: String = store
             .campaigns
-            .query_row("SELECT campaign_id FROM campaigns WHERE campaign_type = 'dose_finding'", [], |r| r.get(0))
+            .query_row("SELECT campaign_id FROM campaigns WHERE campaign_type IN ('dose_finding', 'posh')", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         Data { dir, campaign }
     })
@@ -182,7 +184,8 @@ fn campaign_list_shows_every_campaign_and_filters() {
     assert!(page.contains(&format!("<td class=\"n\">{its}</td><td class=\"n\">{wells}</td>")));
     let running = ok("/?status=running");
     assert!(running.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !running.contains("demo_campaign"));
-    let dose = ok("/?type=dose_finding");
+    let dose = ok("/?type=posh");
+    assert!(dose.contains("<td>POSH</td>"), "a POSH campaign is labelled so");
     assert!(dose.contains(&d.campaign) && !dose.contains("demo_campaign") && !dose.contains("alert"));
     assert!(ok("/?status=failed").contains("No campaigns match these filters"));
 }
@@ -191,7 +194,8 @@ fn campaign_list_shows_every_campaign_and_filters() {
 fn campaign_page_shows_summary_charts_table_and_config() {
     let d = data();
     let page = ok(&format!("/campaigns/{}", d.campaign));
-    let svgs = page.matches("<svg").count();
+    let svgs = page.matches("<svg").count()
+        - page.matches("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"platemap\"").count();
     // trajectory + one dose-response and one titration per line + two box plots
     assert_eq!(svgs, 1 + 2 + 2 + 2, "charts");
     for line in ["U2OS", "HepG2"] {
@@ -201,10 +205,7 @@ fn campaign_page_shows_summary_charts_table_and_config() {
         assert!(page.contains(&format!("90 % interval {lo:.2}–{hi:.2} µM")), "{line} interval");
         assert!(page.contains(&format!("{line} · tbhp")));
         let output = format!(
-            "<td>{line}</td><td>tbhp_dose_finding</td><td>optimal_tbhp_dose_uM</td><td>value {}, lo {}, hi {}, wells 48, status {}</td>",
-            num(v),
-            num(lo),
-            num(hi),
+            "<td>{line}</td><td>tBHP dose finding</td><td>chosen tBHP dose</td><td>{v:.2} µM (90 % interval {lo:.2}–{hi:.2} µM), 48 wells, {}</td>",
             c["status"].as_str().unwrap()
         );
         assert!(page.contains(&output), "{output}");
@@ -238,7 +239,7 @@ fn campaign_page_shows_summary_charts_table_and_config() {
     }
     assert!(page.contains("viability fit: IC50") && page.contains("segmentation fit: IC50"));
     assert!(page.contains("Optimisation trajectory") && page.contains("U2OS best so far"));
-    assert!(page.contains("By compound") && page.contains("By cell line"));
+    assert!(page.contains("by dose band") && page.contains("by cell line"));
     // The first measurement of the table, as stored.
     let s = store();
     let (well, dose, cellrox): (String, f64, f64) = s
@@ -257,8 +258,9 @@ fn campaign_page_shows_summary_charts_table_and_config() {
     assert!(first_row.contains(&num(cellrox)), "{first_row}");
     // Summary and configuration.
     assert!(page.contains("<th>Status</th><td class=\"completed\">completed</td>"));
-    assert!(page.contains("optimal_tbhp_dose_uM"));
-    assert!(page.contains("&quot;dose_range_um&quot;") || page.contains("\"dose_range_um\""));
+    assert!(page.contains("posh_screen_setup"), "the goal of a POSH campaign");
+    assert!(page.contains("<tr><th>dose range µM</th><td>0, 500</td></tr>"), "the settings as a table");
+    assert!(!page.contains("/dev/pts") && !page.contains("\"pid\""), "no pty paths or process ids");
     assert!(!page.contains("watch.js"), "a completed campaign does not reload");
 }
 
@@ -272,7 +274,7 @@ fn legacy_campaign_page_charts_its_results() {
         assert!(page.contains(pair), "{pair}");
     }
     assert!(page.contains("30 measurements;"));
-    assert!(page.contains("&quot;batch_size&quot;: 6") || page.contains("\"batch_size\": 6"));
+    assert!(page.contains("<tr><th>batch size</th><td>6</td></tr>"), "the settings as a table");
 }
 
 #[test]
@@ -560,6 +562,34 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
     // The charts are SVG in the page, with the chosen doses in their legends.
     let svgs = b.find("css selector", "div.chart svg");
     assert_eq!(svgs.len(), 7);
+    // Plate maps: three readouts per plate shown, every well of a 96-well plate drawn, the controls
+    // ringed and the edge ring marked empty, the values in each well's tooltip.
+    let plates: i64 = store()
+        .results
+        .query_row("SELECT count(DISTINCT plate_id) FROM measurements WHERE campaign_id = ?1", [&d.campaign], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let shown_plates = (plates as usize).min(cellos_host::dashboard::PLATES_SHOWN);
+    assert_eq!(b.find("css selector", "svg.platemap").len(), 3 * shown_plates);
+    assert_eq!(b.find("css selector", "svg.platemap rect.well").len(), 3 * 96 * shown_plates);
+    assert!(!b.find("css selector", "svg.platemap rect.control").is_empty());
+    assert!(!b.find("css selector", "svg.platemap rect.edge").is_empty());
+    let map_texts: Vec<String> = b.find("css selector", "svg.platemap text").iter().map(|e| b.text(e)).collect();
+    for t in ["viability (fraction)", "segmentation (quality)", "CellROX (AU)"] {
+        assert!(map_texts.iter().any(|x| x == t), "plate map title {t} missing");
+    }
+    // The dose-response legend: the objective, both thresholds told apart, the feasible window.
+    for want in ["viability ≥ 0.70", "segmentation ≥ 0.80", "CellROX, mean per dose bin (right axis)"] {
+        assert!(
+            b.find("css selector", "div.chart svg text").iter().any(|e| b.text(e) == want),
+            "{want} not in a legend"
+        );
+    }
+    assert!(
+        b.find("css selector", "div.chart svg text").iter().any(|e| b.text(e).starts_with("feasible doses")),
+        "the feasible window's legend entry"
+    );
     let texts: Vec<String> = b.find("css selector", "div.chart svg text").iter().map(|e| b.text(e)).collect();
     for line in ["U2OS", "HepG2"] {
         let v = chosen(&d.campaign, line)["value"].as_f64().unwrap();
@@ -581,6 +611,14 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
     let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-campaign.png");
+    std::fs::write(&out, &bytes).unwrap();
+    eprintln!("screenshot: {} ({} bytes)", out.display(), bytes.len());
+    // The phase-0 plates, on a fit page: a map per plate and readout, saved as a screenshot too.
+    b.call("POST", "/url", Some(json!({ "url": format!("{root}results/fit?line=HepG2&compound=staurosporine") })));
+    assert!(b.find("css selector", "svg.platemap").len() >= 2, "phase-0 plate maps");
+    let png = b.call("GET", "/screenshot", None);
+    let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-phase0-plates.png");
     std::fs::write(&out, &bytes).unwrap();
     eprintln!("screenshot: {} ({} bytes)", out.display(), bytes.len());
     // A running campaign's page reloads itself in the browser once an iteration is committed.

@@ -153,7 +153,11 @@ fn a_campaign_over_http_pauses_resumes_and_ends_like_the_command_line() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(BIN).args(["campaign", "status", "cli", "--data-dir"]).arg(cli_dir.path()).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["--json", "campaign", "status", "cli", "--data-dir"])
+        .arg(cli_dir.path())
+        .output()
+        .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let cli_dose = status["summary"][0]["dose_um"].as_f64().unwrap();
 
@@ -296,7 +300,11 @@ fn a_run_survives_kills_and_a_sigterm_of_the_service_and_ends_exactly_once() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let expected_counters = twin_counters(&reference_twin);
     let expected_readings = readings(cli_dir.path(), "cli");
-    let o = Command::new(BIN).args(["campaign", "status", "cli", "--data-dir"]).arg(cli_dir.path()).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["--json", "campaign", "status", "cli", "--data-dir"])
+        .arg(cli_dir.path())
+        .output()
+        .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let expected_doses: Vec<f64> =
         status["summary"].as_array().unwrap().iter().map(|l| l["dose_um"].as_f64().unwrap()).collect();

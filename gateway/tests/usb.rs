@@ -91,7 +91,7 @@ fn a_campaign_and_a_worklist_over_simulated_usb_end_as_over_the_pty() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("3 steps done"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("3 steps done"), "{}", String::from_utf8_lossy(&o.stdout));
 }
 
 /// `probe --usb` on a machine without the instruments: exit 0, the ids looked for and the udev rule.

@@ -95,9 +95,10 @@ async fn a_refused_step_stops_the_run_at_its_line() {
     );
     w.initialise().await.unwrap();
     let e = run_transfers(&mut w, "bad.csv", &list, |_, _| {}).await.unwrap_err();
-    let GatewayError::Worklist { line, message, .. } = &e else { panic!("{e}") };
+    let GatewayError::AtStep { line, cause, .. } = &e else { panic!("{e}") };
     assert_eq!(*line, 6, "row 5 is line 6 after the header");
-    assert!(message.contains("stopped here: refused by the safety envelope (tip capacity)"), "{message}");
+    assert!(matches!(**cause, GatewayError::Refused { rule: cellos_core::deck::Rule::TipCapacity, .. }), "{cause}");
+    assert!(e.to_string().contains("stopped here: refused by the safety envelope (tip capacity)"), "{e}");
     let twin = t.twin.lock().unwrap();
     let filled: Vec<f64> = (0..8).map(|i| twin.deck.plates[0].wells[i].liquid.volume_ul).collect();
     assert_eq!(filled, [10.0, 11.0, 12.0, 13.0, 0.0, 0.0, 0.0, 0.0]);

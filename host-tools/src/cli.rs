@@ -1,6 +1,5 @@
 //! The `cellos` command line: argument types and dispatch. `main` only parses and prints errors.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
@@ -14,7 +13,7 @@ use crate::store::{Store, data_dir};
 /// cellos: administer the lab's databases — import the legacy platform's data without loss, export and
 /// verify it field by field, query parameters, cell lines, inventory, campaigns and results.
 #[derive(Parser, Debug)]
-#[command(name = "cellos", version)]
+#[command(name = "cellos", version, after_help = cellos_output::EXIT_CODES)]
 pub struct Cli {
     /// Data directory holding the four databases (created if missing).
     #[arg(long, global = true, env = "CELLOS_DATA_DIR")]
@@ -137,11 +136,11 @@ fn sync(store: &mut Store, from: &str, token: &str, cacert: Option<&Path>) -> Re
             .get(&url)
             .header("Authorization", &format!("Bearer {token}"))
             .call()
-            .map_err(|e| StoreError::Invalid(format!("{url}: {e}")))?;
-        r.body_mut().read_json::<Value>().map_err(|e| StoreError::Invalid(format!("{url}: {e}")))
+            .map_err(|e| StoreError::Remote(format!("{url}: {e}")))?;
+        r.body_mut().read_json::<Value>().map_err(|e| StoreError::Remote(format!("{url}: {e}")))
     };
-    let ids: Vec<String> = serde_json::from_value(get("/campaigns")?)
-        .map_err(|e| StoreError::Invalid(format!("{base}/campaigns: {e}")))?;
+    let ids: Vec<String> =
+        serde_json::from_value(get("/campaigns")?).map_err(|e| StoreError::Remote(format!("{base}/campaigns: {e}")))?;
     let (mut added, mut updated) = (0, 0);
     for id in &ids {
         let records = get(&format!("/campaigns/{}/records", crate::dashboard::encode(id)))?;
@@ -391,56 +390,150 @@ pub enum DbCommand {
     },
 }
 
-fn text_of(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
+pub use cellos_output::render;
 
-/// Renders a value as a table (array of objects) or `key: value` lines (object).
-pub fn render(v: &Value) -> String {
-    match v {
-        Value::Array(rows) if rows.is_empty() => "(none)\n".into(),
-        Value::Array(rows) => {
-            let cols: Vec<String> = rows[0].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
-            let cells: Vec<Vec<String>> =
-                rows.iter().map(|r| cols.iter().map(|c| text_of(&r[c]).chars().take(48).collect()).collect()).collect();
-            let widths: Vec<usize> = cols
-                .iter()
-                .enumerate()
-                .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.len()))
-                .collect();
-            let line = |fields: Vec<String>| {
-                fields
-                    .iter()
-                    .zip(&widths)
-                    .map(|(f, w)| format!("{f:<w$}"))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-                    .trim_end()
-                    .to_string()
-                    + "\n"
-            };
-            let mut out = line(cols.clone());
-            out += &line(widths.iter().map(|w| "-".repeat(*w)).collect());
-            for r in cells {
-                out += &line(r);
-            }
-            out
-        }
-        Value::Object(m) => {
-            let w = m.keys().map(String::len).max().unwrap_or(0);
-            m.iter().map(|(k, v)| format!("{k:>w$}: {}\n", text_of(v))).collect()
-        }
-        other => format!("{}\n", text_of(other)),
-    }
+/// Prints `v`: JSON with `--json`, else `text` (a table or sentences).
+fn emit_as(json: bool, v: &Value, text: impl FnOnce(&Value) -> String) -> Result<()> {
+    let out = if json { format!("{v}\n") } else { text(v) };
+    cellos_output::print(&out).map_err(|source| StoreError::Io { path: "standard output".into(), source })
 }
 
 fn emit(json: bool, v: &Value) -> Result<()> {
-    let text = if json { format!("{v}\n") } else { render(v) };
-    std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })
+    emit_as(json, v, render)
+}
+
+/// `import`'s summary in words: what was added, per table, and what was there already.
+pub fn import_text(v: &Value) -> String {
+    let counts = |key: &str| -> String {
+        v[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| format!("{} {}", cellos_output::cell(&p[1]), p[0].as_str().unwrap_or("?")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let source = v["source"].as_str().unwrap_or("?");
+    let mut t = if v["already_imported"] == Value::Bool(true) {
+        format!("{source} was imported before: nothing added\n")
+    } else {
+        let added = counts("rows");
+        format!("imported {source}: {}\n", if added.is_empty() { "no rows".into() } else { added })
+    };
+    let present = counts("already_present");
+    if !present.is_empty() && v["already_imported"] != Value::Bool(true) {
+        t += &format!("already in the store from another source (not added again): {present}\n");
+    }
+    t
+}
+
+/// `campaigns show` in words and tables: the campaign, its settings, its result per line, its
+/// iterations, stage outputs and experiments.
+pub fn campaign_text(c: &Value) -> String {
+    use cellos_output::{cell, label, table};
+    let mut t = String::new();
+    let field = |t: &mut String, k: &str, v: &Value| {
+        if !v.is_null() && v != "" {
+            *t += &format!("{:<14}  {}\n", k, cell(v));
+        }
+    };
+    field(&mut t, "campaign", &c["campaign_id"]);
+    let kind = if c["config"]["posh"] == Value::Bool(true) { json_str("POSH") } else { c["campaign_type"].clone() };
+    field(&mut t, "type", &kind);
+    field(&mut t, "goal", &c["goal"]);
+    field(&mut t, "status", &c["status"]);
+    field(&mut t, "started", &c["start_date"]);
+    field(&mut t, "ended", &c["end_date"]);
+    if let Some(s) = c["duration_seconds"].as_f64() {
+        field(&mut t, "duration", &json_str(&crate::dashboard::pages::duration(s)));
+    }
+    field(&mut t, "failure", &c["failure"]);
+    if let Some(cfg) = c["config"].as_object().filter(|m| !m.is_empty()) {
+        t += "\nsettings:\n";
+        let w = cfg.keys().map(|k| label(k).chars().count()).max().unwrap_or(0);
+        for (k, v) in cfg {
+            t += &format!("  {:<w$}  {}\n", label(k), cell(v));
+        }
+    }
+    if let Some(best) = c["best_result"].as_object() {
+        t += "\nbest result:\n";
+        let w = best.keys().map(|k| label(k).chars().count()).max().unwrap_or(0);
+        for (k, v) in best.iter().filter(|(_, v)| !v.is_null()) {
+            t += &format!("  {:<w$}  {}\n", label(k), cell(v));
+        }
+    }
+    let iterations = c["iterations"].as_array().cloned().unwrap_or_default();
+    if !iterations.is_empty() {
+        t += "\niterations:\n";
+        let rows: Vec<Vec<String>> = iterations
+            .iter()
+            .map(|it| {
+                let results = &it["results"];
+                let (lines, wells) = match results.get("lines").and_then(Value::as_array) {
+                    Some(lines) => (
+                        lines.iter().filter_map(|l| l["line"].as_str()).collect::<Vec<_>>().join(", "),
+                        lines.iter().map(|l| l["wells"].as_array().map_or(0, Vec::len)).sum::<usize>(),
+                    ),
+                    None => {
+                        let rs = results.as_array().cloned().unwrap_or_default();
+                        let mut lines: Vec<String> =
+                            rs.iter().filter_map(|r| r["cell_line"].as_str().map(String::from)).collect();
+                        let mut seen = std::collections::BTreeSet::new();
+                        lines.retain(|l| seen.insert(l.clone()));
+                        (lines.join(", "), rs.len())
+                    }
+                };
+                vec![cell(&it["iteration_number"]), cell(&it["timestamp"]), lines, wells.to_string()]
+            })
+            .collect();
+        for l in table(&["iteration".into(), "time".into(), "lines".into(), "results".into()], &rows).lines() {
+            t += &format!("  {l}\n");
+        }
+    }
+    for (key, title) in [("stage_outputs", "stage outputs"), ("experiments", "experiments")] {
+        let v = &c[key];
+        if v.as_array().is_some_and(|a| !a.is_empty()) {
+            t += &format!("\n{title}:\n");
+            for l in render(v).lines() {
+                t += &format!("  {l}\n");
+            }
+        }
+    }
+    t
+}
+
+fn json_str(s: &str) -> Value {
+    Value::String(s.to_string())
+}
+
+/// `db status`: one row per database, then the rows of each table.
+pub fn db_status_text(v: &Value) -> String {
+    use cellos_output::{cell, table};
+    let dbs = v.as_array().cloned().unwrap_or_default();
+    let header = ["database".to_string(), "schema".into(), "size".into()];
+    let rows: Vec<Vec<String>> = dbs
+        .iter()
+        .map(|d| {
+            let kib = d["bytes"].as_f64().unwrap_or(0.0) / 1024.0;
+            vec![cell(&d["database"]), cell(&d["schema_version"]), format!("{} KiB", cellos_output::num(kib))]
+        })
+        .collect();
+    let mut t = table(&header, &rows);
+    let rows: Vec<Vec<String>> = dbs
+        .iter()
+        .flat_map(|d| {
+            let db = cell(&d["database"]);
+            d["rows"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(move |(k, n)| vec![db.clone(), k.clone(), cell(n)])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    t += "\n";
+    t += &table(&["database".into(), "table".into(), "rows".into()], &rows);
+    t
 }
 
 fn bar(total: u64) -> indicatif::ProgressBar {
@@ -475,7 +568,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         } else {
             crate::schedule::gantt(&s, 60)
         };
-        std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })?;
+        cellos_output::print(&text).map_err(|source| StoreError::Io { path: "standard output".into(), source })?;
         return Ok(Outcome::Done);
     }
     if let Command::Facility(FacilityCommand::Plan { file, csv, save, name }) = &cli.command {
@@ -500,12 +593,34 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         } else {
             let p = |x: [f64; 3]| format!("{:.0} flasks, {:.2} BSC h, {:.2} staff h", x[0], x[1], x[2]);
             let mut t = format!(
-                "peaks as requested: {}; {} violations\npeaks after shifting: {}; {} violations\nstart days: {:?}\n",
+                "peaks as requested: {}; {} violations\npeaks after shifting: {}; {} violations\n\n",
                 p(plan.peaks_before),
                 plan.violations_before.len(),
                 p(plan.peaks_after),
                 plan.violations_after.len(),
-                plan.start_days
+            );
+            let rows: Vec<Vec<String>> = input
+                .requests
+                .iter()
+                .zip(&plan.start_days)
+                .enumerate()
+                .map(|(i, (r, day))| {
+                    let shift = day - r.start_day;
+                    vec![
+                        input.name(i),
+                        r.start_day.to_string(),
+                        day.to_string(),
+                        match shift {
+                            0 => "as requested".into(),
+                            1 => "1 day later".into(),
+                            n => format!("{n} days later"),
+                        },
+                    ]
+                })
+                .collect();
+            t += &cellos_output::table(
+                &["request".into(), "asked for day".into(), "starts day".into(), "shift".into()],
+                &rows,
             );
             for r in &plan.remaining {
                 t += &format!("remains: {r}\n");
@@ -515,11 +630,16 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             }
             t
         };
-        std::io::stdout().write_all(text.as_bytes()).map_err(|source| StoreError::Io { path: "-".into(), source })?;
+        cellos_output::print(&text).map_err(|source| StoreError::Io { path: "standard output".into(), source })?;
         return Ok(Outcome::Done);
     }
     let dir = data_dir(cli.data_dir.as_deref());
     if let Command::Dashboard { bind, allow_remote } = &cli.command {
+        if cli.json {
+            return Err(StoreError::Invalid(
+                "--json: the dashboard prints nothing to read; it serves web pages".into(),
+            ));
+        }
         let d = crate::dashboard::Dashboard::start(&dir, bind, *allow_remote).map_err(|e| match e {
             crate::dashboard::DashboardError::Store(e) => e,
             e => StoreError::Invalid(e.to_string()),
@@ -548,21 +668,21 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             for w in &summary.warnings {
                 eprintln!("warning: {w}");
             }
-            emit(j, &serde_json::to_value(&summary).unwrap_or(Value::Null))?;
+            emit_as(j, &serde_json::to_value(&summary).unwrap_or(Value::Null), import_text)?;
         }
         Command::Export { kind, target } => {
             kind.export(&store, target)?;
-            eprintln!("{} written to {}", kind.name(), target.display());
+            let v = serde_json::json!({ "kind": kind.name(), "written": target.display().to_string() });
+            emit_as(j, &v, |_| format!("{} written to {}\n", kind.name(), target.display()))?;
         }
         Command::Verify { kind, source } => {
             let report = crate::verify::verify(&store, *kind, source)?;
             if j {
                 emit(true, &serde_json::to_value(&report).unwrap_or(Value::Null))?;
             } else {
-                for d in &report.differences {
-                    println!("{d}");
-                }
-                println!("{} fields compared, {} differ", report.fields, report.differences.len());
+                let mut t: String = report.differences.iter().map(|d| format!("{d}\n")).collect();
+                t += &format!("{} fields compared, {} differ\n", report.fields, report.differences.len());
+                cellos_output::print(&t).map_err(|source| StoreError::Io { path: "standard output".into(), source })?;
             }
             if !report.differences.is_empty() {
                 return Ok(Outcome::Differences);
@@ -602,7 +722,9 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         Command::Campaigns(CampaignsCommand::List { status, kind }) => {
             emit(j, &admin::campaigns_list(&store, status.as_deref(), kind.as_deref())?)?
         }
-        Command::Campaigns(CampaignsCommand::Show { id }) => emit(j, &admin::campaigns_show(&store, id)?)?,
+        Command::Campaigns(CampaignsCommand::Show { id }) => {
+            emit_as(j, &admin::campaigns_show(&store, id)?, campaign_text)?
+        }
         Command::Results(ResultsCommand::Query(f)) => {
             emit(j, &admin::results_query(&store, f.line.as_deref(), f.compound.as_deref(), f.plate.as_deref())?)?
         }
@@ -610,8 +732,16 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         Command::Results(ResultsCommand::Fit { line, compound }) => {
             emit(j, &admin::results_fit(&store, line, compound)?)?
         }
-        Command::Db(DbCommand::Status) => emit(j, &admin::db_status(&store)?)?,
-        Command::Sync { from, token, cacert } => emit(j, &sync(&mut store, from, token, cacert.as_deref())?)?,
+        Command::Db(DbCommand::Status) => emit_as(j, &admin::db_status(&store)?, db_status_text)?,
+        Command::Sync { from, token, cacert } => emit_as(j, &sync(&mut store, from, token, cacert.as_deref())?, |v| {
+            format!(
+                "synced {} campaigns from {}: {} rows added, {} updated\n",
+                cellos_output::cell(&v["campaigns"]),
+                cellos_output::cell(&v["from"]),
+                cellos_output::cell(&v["rows_added"]),
+                cellos_output::cell(&v["rows_updated"])
+            )
+        })?,
         Command::Db(DbCommand::Backup { dir: to }) => {
             let b = bar(100);
             let out = admin::db_backup(&store, Path::new(to), &mut |_, done, total| {

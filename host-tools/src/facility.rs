@@ -54,6 +54,16 @@ pub struct Request {
     pub max_shift_days: u32,
 }
 
+impl PlanInput {
+    /// How messages name request `i`: its line and stage (`U2OS MCB`), with its number in the file when
+    /// another request has the same line and stage (`U2OS MCB (request 3)`).
+    pub fn name(&self, i: usize) -> String {
+        let r = &self.requests[i];
+        let same = self.requests.iter().filter(|o| o.line == r.line && o.kind == r.kind).count();
+        if same > 1 { format!("{} {} (request {})", r.line, r.kind, i + 1) } else { format!("{} {}", r.line, r.kind) }
+    }
+}
+
 /// A plan file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,7 +139,7 @@ pub struct Plan {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// A request the model cannot run.
-    #[error("request {index} ({kind} {line}): {message}")]
+    #[error("{line} {kind} (request {}): {message}", index + 1)]
     Request {
         /// Index.
         index: usize,
@@ -312,10 +322,29 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         }
         match schedule_day(&input.facility, &ops) {
             Ok(m) => d.scheduled_min = m,
-            Err(e) => remaining.push(format!("day {}: the operations do not fit `bsc` and `staff` time ({e})", d.day)),
+            Err(e) => {
+                let names: Vec<String> = runs
+                    .iter()
+                    .zip(&starts)
+                    .enumerate()
+                    .filter(|(_, (run, start))| d.day.checked_sub(**start).is_some_and(|k| (k as usize) < run.len()))
+                    .map(|(i, _)| input.name(i))
+                    .collect();
+                remaining.push(format!(
+                    "day {}: the operations of {} do not fit `bsc` and `staff` time ({e})",
+                    d.day,
+                    names.join(", ")
+                ))
+            }
         }
     }
     for v in &violations_after {
+        let unit = match v.resource.as_str() {
+            "incubator" => "flasks",
+            "bsc" => "BSC h",
+            _ => "staff h",
+        };
+        let mut overlapping = Vec::new();
         let alone = runs.iter().zip(&starts).enumerate().find_map(|(i, (run, &start))| {
             let r = v.day.checked_sub(start).and_then(|k| run.get(k as usize))?;
             let own = match v.resource.as_str() {
@@ -323,15 +352,22 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
                 "bsc" => r.bsc_h,
                 _ => r.staff_h,
             };
-            (own > v.capacity + 1e-9).then(|| format!("request {i} alone needs {own:.2} on its day {}", r.day))
+            if own > 0.0 {
+                overlapping.push(input.name(i));
+            }
+            (own > v.capacity + 1e-9)
+                .then(|| format!("{} alone needs {own:.2} {unit} on its day {}", input.name(i), r.day))
         });
         remaining.push(format!(
-            "day {}: {} {:.2} > {:.2}: {}",
+            "day {}: {} {:.2} {unit} > {:.2}: {}",
             v.day,
             v.resource,
             v.load,
             v.capacity,
-            alone.unwrap_or_else(|| "no allowed shift of the overlapping requests clears it".into())
+            alone.unwrap_or_else(|| format!(
+                "no allowed shift of the requests on that day ({}) clears it",
+                overlapping.join(", ")
+            ))
         ));
     }
     Ok(Plan {

@@ -51,7 +51,7 @@ fn commands_and_exit_statuses() {
     let status = json(&cellos(d, &["--json", "db", "status"]));
     assert_eq!(status[0]["schema_version"], 1);
     let table = cellos(d, &["lines", "list"]);
-    assert!(String::from_utf8_lossy(&table.stdout).starts_with("cell_line_id"));
+    assert!(String::from_utf8_lossy(&table.stdout).starts_with("cell line id"));
     let help = Command::new(BIN).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("import the legacy platform's data without loss"));
 }
@@ -147,7 +147,7 @@ fn reading_commands_work_on_a_read_only_data_directory() {
     let _ = std::fs::remove_file(d.join("cell_lines.db-wal"));
     let o = cellos(d, &["lines", "list"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(1), "a damaged database is a failure, not bad usage: {err}");
     assert!(err.contains("cell_lines.db") && err.contains("not a database"), "{err}");
 
     let mnt = tempfile::tempdir().unwrap();
@@ -192,7 +192,7 @@ fn reading_commands_work_on_a_read_only_data_directory() {
     for args in [&["db", "status"][..], &["campaigns", "list"]] {
         let o = cellos(d, args);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("experimental_results.db") && err.contains("run a writing command once"), "{err}");
     }
     assert_eq!(listing(d), files, "nothing created");

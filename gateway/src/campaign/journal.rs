@@ -190,7 +190,8 @@ pub fn stored(db: &rusqlite::Connection, id: &str) -> Result<Option<Stored>, Gat
 /// An id that exists is refused, pointing to `resume` and `status`.
 pub fn claim(db: &rusqlite::Connection, id: &str, config: &CampaignConfig) -> Result<(), GatewayError> {
     let cfg = json!({ "config": config, "twin": Value::Null });
-    if !records::claim(db, id, "dose_finding", "optimal_tbhp_dose", &cfg)? {
+    let (kind, goal) = if config.posh { ("posh", "posh_screen_setup") } else { ("dose_finding", "optimal_tbhp_dose") };
+    if !records::claim(db, id, kind, goal, &cfg)? {
         let status = records::get(db, id)?.map(|c| c.status.to_string()).unwrap_or_default();
         return Err(GatewayError::Config {
             path: "campaign".into(),
@@ -259,9 +260,7 @@ pub struct CampaignLock {
 impl CampaignLock {
     /// Takes the lock of campaign `id`, or says that another process holds it.
     pub fn take(dir: &Path, id: &str) -> Result<CampaignLock, GatewayError> {
-        let safe: String =
-            id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-        let path = dir.join(format!(".campaign-{safe}.lock"));
+        let path = cellos_store::db::campaign_lock_path(dir, id);
         let file =
             cellos_store::db::lock_file(&path).map_err(|source| GatewayError::Io { path: path.clone(), source })?;
         match file.try_lock() {

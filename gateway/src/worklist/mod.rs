@@ -300,8 +300,8 @@ fn safe<H: LiquidHandler>(w: &Workcell<H>) -> bool {
 
 fn at_step(file: &str, line: usize, e: GatewayError) -> GatewayError {
     match e {
-        e @ GatewayError::Worklist { .. } => e,
-        other => GatewayError::Worklist { file: file.to_string(), line, message: format!("stopped here: {other}") },
+        e @ (GatewayError::Worklist { .. } | GatewayError::AtStep { .. }) => e,
+        other => GatewayError::AtStep { file: file.to_string(), line, cause: Box::new(other) },
     }
 }
 

@@ -59,7 +59,7 @@ pub fn cli_campaign(dir: &Path, settings: &str, args: &[&str]) {
 
 /// A campaign's status (`campaign status`), as JSON.
 pub fn status(dir: &Path, id: &str) -> serde_json::Value {
-    let o = Command::new(BIN).args(["campaign", "status", id, "--data-dir"]).arg(dir).output().unwrap();
+    let o = Command::new(BIN).args(["--json", "campaign", "status", id, "--data-dir"]).arg(dir).output().unwrap();
     serde_json::from_slice(&o.stdout).unwrap()
 }
 

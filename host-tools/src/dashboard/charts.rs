@@ -10,13 +10,94 @@ use super::pages::num;
 use cellos_core::readout;
 use cellos_core::titer::Transduction;
 
-const SIZE: (u32, u32) = (760, 380);
-const CAPACITY: RGBColor = RGBColor(200, 30, 30);
+const SIZE: (u32, u32) = (760, 460);
+/// The height of the legend strip under each chart: legends sit outside the data.
+const LEGEND_H: u32 = 80;
+const CAPACITY: RGBColor = RGBColor(213, 94, 0);
+
+/// The Okabe–Ito palette (readable with every common colour-vision deficiency; no yellow on white).
+const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(0, 0, 0),       // black
+];
 
 /// The colour of series `i`.
 fn color(i: usize) -> RGBColor {
-    let (r, g, b) = Palette99::COLORS[i % Palette99::COLORS.len()];
-    RGBColor(r, g, b)
+    PALETTE[i % PALETTE.len()]
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy, Debug)]
+pub enum Mark {
+    /// A filled dot.
+    Dot(RGBColor),
+    /// A solid line.
+    Line(RGBColor),
+    /// A dashed line.
+    Dashed(RGBColor),
+    /// A dotted line.
+    Dotted(RGBColor),
+    /// A shaded band.
+    Band(RGBColor, f64),
+    /// A cross.
+    Cross(RGBColor),
+    /// A triangle.
+    Triangle(RGBColor),
+}
+
+/// A legend entry.
+pub struct Key {
+    /// What it says.
+    pub label: String,
+    /// How it looks.
+    pub mark: Mark,
+}
+
+fn key(label: impl Into<String>, mark: Mark) -> Key {
+    Key { label: label.into(), mark }
+}
+
+/// The legend, in the strip under the chart: three entries to a row.
+fn draw_keys(area: &DrawingArea<SVGBackend, Shift>, keys: &[Key]) -> Result<(), String> {
+    let col_w = (SIZE.0 as i32 - 40) / 3;
+    for (i, k) in keys.iter().enumerate() {
+        let (x, y) = (20 + (i as i32 % 3) * col_w, 12 + (i as i32 / 3) * 18);
+        let (a, b) = ((x, y), (x + 22, y));
+        match k.mark {
+            Mark::Dot(c) => area.draw(&Circle::new((x + 11, y), 4, c.filled())),
+            Mark::Line(c) => area.draw(&PathElement::new([a, b], c.stroke_width(2))),
+            Mark::Dashed(c) => {
+                area.draw(&PathElement::new([a, (x + 8, y)], c.stroke_width(2))).map_err(err)?;
+                area.draw(&PathElement::new([(x + 14, y), b], c.stroke_width(2)))
+            }
+            Mark::Dotted(c) => {
+                for d in 0..6 {
+                    area.draw(&Circle::new((x + 2 + d * 4, y), 1, c.filled())).map_err(err)?;
+                }
+                Ok(())
+            }
+            Mark::Band(c, alpha) => area.draw(&Rectangle::new([(x, y - 5), (x + 22, y + 5)], c.mix(alpha).filled())),
+            Mark::Cross(c) => area.draw(&Cross::new((x + 11, y), 4, c.stroke_width(1))),
+            Mark::Triangle(c) => area.draw(&TriangleMarker::new((x + 11, y), 5, c.filled())),
+        }
+        .map_err(err)?;
+        area.draw(&Text::new(k.label.clone(), (x + 28, y - 6), ("sans-serif", 12))).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A chart with its legend under it: `draw` draws the chart and returns the legend's entries.
+fn render_keyed(draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<Vec<Key>, String>) -> Chart {
+    render(|root| {
+        let (top, bottom) = root.split_vertically(SIZE.1 - LEGEND_H);
+        let keys = draw(&top)?;
+        draw_keys(&bottom, &keys)
+    })
 }
 
 /// A drawn chart, or why there is none.
@@ -55,20 +136,6 @@ fn frame<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, Shift>, title: &str) -> C
     b
 }
 
-/// Every chart's legend: a framed, lightly filled box at `position`.
-fn legend<'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
-    position: SeriesLabelPosition,
-) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(position)
-        .draw()
-        .map_err(err)
-}
-
 /// `lo..hi` padded by 5 % (or ±1 around a single value).
 fn padded(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) =
@@ -90,30 +157,43 @@ pub struct Trajectory<'a> {
     pub best: Vec<(f64, f64)>,
 }
 
-/// The optimisation trajectory: measurements per iteration and best-so-far lines.
+/// The optimisation trajectory: measurements per iteration and best-so-far lines (a step: the best
+/// holds until an iteration beats it), on whole iterations.
 pub fn trajectory(series: &[Trajectory], y_label: &str) -> Chart {
     if series.iter().all(|s| s.points.is_empty()) {
         return Chart::Empty("no measurements yet");
     }
-    render(|root| {
-        let xs = padded(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    render_keyed(|root| {
+        let its = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+        let (first, last) = its.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+        let xs = (first - 0.5)..(last + 0.5);
         let ys = padded(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
         let mut chart = frame(root, "Optimisation trajectory").build_cartesian_2d(xs, ys).map_err(err)?;
-        chart.configure_mesh().x_desc("iteration").y_desc(y_label).draw().map_err(err)?;
+        let whole = |x: &f64| if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() };
+        chart
+            .configure_mesh()
+            .x_desc("iteration")
+            .y_desc(y_label)
+            .x_labels(((last - first) as usize + 1) * 2 + 1)
+            .x_label_formatter(&whole)
+            .draw()
+            .map_err(err)?;
+        let mut keys = Vec::new();
         for (i, s) in series.iter().enumerate() {
             let c = color(i);
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 2, c.mix(0.5).filled())))
-                .map_err(err)?
-                .label(format!("{} measurements", s.name))
-                .legend(move |(x, y)| Circle::new((x + 10, y), 3, c.filled()));
-            chart
-                .draw_series(LineSeries::new(s.best.iter().copied(), c.stroke_width(2)))
-                .map_err(err)?
-                .label(format!("{} best so far", s.name))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 2, c.mix(0.5).filled()))).map_err(err)?;
+            let mut step = Vec::new();
+            for (k, &(x, y)) in s.best.iter().enumerate() {
+                if k > 0 {
+                    step.push((x, s.best[k - 1].1));
+                }
+                step.push((x, y));
+            }
+            chart.draw_series(LineSeries::new(step, c.stroke_width(2))).map_err(err)?;
+            keys.push(key(format!("{} measurements", s.name), Mark::Dot(c)));
+            keys.push(key(format!("{} best so far", s.name), Mark::Line(c)));
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        Ok(keys)
     })
 }
 
@@ -175,21 +255,53 @@ pub struct DoseChart<'a> {
     pub y_label: &'a str,
     /// Series.
     pub series: Vec<DoseSeries<'a>>,
-    /// Horizontal thresholds `(label, value)`.
-    pub thresholds: Vec<(String, f64)>,
+    /// Horizontal thresholds.
+    pub thresholds: Vec<Threshold>,
     /// The chosen dose and its interval.
     pub chosen: Option<Chosen>,
+    /// The objective, on its own axis at the right, with that axis's label (CellROX for dose finding).
+    pub objective: Option<(DoseSeries<'a>, &'a str)>,
 }
 
-/// Draws a dose-response chart.
+/// A horizontal threshold: the first is dashed, the second dotted, each in its series' colour.
+pub struct Threshold {
+    /// Legend text.
+    pub label: String,
+    /// Where.
+    pub value: f64,
+    /// The series it constrains (index into [`DoseChart::series`]); its fit must stay above it.
+    pub series: Option<usize>,
+}
+
+/// The doses, from the chart's lowest, where every fitted series stays at or above its threshold.
+fn feasible(c: &DoseChart, lo: f64, hi: f64) -> Option<(f64, f64)> {
+    let bound: Vec<(Fit, f64)> =
+        c.thresholds.iter().filter_map(|t| Some((c.series.get(t.series?)?.curve?, t.value))).collect();
+    if bound.is_empty() {
+        return None;
+    }
+    let n = 400;
+    let dose = |k: u32| lo * (hi / lo).powf(f64::from(k) / f64::from(n));
+    let ok = |d: f64| bound.iter().all(|(f, t)| f.at(d) >= *t);
+    if !ok(dose(0)) {
+        return None;
+    }
+    let last = (0..=n).take_while(|&k| ok(dose(k))).last()?;
+    Some((lo, dose(last)))
+}
+
+/// Draws a dose-response chart: points and fits of each series, the thresholds (dashed, dotted) in
+/// their series' colours, the feasible doses shaded, the chosen dose with its interval, and the
+/// objective on its own axis at the right; the legend under the chart.
 pub fn dose_response(c: &DoseChart) -> Chart {
     if c.series.iter().all(|s| s.points.is_empty()) {
         return Chart::Empty("no dosed measurements yet");
     }
-    render(|root| {
+    render_keyed(|root| {
         let doses = c
             .series
             .iter()
+            .chain(c.objective.iter().map(|o| &o.0))
             .flat_map(|s| s.points.iter().map(|p| p.0))
             .chain(c.chosen.iter().flat_map(|ch| [Some(ch.at), ch.lo, ch.hi]).flatten())
             .filter(|d| *d > 0.0);
@@ -199,68 +311,78 @@ pub fn dose_response(c: &DoseChart) -> Chart {
             c.series
                 .iter()
                 .flat_map(|s| s.points.iter().map(|p| p.1))
-                .chain(c.thresholds.iter().map(|t| t.1))
+                .chain(c.thresholds.iter().map(|t| t.value))
                 .chain([0.0]),
         );
-        let mut chart = frame(root, c.title).build_cartesian_2d((lo..hi).log_scale(), ys.clone()).map_err(err)?;
+        let y2 = padded(c.objective.iter().flat_map(|o| o.0.points.iter().map(|p| p.1)).chain([0.0]));
+        let mut b = frame(root, c.title);
+        if c.objective.is_some() {
+            b.right_y_label_area_size(60);
+        }
+        let mut chart = b
+            .build_cartesian_2d((lo..hi).log_scale(), ys.clone())
+            .map_err(err)?
+            .set_secondary_coord((lo..hi).log_scale(), y2.clone());
         let (what, unit) = c.x;
         chart.configure_mesh().x_desc(format!("{what} ({unit}, log scale)")).y_desc(c.y_label).draw().map_err(err)?;
+        let mut keys = Vec::new();
+        let window = RGBColor(0, 114, 178);
+        if let Some((a, z)) = feasible(c, lo, hi) {
+            chart
+                .draw_series([Rectangle::new([(a, ys.start), (z, ys.end)], window.mix(0.08).filled())])
+                .map_err(err)?;
+            keys.push(key(
+                format!("feasible doses (fits above thresholds), up to {z:.1} {unit}"),
+                Mark::Band(window, 0.15),
+            ));
+        }
+        let chosen_c = RGBColor(0, 0, 0);
         if let Some(ch) = &c.chosen {
-            let d = ch.at;
             if let (Some(l), Some(h)) = (ch.lo, ch.hi) {
                 chart
-                    .draw_series([Rectangle::new(
-                        [(l, ys.start), (h, ys.end)],
-                        RGBColor(60, 160, 60).mix(0.15).filled(),
-                    )])
-                    .map_err(err)?
-                    .label(format!("90 % interval {l:.2}–{h:.2} {unit}"))
-                    .legend(|(x, y)| {
-                        Rectangle::new([(x, y - 4), (x + 20, y + 4)], RGBColor(60, 160, 60).mix(0.3).filled())
-                    });
+                    .draw_series([Rectangle::new([(l, ys.start), (h, ys.end)], chosen_c.mix(0.12).filled())])
+                    .map_err(err)?;
+                keys.push(key(format!("90 % interval {l:.2}–{h:.2} {unit}"), Mark::Band(chosen_c, 0.25)));
             }
             chart
-                .draw_series(LineSeries::new([(d, ys.start), (d, ys.end)], RGBColor(30, 120, 30).stroke_width(2)))
-                .map_err(err)?
-                .label(ch.label.clone())
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(30, 120, 30).stroke_width(2)));
+                .draw_series(LineSeries::new([(ch.at, ys.start), (ch.at, ys.end)], chosen_c.stroke_width(2)))
+                .map_err(err)?;
+            keys.push(key(ch.label.clone(), Mark::Line(chosen_c)));
         }
-        for (label, v) in &c.thresholds {
-            let v = *v;
+        for (k, t) in c.thresholds.iter().enumerate() {
+            let col = t.series.map_or(CAPACITY, color);
+            let (dash, gap) = if k == 0 { (8, 5) } else { (2, 4) };
             chart
-                .draw_series(DashedLineSeries::new([(lo, v), (hi, v)], 6, 4, CAPACITY.stroke_width(1)))
-                .map_err(err)?
-                .label(label.clone())
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], CAPACITY));
+                .draw_series(DashedLineSeries::new([(lo, t.value), (hi, t.value)], dash, gap, col.stroke_width(2)))
+                .map_err(err)?;
+            keys.push(key(t.label.clone(), if k == 0 { Mark::Dashed(col) } else { Mark::Dotted(col) }));
         }
+        let curve_points = |curve: Fit| {
+            let n = 120;
+            (0..=n).map(move |k| {
+                let d = lo * (hi / lo).powf(f64::from(k) / f64::from(n));
+                (d, curve.at(d))
+            })
+        };
         for (i, s) in c.series.iter().enumerate() {
             let col = color(i);
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, col.mix(0.6).filled()))).map_err(err)?;
             let name = if s.curve.is_none() { format!("{} (no credible fit)", s.name) } else { s.name.to_string() };
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, col.mix(0.6).filled())))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| Circle::new((x + 10, y), 3, col.filled()));
+            keys.push(key(name, Mark::Dot(col)));
             if let Some(curve) = s.curve {
-                let n = 120;
-                let line = (0..=n).map(|k| {
-                    let d = lo * (hi / lo).powf(f64::from(k) / f64::from(n));
-                    (d, curve.at(d))
-                });
-                chart
-                    .draw_series(LineSeries::new(line, col.stroke_width(2)))
-                    .map_err(err)?
-                    .label(format!("{} fit: {}", s.name, curve.label()))
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], col.stroke_width(2)));
+                chart.draw_series(LineSeries::new(curve_points(curve), col.stroke_width(2))).map_err(err)?;
+                keys.push(key(format!("{} fit: {}", s.name, curve.label()), Mark::Line(col)));
             }
         }
-        // The legend goes where the curves are not: low left under falling curves, high left over rising.
-        let mut pts: Vec<(f64, f64)> = c.series.iter().flat_map(|s| s.points.iter().copied()).collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let half = pts.len() / 2;
-        let mean = |p: &[(f64, f64)]| p.iter().map(|x| x.1).sum::<f64>() / p.len().max(1) as f64;
-        let rising = half > 0 && mean(&pts[half..]) > mean(&pts[..half]);
-        legend(&mut chart, if rising { SeriesLabelPosition::UpperLeft } else { SeriesLabelPosition::LowerLeft })
+        if let Some((o, axis)) = &c.objective {
+            let col = color(2);
+            chart.configure_secondary_axes().y_desc(*axis).draw().map_err(err)?;
+            chart
+                .draw_secondary_series(o.points.iter().map(|&p| TriangleMarker::new(p, 4, col.mix(0.7).filled())))
+                .map_err(err)?;
+            keys.push(key(format!("{} (right axis)", o.name), Mark::Triangle(col)));
+        }
+        Ok(keys)
     })
 }
 
@@ -276,7 +398,17 @@ pub fn boxplots(title: &str, y_label: &str, groups: &[(String, Vec<f64>)]) -> Ch
         let mut chart = frame(root, title)
             .build_cartesian_2d(names[..].into_segmented(), (ys.start as f32)..(ys.end as f32))
             .map_err(err)?;
-        chart.configure_mesh().y_desc(y_label).x_labels(names.len().max(1)).draw().map_err(err)?;
+        let plain = |v: &SegmentValue<&String>| match v {
+            SegmentValue::CenterOf(s) | SegmentValue::Exact(s) => (*s).clone(),
+            SegmentValue::Last => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .y_desc(y_label)
+            .x_labels(names.len().max(1))
+            .x_label_formatter(&plain)
+            .draw()
+            .map_err(err)?;
         chart
             .draw_series(groups.iter().enumerate().map(|(i, g)| {
                 Boxplot::new_vertical(SegmentValue::CenterOf(&names[i]), &Quartiles::new(&g.1))
@@ -298,7 +430,7 @@ pub struct Daily {
 
 /// A daily load before and after scheduling against its capacity, with the days over capacity marked.
 pub fn daily_load(title: &str, unit: &str, capacity: f64, before: &Daily, after: &Daily) -> Chart {
-    render(|root| {
+    render_keyed(|root| {
         let days = before.loads.iter().chain(&after.loads).map(|p| f64::from(p.0));
         let xs = padded(days);
         let ys = padded(before.loads.iter().chain(&after.loads).map(|p| p.1).chain([0.0, capacity]));
@@ -336,6 +468,12 @@ pub fn daily_load(title: &str, unit: &str, capacity: f64, before: &Daily, after:
             .map_err(err)?
             .label("over capacity, after scheduling")
             .legend(|(x, y)| TriangleMarker::new((x + 10, y), 5, CAPACITY.filled()));
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
+        Ok(vec![
+            key("as requested", Mark::Line(b)),
+            key("after scheduling", Mark::Line(a)),
+            key(format!("capacity {capacity:.2}"), Mark::Dashed(CAPACITY)),
+            key("over capacity, as requested", Mark::Cross(CAPACITY)),
+            key("over capacity, after scheduling", Mark::Triangle(CAPACITY)),
+        ])
     })
 }

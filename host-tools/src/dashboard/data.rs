@@ -30,6 +30,44 @@ pub struct CampaignRow {
     pub iterations: i64,
     /// Wells (measurements) recorded.
     pub wells: i64,
+    /// Cell lines, from the settings.
+    pub lines: Vec<String>,
+    /// The result per line, in words (`U2OS 45.30 µM`), where there is one.
+    pub results: Vec<String>,
+}
+
+/// The cell lines a campaign's settings name: a cellos campaign's `config.lines`, a legacy one's
+/// `cell_lines`.
+pub fn config_lines(config: &Value) -> Vec<String> {
+    let list = config["config"]["lines"].as_array().or_else(|| config["cell_lines"].as_array());
+    list.into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect()
+}
+
+/// A stored `running` status is `interrupted` when the process that ran the campaign is gone (its lock
+/// is free): it will not go on by itself (`campaign resume` continues it).
+fn shown_status(store: &Store, id: &str, status: String) -> String {
+    if status == "running" && cellos_store::db::campaign_process_gone(&store.dir, id) {
+        "interrupted".into()
+    } else {
+        status
+    }
+}
+
+/// The chosen dose of each line of each campaign, in words.
+fn results_per_line(store: &Store) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let mut st = store.campaigns.prepare_cached(
+        "SELECT campaign_id, cell_line_id, value FROM stage_outputs WHERE key = 'optimal_tbhp_dose_uM' ORDER BY output_id",
+    )?;
+    let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    for row in rows {
+        let (id, line, value) = row?;
+        let v: Value = serde_json::from_str(&value).unwrap_or(Value::Null);
+        if let Some(dose) = v["value"].as_f64() {
+            out.entry(id).or_default().push(format!("{line} {dose:.2} µM"));
+        }
+    }
+    Ok(out)
 }
 
 /// One measured well (or legacy result) of a campaign.
@@ -151,8 +189,9 @@ fn measured_wells(store: &Store) -> Result<std::collections::HashMap<String, i64
 /// The campaigns, filtered by status and type (exact matches), in the store's order.
 pub fn campaigns(store: &Store, status: Option<&str>, kind: Option<&str>) -> Result<Vec<CampaignRow>> {
     let wells = measured_wells(store)?;
+    let results = results_per_line(store)?;
     let mut st = store.campaigns.prepare_cached(
-        "SELECT c.campaign_id, c.campaign_type, c.status, c.start_date, c.end_date, c.results_summary, \
+        "SELECT c.campaign_id, c.campaign_type, c.status, c.start_date, c.end_date, c.results_summary, c.config, \
          (SELECT count(*) FROM campaign_iterations i WHERE i.campaign_id = c.campaign_id), \
          (SELECT coalesce(sum(CASE WHEN json_valid(i.results) AND json_type(i.results) = 'array' \
                                    THEN json_array_length(i.results) ELSE 0 END), 0) \
@@ -166,18 +205,25 @@ pub fn campaigns(store: &Store, status: Option<&str>, kind: Option<&str>) -> Res
         let start: Option<String> = r.get(3)?;
         let end: Option<String> = r.get(4)?;
         let summary = json_column(r.get(5)?);
-        let legacy_wells: i64 = r.get(7)?;
+        let config = json_column(r.get(6)?);
+        let legacy_wells: i64 = r.get(8)?;
         Ok(CampaignRow {
             duration_s: duration(start.as_deref(), end.as_deref(), &summary, status == "running"),
             wells: legacy_wells + wells.get(&id).copied().unwrap_or(0),
             kind: r.get(1)?,
-            iterations: r.get(6)?,
+            iterations: r.get(7)?,
+            lines: config_lines(&config),
+            results: results.get(&id).cloned().unwrap_or_default(),
             id,
             status,
             start,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut rows: Vec<CampaignRow> = rows.collect::<rusqlite::Result<_>>()?;
+    for r in &mut rows {
+        r.status = shown_status(store, &r.id, std::mem::take(&mut r.status));
+    }
+    Ok(rows)
 }
 
 /// The distinct statuses and types, for the list's filters.
@@ -203,6 +249,7 @@ pub fn campaign_state(store: &Store, id: &str) -> Result<(i64, String)> {
             [id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
+        .map(|(n, status)| (n, shown_status(store, id, status)))
         .map_err(|e| not_found(e, id))
 }
 
@@ -279,7 +326,7 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
     let experiments: i64 =
         store.campaigns.query_row("SELECT count(*) FROM experiments WHERE campaign_id = ?1", [id], |r| r.get(0))?;
     let outputs = cellos_store::outputs::list(&store.campaigns, id)?;
-    let dose_finding = kind == "dose_finding";
+    let dose_finding = kind == "dose_finding" || kind == "posh";
     let criteria = Criteria::default();
     let wells = measurements.len() as i64;
     Ok(Campaign {
@@ -287,10 +334,12 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
             id: id.to_string(),
             duration_s: duration(start.as_deref(), end.as_deref(), &summary, status == "running"),
             kind,
-            status,
+            status: shown_status(store, id, status),
             start,
             iterations: iterations.len() as i64,
             wells,
+            lines: config_lines(&config),
+            results: Vec::new(),
         },
         goal,
         end,

@@ -12,6 +12,7 @@
 pub mod charts;
 pub mod data;
 pub mod pages;
+pub mod plates;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -172,6 +173,10 @@ pub fn route(store: &Store, target: &str) -> Response {
             download: None,
         }),
         ["campaigns", id, "measurements.csv"] => campaign_csv(store, id),
+        ["campaigns", id, "plates"] => data::campaign(store, id).map(|c| {
+            let maps = campaign_plates(&c);
+            Response::html(200, pages::all_plates(&c.row.id, &maps))
+        }),
         ["results"] => data::result_pairs(store).map(|p| Response::html(200, pages::results(&p))),
         ["results", "fit"] => match (q("line"), q("compound")) {
             (Some(line), Some(compound)) => result_fit_page(store, &line, &compound),
@@ -224,7 +229,11 @@ fn titration_chart(c: &Campaign, line: &str) -> Option<Chart> {
         x: ("virus", "µL"),
         y_label: "BFP-positive fraction",
         series: vec![charts::DoseSeries { name: "BFP fraction", points, curve: fit }],
-        thresholds: target.map(|t| (format!("target {:.0} % BFP", t * 100.0), t)).into_iter().collect(),
+        thresholds: target
+            .map(|t| charts::Threshold { label: format!("target {:.0} % BFP", t * 100.0), value: t, series: None })
+            .into_iter()
+            .collect(),
+        objective: None,
         chosen: volume.and_then(|v| v["value"].as_f64()).map(|at| charts::Chosen {
             at,
             lo: None,
@@ -302,7 +311,18 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
                             charts::DoseSeries { name: "viability", curve: four_pl(&via, true), points: via },
                             charts::DoseSeries { name: "segmentation", curve: four_pl(&seg, false), points: seg },
                         ],
-                        thresholds: vec![(format!("viability ≥ {v:.2}"), v), (format!("segmentation ≥ {s:.2}"), s)],
+                        thresholds: vec![
+                            charts::Threshold { label: format!("viability ≥ {v:.2}"), value: v, series: Some(0) },
+                            charts::Threshold { label: format!("segmentation ≥ {s:.2}"), value: s, series: Some(1) },
+                        ],
+                        objective: Some((
+                            charts::DoseSeries {
+                                name: "CellROX, mean per dose bin",
+                                points: binned_means(&pts(|m| m.value), 40),
+                                curve: None,
+                            },
+                            c.value_name,
+                        )),
                         chosen: c.chosen_dose(line).map(|(at, lo, hi)| charts::Chosen {
                             at,
                             lo,
@@ -320,6 +340,7 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
                         series: vec![charts::DoseSeries { name: c.value_name, curve: four_pl(&p, true), points: p }],
                         thresholds: Vec::new(),
                         chosen: None,
+                        objective: None,
                     })
                 }
             };
@@ -345,9 +366,114 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
     pages::CampaignCharts {
         trajectory,
         dose_response,
-        by_compound: charts::boxplots("By compound", c.value_name, &groups(|m| &m.compound)),
-        by_line: charts::boxplots("By cell line", c.value_name, &groups(|m| &m.cell_line)),
+        by_compound: charts::boxplots(&format!("{} by dose band", c.value_name), c.value_name, &dose_bands(c)),
+        by_line: charts::boxplots(&format!("{} by cell line", c.value_name), c.value_name, &groups(|m| &m.cell_line)),
+        plates: {
+            let all = plates_of(c);
+            let latest = &all[all.len().saturating_sub(PLATES_SHOWN)..];
+            (plate_maps_on(latest, &all, &PLATE_READOUTS), all.len())
+        },
     }
+}
+
+/// `(dose, value)` points as the mean dose and mean value of each of `bins` equal bins of log dose (the
+/// objective's trend, at a cost that does not grow with the wells).
+fn binned_means(points: &[(f64, f64)], bins: usize) -> Vec<(f64, f64)> {
+    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    if !lo.is_finite() || lo <= 0.0 {
+        return Vec::new();
+    }
+    let span = (hi / lo).ln().max(1e-12);
+    let mut sums = vec![(0.0, 0.0, 0usize); bins];
+    for &(d, v) in points {
+        let k = (((d / lo).ln() / span) * bins as f64).floor().clamp(0.0, (bins - 1) as f64) as usize;
+        sums[k] = (sums[k].0 + d, sums[k].1 + v, sums[k].2 + 1);
+    }
+    sums.into_iter().filter(|s| s.2 > 0).map(|(d, v, n)| (d / n as f64, v / n as f64)).collect()
+}
+
+/// Plates a campaign's page shows (its latest); `/campaigns/ID/plates` shows them all.
+pub const PLATES_SHOWN: usize = 6;
+
+/// The dosed measurements' values in bands of doubling dose from the least dose given (`25–50 µM`),
+/// controls as their own band.
+fn dose_bands(c: &Campaign) -> Vec<(String, Vec<f64>)> {
+    let least = c.measurements.iter().filter_map(|m| m.dose_um).filter(|d| *d > 0.0).fold(f64::INFINITY, f64::min);
+    let mut bands: std::collections::BTreeMap<i64, Vec<f64>> = std::collections::BTreeMap::new();
+    for m in &c.measurements {
+        let (Some(v), Some(d)) = (m.value, m.dose_um) else { continue };
+        let band = if d > 0.0 && least.is_finite() { (d / least).log2().floor() as i64 } else { -1 };
+        bands.entry(band).or_default().push(v);
+    }
+    bands
+        .into_iter()
+        .map(|(k, vs)| {
+            let name = if k < 0 {
+                "controls".to_string()
+            } else {
+                let lo = least * 2f64.powi(k as i32);
+                format!("{}–{} µM", pages::num_short(lo), pages::num_short(lo * 2.0))
+            };
+            (name, vs)
+        })
+        .collect()
+}
+
+/// The readouts of a dose-finding campaign's plate maps, in the order of [`plates::Well::values`].
+const PLATE_READOUTS: [plates::Readout; 3] = [
+    plates::Readout { name: "viability", unit: "fraction" },
+    plates::Readout { name: "segmentation", unit: "quality" },
+    plates::Readout { name: "CellROX", unit: "AU" },
+];
+
+/// A campaign's plates, each as one map per readout.
+pub fn campaign_plates(c: &Campaign) -> Vec<(String, Vec<String>)> {
+    plate_maps(&plates_of(c), &PLATE_READOUTS)
+}
+
+/// A campaign's plates: its measurements that name a plate and a well.
+fn plates_of(c: &Campaign) -> Vec<plates::Plate> {
+    let mut plates: Vec<plates::Plate> = Vec::new();
+    for m in &c.measurements {
+        let Some((row, col)) = (!m.plate.is_empty()).then(|| plates::parse_well(&m.well)).flatten() else { continue };
+        let label = match (m.control, m.dose_um) {
+            (true, _) => format!("{} · {} · control", m.well, m.cell_line),
+            (false, Some(d)) => format!("{} · {} · {} µM {}", m.well, m.cell_line, pages::num(d), m.compound),
+            (false, None) => format!("{} · {}", m.well, m.cell_line),
+        };
+        let well =
+            plates::Well { row, col, control: m.control, label, values: vec![m.viability, m.segmentation, m.value] };
+        match plates.iter_mut().find(|p| p.id == m.plate) {
+            Some(p) => p.wells.push(well),
+            None => plates.push(plates::Plate { id: m.plate.clone(), wells: vec![well] }),
+        }
+    }
+    plates
+}
+
+/// Maps of `plates` for every readout that has values, each readout on one scale across the plates.
+pub fn plate_maps(plates: &[plates::Plate], readouts: &[plates::Readout]) -> Vec<(String, Vec<String>)> {
+    plate_maps_on(plates, plates, readouts)
+}
+
+/// Maps of `plates` on the colour scales of `all`.
+fn plate_maps_on(
+    plates: &[plates::Plate],
+    all: &[plates::Plate],
+    readouts: &[plates::Readout],
+) -> Vec<(String, Vec<String>)> {
+    let scales: Vec<Option<(f64, f64)>> = (0..readouts.len()).map(|k| plates::range(all, k)).collect();
+    plates
+        .iter()
+        .map(|p| {
+            let maps = scales
+                .iter()
+                .enumerate()
+                .filter_map(|(k, scale)| scale.map(|s| plates::map(p, readouts, k, s)))
+                .collect();
+            (p.id.clone(), maps)
+        })
+        .collect()
 }
 
 /// A campaign's page, as a string (what the benchmark times).
@@ -424,8 +550,53 @@ fn result_fit_page(store: &Store, line: &str, compound: &str) -> crate::Result<R
         }],
         thresholds: Vec::new(),
         chosen: None,
+        objective: None,
     });
-    Ok(Response::html(200, pages::result_fit(line, compound, points.len(), curve, svg)))
+    let maps = imported_plates(store, Some((line, compound)))?;
+    Ok(Response::html(200, pages::result_fit(line, compound, points.len(), curve, svg, &maps)))
+}
+
+/// The readouts of imported (phase-0) plates.
+const IMPORTED_READOUTS: [plates::Readout; 2] =
+    [plates::Readout { name: "viability", unit: "normalised" }, plates::Readout { name: "raw signal", unit: "RFU" }];
+
+/// Maps of the imported plates (not a campaign's), every plate that holds `(line, compound)` or all.
+pub fn imported_plates(store: &Store, only: Option<(&str, &str)>) -> crate::Result<Vec<(String, Vec<String>)>> {
+    let (line, compound) = only.unzip();
+    let mut st = store.results.prepare_cached(
+        "SELECT plate_id, well_id, cell_line, coalesce(compound, ''), dose_uM, coalesce(is_control, 0), viability_norm, raw_signal \
+         FROM measurements WHERE campaign_id IS NULL AND plate_id IN \
+           (SELECT DISTINCT plate_id FROM measurements WHERE campaign_id IS NULL \
+              AND (?1 IS NULL OR cell_line = ?1) AND (?2 IS NULL OR compound = ?2)) \
+         ORDER BY plate_id, id",
+    )?;
+    let rows = st.query_map(rusqlite::params![line, compound], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<f64>>(4)?,
+            r.get::<_, i64>(5)? == 1,
+            r.get::<_, Option<f64>>(6)?,
+            r.get::<_, Option<f64>>(7)?,
+        ))
+    })?;
+    let mut out: Vec<plates::Plate> = Vec::new();
+    for row in rows {
+        let (plate, well, line, compound, dose, control, viability, raw) = row?;
+        let Some((r, c)) = plates::parse_well(&well) else { continue };
+        let label = match dose {
+            Some(d) => format!("{well} · {line} · {compound} {} µM", pages::num(d)),
+            None => format!("{well} · {line} · {compound}"),
+        };
+        let w = plates::Well { row: r, col: c, control, label, values: vec![viability, raw] };
+        match out.last_mut() {
+            Some(p) if p.id == plate => p.wells.push(w),
+            _ => out.push(plates::Plate { id: plate, wells: vec![w] }),
+        }
+    }
+    Ok(plate_maps(&out, &IMPORTED_READOUTS))
 }
 
 fn facility_page(store: &Store, id: Option<i64>) -> crate::Result<Response> {

@@ -23,7 +23,9 @@ nav a.on{font-weight:bold;text-decoration:underline}main{padding:1em 1.5em;max-w
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.92em}\
 th{background:#eef2f5}td.n{text-align:right;font-variant-numeric:tabular-nums}.chart{margin:.5em 0 1.5em}\
 .running{color:#b36b00;font-weight:bold}.completed{color:#2a7a2a}.failed{color:#b00020}.note{color:#666}\
-.bad{color:#b00020}form{margin:.5em 0 1em}pre{background:#f6f8fa;padding:.8em;overflow:auto}";
+.bad{color:#b00020}form{margin:.5em 0 1em}pre{background:#f6f8fa;padding:.8em;overflow:auto}\
+.interrupted{color:#b00020;font-weight:bold}.plates{display:flex;flex-wrap:wrap;gap:14px;margin:.3em 0 1em}\
+td{overflow-wrap:anywhere}td.n,td.t{white-space:nowrap}table{max-width:100%}.chart svg{max-width:100%;height:auto}";
 
 /// Where the watch script is served.
 pub const WATCH_PATH: &str = "/watch.js";
@@ -103,6 +105,11 @@ fn opt(x: Option<f64>) -> String {
     x.map(num).unwrap_or_default()
 }
 
+/// A number with four significant digits and no trailing zeros (`25`, `38.4`), for labels.
+pub fn num_short(x: f64) -> String {
+    cellos_output::num(x)
+}
+
 /// Seconds as `1.61 s`, `3 min 20 s`, `2 h 05 min`, `3 d 04 h`.
 pub fn duration(s: f64) -> String {
     match s {
@@ -130,19 +137,86 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-/// A stage output's value: an object as `key value` pairs with numbers shortened, anything else as text.
-fn output_text(v: &Value) -> String {
-    match v {
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| match v {
-                Value::Array(a) => format!("{k} ({} entries)", a.len()),
-                Value::Object(o) => format!("{k} ({} fields)", o.len()),
-                v => format!("{k} {}", text_of(v)),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        v => text_of(v),
+/// A stage output in words, with units: what the stage found, not its stored fields.
+pub fn output_text(key: &str, v: &Value) -> String {
+    let n = |k: &str| v[k].as_f64();
+    match key {
+        "optimal_tbhp_dose_uM" => {
+            let mut t = n("value").map_or_else(String::new, |d| format!("{d:.2} µM"));
+            if let (Some(lo), Some(hi)) = (n("lo"), n("hi")) {
+                t += &format!(" (90 % interval {lo:.2}–{hi:.2} µM)");
+            }
+            if let Some(w) = v["wells"].as_i64() {
+                t += &format!(", {w} wells");
+            }
+            if let Some(s) = v["status"].as_str() {
+                t += &format!(", {s}");
+            }
+            t
+        }
+        "lv_optimal_volume_ul" => format!(
+            "{} µL of virus per {} cells for {} % BFP-positive cells",
+            n("value").map(num).unwrap_or_default(),
+            n("cells").map(num).unwrap_or_default(),
+            n("target_bfp").map(|t| num(t * 100.0)).unwrap_or_default()
+        ),
+        "lv_estimated_titer" => {
+            let se: Vec<String> =
+                v["std_err"].as_array().into_iter().flatten().filter_map(Value::as_f64).map(num).collect();
+            let mut t = format!(
+                "{} TU/µL; plateau {} % BFP-positive",
+                n("value").map(num).unwrap_or_default(),
+                n("max_fraction").map(|m| num(m * 100.0)).unwrap_or_default()
+            );
+            if let Some(points) = v["series"].as_array() {
+                t += &format!("; fitted to {} volumes", points.len());
+            }
+            if !se.is_empty() {
+                t += &format!(" (standard errors of the fit's parameters: {})", se.join(", "));
+            }
+            t
+        }
+        k if k.ends_with("vial_count") => match v.as_i64() {
+            Some(1) => "1 vial".into(),
+            Some(c) => format!("{c} vials"),
+            None => cellos_output::cell(v),
+        },
+        _ => match v {
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| format!("{} {}", cellos_output::label(k), cellos_output::cell(v)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            v => cellos_output::cell(v),
+        },
+    }
+}
+
+/// A campaign type for people: `POSH`, `dose finding`, `autonomous`.
+pub fn kind_text(kind: &str) -> String {
+    match kind {
+        "posh" => "POSH".into(),
+        k => k.replace('_', " "),
+    }
+}
+
+/// A campaign's settings as a table of names and values, without what only the runner needs (the twin's
+/// process id and pty paths, unset ports).
+pub fn settings(config: &Value) -> Markup {
+    let settings = if config["config"].is_object() { &config["config"] } else { config };
+    let rows: Vec<(String, String)> = settings
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| !v.is_null() && k.as_str() != "twin")
+        .map(|(k, v)| (cellos_output::label(k), cellos_output::cell(v)))
+        .collect();
+    html! {
+        @if rows.is_empty() { p.note { "none recorded" } } @else {
+            table id="config" {
+                @for (k, v) in &rows { tr { th { (k) } td { (v) } } }
+            }
+        }
     }
 }
 
@@ -196,12 +270,14 @@ pub fn campaigns(
             p.note { "No campaigns" @if status.is_some() || kind.is_some() { " match these filters" } "." }
         } @else {
             table id="campaigns" {
-                tr { th { "Campaign" } th { "Status" } th { "Type" } th { "Start" } th { "Duration" } th { "Iterations" } th { "Wells" } }
+                tr { th { "Campaign" } th { "Status" } th { "Type" } th { "Lines" } th { "Result per line" } th { "Start" } th { "Duration" } th { "Iterations" } th { "Wells" } }
                 @for r in rows {
                     tr {
                         td { a href={ "/campaigns/" (encode(&r.id)) } { (r.id) } }
                         td class=(r.status) { (r.status) }
-                        td { (r.kind) }
+                        td { (kind_text(&r.kind)) }
+                        td { (r.lines.join(", ")) }
+                        td { @for (i, res) in r.results.iter().enumerate() { @if i > 0 { br; } (res) } }
                         td { (r.start.as_deref().unwrap_or("")) }
                         td.n { (r.duration_s.map(duration).unwrap_or_default()) }
                         td.n { (r.iterations) }
@@ -234,6 +310,54 @@ pub struct CampaignCharts {
     pub by_compound: Chart,
     /// Box plots by cell line.
     pub by_line: Chart,
+    /// Plate maps of the latest plates (per plate, one map per readout), and how many plates there are.
+    pub plates: (Vec<(String, Vec<String>)>, usize),
+}
+
+/// Every plate of a campaign.
+pub fn all_plates(id: &str, plates: &[(String, Vec<String>)]) -> String {
+    let body = html! {
+        p { a href={ "/campaigns/" (encode(id)) } { "back to the campaign" } }
+        (plate_section(plates, "Each plate per readout, on one colour scale per readout across the campaign; hover a well for its values."))
+        @if plates.is_empty() { p.note { "No plates recorded." } }
+    };
+    layout(Section::Campaigns, &format!("Plates of campaign {id}"), None, body)
+}
+
+/// A section of plate maps (nothing without plates).
+fn plate_section(plates: &[(String, Vec<String>)], note: &str) -> Markup {
+    html! {
+        @if !plates.is_empty() {
+            h2 { "Plates" }
+            p.note { (note) }
+            @for (plate, maps) in plates {
+                h3 { (plate) }
+                div.plates { @for m in maps { (PreEscaped(m)) } }
+            }
+        }
+    }
+}
+
+/// A stage's name for people.
+fn stage_text(stage: &str) -> String {
+    match stage {
+        "mcb" => "master cell bank".into(),
+        "wcb" => "working cell bank".into(),
+        "tbhp_dose_finding" => "tBHP dose finding".into(),
+        "lv_titration" => "lentivirus titration".into(),
+        s => s.replace('_', " "),
+    }
+}
+
+/// A stage output's key for people.
+fn key_text(key: &str) -> String {
+    match key {
+        "optimal_tbhp_dose_uM" => "chosen tBHP dose".into(),
+        "lv_optimal_volume_ul" => "virus volume".into(),
+        "lv_estimated_titer" => "titer".into(),
+        "mcb_vial_count" | "wcb_vial_count" => "vials frozen".into(),
+        k => cellos_output::label(k),
+    }
 }
 
 /// A campaign's page.
@@ -245,7 +369,8 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
         h2 { "Summary" }
         table id="summary" {
             tr { th { "Status" } td class=(c.row.status) { (c.row.status) } }
-            tr { th { "Type" } td { (c.row.kind) } }
+            tr { th { "Type" } td { (kind_text(&c.row.kind)) } }
+            tr { th { "Lines" } td { (c.row.lines.join(", ")) } }
             tr { th { "Goal" } td { (c.goal.as_deref().unwrap_or("")) } }
             tr { th { "Start" } td { (c.row.start.as_deref().unwrap_or("")) } }
             tr { th { "End" } td { (c.end.as_deref().unwrap_or("")) } }
@@ -265,11 +390,16 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
         @if !c.outputs.is_empty() {
             h2 { "Stage outputs" }
             table id="outputs" {
-                tr { th { "Cell line" } th { "Stage" } th { "Key" } th { "Value" } }
+                tr { th { "Cell line" } th { "Stage" } th { "Result" } th { "Value" } }
                 @for o in &c.outputs {
-                    tr { td { (o.line) } td { (o.stage) } td { (o.key) } td { (output_text(&o.value)) } }
+                    tr { td { (o.line) } td { (stage_text(&o.stage)) } td { (key_text(&o.key)) } td { (output_text(&o.key, &o.value)) } }
                 }
             }
+        }
+        (plate_section(&charts.plates.0, "Each plate per readout, on one colour scale per readout across the campaign; hover a well for its values."))
+        @if charts.plates.1 > charts.plates.0.len() {
+            p { "The latest " (charts.plates.0.len()) " of " (charts.plates.1) " plates; "
+                a id="all-plates" href={ "/campaigns/" (encode(id)) "/plates" } { "all plates" } "." }
         }
         h2 { "Optimisation trajectory" }
         (chart(charts.trajectory.clone()))
@@ -294,8 +424,8 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
             }
             @for m in &c.measurements[..shown] { (measurement_row(m)) }
         }
-        h2 { "Configuration" }
-        pre id="config" { (serde_json::to_string_pretty(&c.config).unwrap_or_default()) }
+        h2 { "Settings" }
+        (settings(&c.config))
     };
     let state = format!("/campaigns/{}/state", encode(id));
     let watch = (c.row.status == "running").then_some((state.as_str(), c.row.iterations));
@@ -323,7 +453,14 @@ pub fn results(pairs: &[(String, String, i64)]) -> String {
 }
 
 /// One fit.
-pub fn result_fit(line: &str, compound: &str, n: usize, curve: Option<FourPlFit>, svg: Chart) -> String {
+pub fn result_fit(
+    line: &str,
+    compound: &str,
+    n: usize,
+    curve: Option<FourPlFit>,
+    svg: Chart,
+    plates: &[(String, Vec<String>)],
+) -> String {
     let body = html! {
         table id="fit" {
             tr { th { "Cell line" } td { (line) } }
@@ -338,6 +475,7 @@ pub fn result_fit(line: &str, compound: &str, n: usize, curve: Option<FourPlFit>
             }
         }
         (chart(svg))
+        (plate_section(plates, "The plates that hold these measurements, each readout on one colour scale across them; hover a well for its values."))
     };
     layout(Section::Results, &format!("{compound} on {line}"), None, body)
 }

@@ -128,6 +128,27 @@ pub fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)
 }
 
+/// The lock file of campaign `id` in data directory `dir`: held by the one process running the
+/// campaign, released by the kernel when that process ends, however it ends.
+pub fn campaign_lock_path(dir: &Path, id: &str) -> std::path::PathBuf {
+    let safe: String =
+        id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    dir.join(format!(".campaign-{safe}.lock"))
+}
+
+/// Whether the process that ran campaign `id` is gone: its lock file is there and nobody holds it.
+/// `false` when no process ever took the lock (an imported campaign) or one holds it now.
+pub fn campaign_process_gone(dir: &Path, id: &str) -> bool {
+    let Ok(file) = std::fs::File::open(campaign_lock_path(dir, id)) else { return false };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// The lock that serialises creating and migrating the databases of a data directory.
 fn migration_lock(dir: &Path) -> Result<std::fs::File> {
     let path = dir.join(".cellos-migrate.lock");

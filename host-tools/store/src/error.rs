@@ -50,9 +50,26 @@ pub enum StoreError {
     /// An operation is not allowed in the current state (using a vial that is not available, say).
     #[error("{0}")]
     Invalid(String),
+    /// Another program the command talks to (a gateway's API) failed or did not answer.
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl StoreError {
+    /// How a command that met this error ends: bad input (a file, an argument, a name that does not
+    /// exist, an operation the state does not allow) is [`Exit::Usage`]; a database, a disk or a peer
+    /// that failed is [`Exit::Failed`].
+    pub fn exit(&self) -> cellos_output::Exit {
+        use cellos_output::Exit;
+        match self {
+            StoreError::Input { .. } | StoreError::NotFound(_) | StoreError::Invalid(_) => Exit::Usage,
+            StoreError::Io { source, .. } => Exit::of_io(source),
+            StoreError::Open { .. } | StoreError::Migrate { .. } | StoreError::Sql(_) | StoreError::Remote(_) => {
+                Exit::Failed
+            }
+        }
+    }
+
     /// An input error at a place in a file.
     pub fn input(file: &str, location: impl Into<String>, message: impl Into<String>) -> StoreError {
         StoreError::Input { file: file.to_string(), location: location.into(), message: message.into() }
