@@ -107,6 +107,14 @@ pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
 /// A number for people: four significant digits, trailing zeros dropped, no exponent for lab-sized
 /// values (`45.26`, `0.04863`, `2.3`, `12346`, `0`).
 pub fn num(x: f64) -> String {
+    let s = sig4(x);
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    if s == "-0" { "0".into() } else { s }
+}
+
+/// A number with four significant digits, trailing zeros kept (`-0.5000`, `45.53`), no exponent for
+/// lab-sized values: the fixed width a table column of like values wants.
+pub fn sig4(x: f64) -> String {
     if !x.is_finite() {
         return x.to_string();
     }
@@ -114,9 +122,7 @@ pub fn num(x: f64) -> String {
         return "0".into();
     }
     let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 6) as usize;
-    let s = format!("{x:.digits$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
-    if s == "-0" { "0".into() } else { s }
+    format!("{x:.digits$}")
 }
 
 /// A field name for people: `dose_uM` → `dose µM`, `duration_seconds` → `duration seconds`,

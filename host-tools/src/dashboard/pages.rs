@@ -91,14 +91,7 @@ pub fn layout(section: Section, title: &str, watch: Option<(&str, i64)>, body: M
 
 /// A number with four significant digits (no exponent for lab-sized values).
 pub fn num(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 6) as usize;
-    format!("{x:.digits$}")
+    cellos_output::sig4(x)
 }
 
 fn opt(x: Option<f64>) -> String {
