@@ -90,15 +90,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // A message for the user, not a backtrace: every error says what happened and what to do,
             // each cause once.
-            let mut text = e.to_string();
-            for cause in e.chain().skip(1) {
-                let t = cause.to_string();
-                if !text.contains(&t) {
-                    text += ": ";
-                    text += &t;
-                }
-            }
-            eprintln!("error: {text}");
+            eprintln!("error: {}", cellos_output::error_text(e.as_ref()));
             exit_of(&e).code()
         }
     }

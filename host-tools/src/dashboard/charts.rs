@@ -438,16 +438,8 @@ pub fn daily_load(title: &str, unit: &str, capacity: f64, before: &Daily, after:
         chart.configure_mesh().x_desc("day").y_desc(unit).draw().map_err(err)?;
         let line = |pts: &[(u32, f64)]| pts.iter().map(|&(d, v)| (f64::from(d), v)).collect::<Vec<_>>();
         let (b, a) = (color(1), color(0));
-        chart
-            .draw_series(LineSeries::new(line(&before.loads), b.mix(0.7).stroke_width(1)))
-            .map_err(err)?
-            .label("as requested")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], b));
-        chart
-            .draw_series(LineSeries::new(line(&after.loads), a.stroke_width(2)))
-            .map_err(err)?
-            .label("after scheduling")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], a.stroke_width(2)));
+        chart.draw_series(LineSeries::new(line(&before.loads), b.mix(0.7).stroke_width(1))).map_err(err)?;
+        chart.draw_series(LineSeries::new(line(&after.loads), a.stroke_width(2))).map_err(err)?;
         chart
             .draw_series(DashedLineSeries::new(
                 [(xs.start, capacity), (xs.end, capacity)],
@@ -455,19 +447,13 @@ pub fn daily_load(title: &str, unit: &str, capacity: f64, before: &Daily, after:
                 4,
                 CAPACITY.stroke_width(2),
             ))
-            .map_err(err)?
-            .label(format!("capacity {capacity:.2}"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], CAPACITY));
+            .map_err(err)?;
         chart
             .draw_series(line(&before.over).into_iter().map(|p| Cross::new(p, 4, CAPACITY.stroke_width(1))))
-            .map_err(err)?
-            .label("over capacity, as requested")
-            .legend(|(x, y)| Cross::new((x + 10, y), 4, CAPACITY));
+            .map_err(err)?;
         chart
             .draw_series(line(&after.over).into_iter().map(|p| TriangleMarker::new(p, 5, CAPACITY.filled())))
-            .map_err(err)?
-            .label("over capacity, after scheduling")
-            .legend(|(x, y)| TriangleMarker::new((x + 10, y), 5, CAPACITY.filled()));
+            .map_err(err)?;
         Ok(vec![
             key("as requested", Mark::Line(b)),
             key("after scheduling", Mark::Line(a)),

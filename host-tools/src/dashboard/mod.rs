@@ -412,7 +412,7 @@ fn dose_bands(c: &Campaign) -> Vec<(String, Vec<f64>)> {
                 "controls".to_string()
             } else {
                 let lo = least * 2f64.powi(k as i32);
-                format!("{}–{} µM", pages::num_short(lo), pages::num_short(lo * 2.0))
+                format!("{}–{} µM", cellos_output::num(lo), cellos_output::num(lo * 2.0))
             };
             (name, vs)
         })

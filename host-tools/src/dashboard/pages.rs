@@ -98,11 +98,6 @@ fn opt(x: Option<f64>) -> String {
     x.map(num).unwrap_or_default()
 }
 
-/// A number with four significant digits and no trailing zeros (`25`, `38.4`), for labels.
-pub fn num_short(x: f64) -> String {
-    cellos_output::num(x)
-}
-
 /// Seconds as `1.61 s`, `3 min 20 s`, `2 h 05 min`, `3 d 04 h`.
 pub fn duration(s: f64) -> String {
     match s {
