@@ -230,6 +230,66 @@ pub fn levenberg_marquardt<M: Model<P>, const P: usize>(
     if xs.len() != ys.len() || weights.is_some_and(|w| w.len() != xs.len()) {
         return Err(FitError::LengthMismatch);
     }
+    fit_from(model, xs, ys, weights, start, options, 0.0, xs.len())
+}
+
+/// Replicate observations summarised by distinct `x`: at each `xs[i]`, `counts[i]` observations of mean
+/// `means[i]`, and `within_ss`, the sum over all points of the squared deviations from their `x`'s mean.
+///
+/// A least-squares fit to the summary is the fit to the observations themselves: with `n` observations
+/// of mean `ȳ` at `x`, `Σⱼ (yⱼ − f(x))² = n (ȳ − f(x))² + Σⱼ (yⱼ − ȳ)²`, so the residual sum of squares
+/// is the weighted one on the means plus `within_ss`, and its gradient and Gauss–Newton matrix are the
+/// weighted ones. The cost of a fit then grows with the distinct doses, not with the wells.
+#[derive(Copy, Clone, Debug)]
+pub struct Replicates<'a> {
+    /// Distinct `x` values.
+    pub xs: &'a [f64],
+    /// Mean observation at each.
+    pub means: &'a [f64],
+    /// Observations at each (positive).
+    pub counts: &'a [f64],
+    /// Squared deviations of the observations from their `x`'s mean, summed.
+    pub within_ss: f64,
+}
+
+impl Replicates<'_> {
+    /// Observations summarised.
+    pub fn observations(&self) -> usize {
+        libm::round(self.counts.iter().sum::<f64>()) as usize
+    }
+}
+
+/// [`levenberg_marquardt`] on replicate observations summarised by [`Replicates`]: the same estimate,
+/// residual sum of squares, degrees of freedom and standard errors as the fit to every observation.
+pub fn levenberg_marquardt_replicates<M: Model<P>, const P: usize>(
+    model: &M,
+    data: &Replicates,
+    start: [f64; P],
+    options: &FitOptions<P>,
+) -> Result<Fit<P>, FitError> {
+    let Replicates { xs, means, counts, within_ss } = *data;
+    if xs.len() != means.len() || counts.len() != xs.len() {
+        return Err(FitError::LengthMismatch);
+    }
+    if !(within_ss.is_finite() && within_ss >= 0.0) || counts.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(FitError::NonFinite);
+    }
+    fit_from(model, xs, means, Some(counts), start, options, within_ss, data.observations())
+}
+
+/// The fit, with `offset` added to every residual sum of squares and `observations` points for the
+/// degrees of freedom (the summarised replicates' part, [`Replicates`]).
+#[allow(clippy::too_many_arguments)]
+fn fit_from<M: Model<P>, const P: usize>(
+    model: &M,
+    xs: &[f64],
+    ys: &[f64],
+    weights: Option<&[f64]>,
+    start: [f64; P],
+    options: &FitOptions<P>,
+    offset: f64,
+    observations: usize,
+) -> Result<Fit<P>, FitError> {
     let free: [bool; P] = core::array::from_fn(|i| !options.fixed[i]);
     let n_free = free.iter().filter(|f| **f).count();
     if xs.len() < n_free.max(1) {
@@ -244,7 +304,8 @@ pub fn levenberg_marquardt<M: Model<P>, const P: usize>(
     if (0..P).any(|i| options.lower[i] > options.upper[i]) {
         return Err(FitError::BadBounds);
     }
-    if ys.iter().all(|&y| y == ys[0]) {
+    // Every observation equal (replicates with no spread within their x among them).
+    if offset == 0.0 && ys.iter().all(|&y| y == ys[0]) {
         return Err(FitError::AllEqual);
     }
     let project = |t: &mut [f64; P]| {
@@ -255,6 +316,7 @@ pub fn levenberg_marquardt<M: Model<P>, const P: usize>(
     let mut theta = start;
     project(&mut theta);
     let mut eq = normal_equations(model, xs, ys, weights, &theta);
+    eq.rss += offset;
     if solve(eq.jtj, eq.jtr, &free).is_none() {
         return Err(FitError::Singular);
     }
@@ -276,12 +338,13 @@ pub fn levenberg_marquardt<M: Model<P>, const P: usize>(
             trial[i] += step[i];
         }
         project(&mut trial);
-        let trial_rss = rss_only(model, xs, ys, weights, &trial);
+        let trial_rss = rss_only(model, xs, ys, weights, &trial) + offset;
         if trial_rss.is_finite() && trial_rss <= eq.rss {
             let old = eq.rss;
             let moved = (0..P).any(|i| trial[i] != theta[i]);
             theta = trial;
             eq = normal_equations(model, xs, ys, weights, &theta);
+            eq.rss += offset;
             lambda = (lambda * 0.2).max(1e-12);
             if !moved || old - eq.rss <= options.tolerance * old || eq.rss <= f64::MIN_POSITIVE {
                 status = FitStatus::Converged;
@@ -296,7 +359,7 @@ pub fn levenberg_marquardt<M: Model<P>, const P: usize>(
             }
         }
     }
-    let dof = xs.len() - n_free;
+    let dof = observations.saturating_sub(n_free);
     let s2 = if dof > 0 { eq.rss / dof as f64 } else { f64::NAN };
     let inv = invert(&eq.jtj, &free).unwrap_or([[f64::NAN; P]; P]);
     let mut covariance = [[0.0; P]; P];
@@ -428,6 +491,21 @@ pub fn fit_four_pl(
     options: &FitOptions<4>,
 ) -> Result<FourPlFit, FitError> {
     let start = start.unwrap_or_else(|| four_pl_start(xs, ys));
+    levenberg_marquardt(&FourPl, xs, ys, weights, start, &hill_bounded(options)).map(four_pl_of)
+}
+
+/// [`fit_four_pl`] on replicate observations summarised by [`Replicates`] (the starting values from
+/// the means).
+pub fn fit_four_pl_replicates(
+    data: &Replicates,
+    start: Option<[f64; 4]>,
+    options: &FitOptions<4>,
+) -> Result<FourPlFit, FitError> {
+    let start = start.unwrap_or_else(|| four_pl_start(data.xs, data.means));
+    levenberg_marquardt_replicates(&FourPl, data, start, &hill_bounded(options)).map(four_pl_of)
+}
+
+fn hill_bounded(options: &FitOptions<4>) -> FitOptions<4> {
     let mut opts = *options;
     if opts.lower[FourPl::HILL] == f64::NEG_INFINITY {
         opts.lower[FourPl::HILL] = 0.05;
@@ -435,9 +513,12 @@ pub fn fit_four_pl(
     if opts.upper[FourPl::HILL] == f64::INFINITY {
         opts.upper[FourPl::HILL] = 20.0;
     }
-    let fit = levenberg_marquardt(&FourPl, xs, ys, weights, start, &opts)?;
+    opts
+}
+
+fn four_pl_of(fit: Fit<4>) -> FourPlFit {
     let [bottom, top, ln_ic50, hill] = fit.theta;
-    Ok(FourPlFit { curve: readout::FourPl { bottom, top, ic50: libm::exp(ln_ic50), hill }, std_err: fit.std_err, fit })
+    FourPlFit { curve: readout::FourPl { bottom, top, ic50: libm::exp(ln_ic50), hill }, std_err: fit.std_err, fit }
 }
 
 /// A fitted lentivirus titration.
@@ -492,6 +573,46 @@ mod tests {
     }
 
     const DOSES: [f64; 12] = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0];
+
+    #[test]
+    fn a_fit_to_replicates_summarised_by_dose_is_the_fit_to_every_replicate() {
+        // Five noisy wells at each of the twelve doses (the untreated one included), bottom held at 0.
+        let truth = readout::FourPl { bottom: 0.0, top: 0.95, ic50: 7.0, hill: 1.3 };
+        let mut rng = seeded(11);
+        let (mut xs, mut ys) = ([0.0; 60], [0.0; 60]);
+        for (k, (x, y)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
+            *x = DOSES[k / 5];
+            *y = truth.eval(*x) + normal(&mut rng, 0.0, 0.04);
+        }
+        let (mut means, counts, mut within) = ([0.0; 12], [5.0; 12], 0.0);
+        for d in 0..12 {
+            means[d] = ys[d * 5..d * 5 + 5].iter().sum::<f64>() / 5.0;
+            within += ys[d * 5..d * 5 + 5].iter().map(|y| (y - means[d]) * (y - means[d])).sum::<f64>();
+        }
+        let opts = FitOptions { fixed: [true, false, false, false], ..FitOptions::default() };
+        let start = Some([0.0, 1.0, 1.0, 1.0]);
+        let every = fit_four_pl(&xs, &ys, None, start, &opts).unwrap();
+        let summary = Replicates { xs: &DOSES, means: &means, counts: &counts, within_ss: within };
+        assert_eq!(summary.observations(), 60);
+        let pooled = fit_four_pl_replicates(&summary, start, &opts).unwrap();
+        assert_eq!(pooled.fit.status, FitStatus::Converged);
+        assert_eq!(pooled.fit.dof, every.fit.dof);
+        assert_eq!(every.fit.dof, 57);
+        for i in 1..4 {
+            assert!((pooled.fit.theta[i] - every.fit.theta[i]).abs() < 1e-9, "{i}: {pooled:?} {every:?}");
+            assert!(rel(pooled.std_err[i], every.std_err[i]) < 1e-6, "{i}: {pooled:?} {every:?}");
+        }
+        assert!(rel(pooled.fit.rss, every.fit.rss) < 1e-9);
+        assert!(rel(pooled.curve.ic50, 7.0) < 0.15, "{}", pooled.curve.ic50);
+        // Spread within the doses alone (equal means) still fits; a summary of nothing but one value
+        // does not.
+        let flat = Replicates { xs: &DOSES, means: &[0.5; 12], counts: &counts, within_ss: 0.0 };
+        assert_eq!(fit_four_pl_replicates(&flat, start, &opts).unwrap_err(), FitError::AllEqual);
+        let bad = Replicates { counts: &[0.0; 12], ..summary };
+        assert_eq!(fit_four_pl_replicates(&bad, start, &opts).unwrap_err(), FitError::NonFinite);
+        let short = Replicates { counts: &[5.0; 11], ..summary };
+        assert_eq!(fit_four_pl_replicates(&short, start, &opts).unwrap_err(), FitError::LengthMismatch);
+    }
 
     #[test]
     fn four_pl_exact_recovery() {

@@ -6,7 +6,8 @@
 //! HTML — 20 times, as the server does for a request. Prints `campaign_page_ms=<median> max_ms=<…>
 //! page_bytes=<…> measurements=<…>`.
 //!
-//! Run: `cargo run --release -p cellos-host --example dashboard_bench [MEASUREMENTS]`
+//! Run: `cargo run --release -p cellos-host --example dashboard_bench [MEASUREMENTS]`; with
+//! `DASHBOARD_BENCH_PAGE=FILE` the page is also written to FILE, to look at.
 
 use std::time::Instant;
 
@@ -69,6 +70,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let html = cellos_host::dashboard::campaign_html(&store, id)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
         bytes = html.len();
+        if let Some(path) = std::env::var_os("DASHBOARD_BENCH_PAGE") {
+            std::fs::write(path, &html)?;
+        }
     }
     times.sort_by(f64::total_cmp);
     println!(

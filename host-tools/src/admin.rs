@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cellos_core::fit::{FitError, FitOptions, FourPl, FourPlFit, fit_four_pl, four_pl_start};
+use cellos_core::fit::{FitError, FitOptions, FourPl, FourPlFit, Replicates, fit_four_pl_replicates, four_pl_start};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
@@ -330,29 +330,99 @@ pub fn viability_points(store: &Store, line: &str, compound: &str) -> Result<Vec
     Ok(rows)
 }
 
-/// The core's four-parameter logistic from data-derived starting values; `floor_zero` holds the bottom
-/// at 0 (normalised viability).
-pub(crate) fn fit_4pl(xs: &[f64], ys: &[f64], floor_zero: bool) -> std::result::Result<FourPlFit, FitError> {
+/// A hasher for 64-bit keys (a dose's bits, a pixel cell): one multiply and a shift, where the
+/// standard hasher's SipHash (built against adversarial keys, which these are not) costs more than the
+/// work around it on a page of 100,000 wells.
+#[derive(Default)]
+pub struct Mix64(u64);
+
+impl std::hash::Hasher for Mix64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        let h = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+/// A map keyed by 64-bit values, hashed by [`Mix64`].
+pub type U64Map<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<Mix64>>;
+
+/// Observations summarised by distinct dose, for [`Replicates`]: the fit's cost then grows with the
+/// doses, not the wells.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ByDose {
+    /// Distinct doses, in the order each first comes.
+    pub doses: Vec<f64>,
+    /// Mean observation at each.
+    pub means: Vec<f64>,
+    /// Observations at each.
+    pub counts: Vec<f64>,
+    /// Squared deviations from the dose's mean, summed over every observation.
+    pub within_ss: f64,
+}
+
+impl ByDose {
+    /// `(dose, value)` points by dose (Welford's running mean and spread per dose).
+    pub fn of(points: impl IntoIterator<Item = (f64, f64)>) -> ByDose {
+        let mut at: U64Map<usize> = U64Map::default();
+        let (mut out, mut m2) = (ByDose::default(), Vec::new());
+        for (x, y) in points {
+            let k = *at.entry((x + 0.0).to_bits()).or_insert_with(|| {
+                out.doses.push(x);
+                out.means.push(0.0);
+                out.counts.push(0.0);
+                m2.push(0.0);
+                out.doses.len() - 1
+            });
+            out.counts[k] += 1.0;
+            let delta = y - out.means[k];
+            out.means[k] += delta / out.counts[k];
+            m2[k] += delta * (y - out.means[k]);
+        }
+        out.within_ss = m2.iter().sum();
+        out
+    }
+
+    /// Observations summarised.
+    pub fn observations(&self) -> usize {
+        self.counts.iter().sum::<f64>() as usize
+    }
+}
+
+/// The core's four-parameter logistic from data-derived starting values (the means'), on the
+/// observations by dose (the same fit as on every point); `floor_zero` holds the bottom at 0
+/// (normalised viability).
+pub(crate) fn fit_4pl(data: &ByDose, floor_zero: bool) -> std::result::Result<FourPlFit, FitError> {
     let options = FitOptions { fixed: [floor_zero, false, false, false], ..FitOptions::default() };
-    let mut start = four_pl_start(xs, ys);
+    let mut start = four_pl_start(&data.doses, &data.means);
     if floor_zero {
         start[FourPl::BOTTOM] = 0.0;
     }
-    fit_four_pl(xs, ys, None, Some(start), &options)
+    let summary = Replicates { xs: &data.doses, means: &data.means, counts: &data.counts, within_ss: data.within_ss };
+    fit_four_pl_replicates(&summary, Some(start), &options)
 }
 
 /// A dose-response fit of normalised viability for (line, compound): IC50, Hill and their standard
 /// errors, by the core's four-parameter logistic with the bottom held at 0.
 pub fn results_fit(store: &Store, line: &str, compound: &str) -> Result<Value> {
-    let (xs, ys): (Vec<f64>, Vec<f64>) = viability_points(store, line, compound)?.into_iter().unzip();
-    if xs.is_empty() {
+    let data = ByDose::of(viability_points(store, line, compound)?);
+    if data.doses.is_empty() {
         return Err(StoreError::NotFound(format!(
             "no measurements of {compound} on {line} (see `cellos results summary`)"
         )));
     }
-    let f = fit_4pl(&xs, &ys, true).map_err(|e| StoreError::Invalid(format!("fit of {compound} on {line}: {e}")))?;
+    let f = fit_4pl(&data, true).map_err(|e| StoreError::Invalid(format!("fit of {compound} on {line}: {e}")))?;
     Ok(json!({
-        "cell_line": line, "compound": compound, "points": xs.len(),
+        "cell_line": line, "compound": compound, "points": data.observations(),
         "ic50_uM": f.curve.ic50, "ic50_rel_se": f.ic50_rel_err(), "hill": f.curve.hill, "hill_se": f.std_err[FourPl::HILL],
         "top": f.curve.top, "top_se": f.std_err[FourPl::TOP], "converged": f.fit.status == cellos_core::fit::FitStatus::Converged,
     }))

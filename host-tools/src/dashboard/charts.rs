@@ -147,6 +147,32 @@ fn padded(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     lo - pad..hi + pad
 }
 
+/// The points of a scatter of dots of radius `r` px that land in distinct cells of `2r` × `2r` pixels,
+/// in their order: every cell that holds a point still holds a dot, so the area the dots cover stays
+/// the same to within a dot, but a series of 100,000 wells draws at most one dot per cell it touches
+/// (the SVG grows with the picture, not with the data; a chart of a few hundred wells loses nothing).
+fn distinct_pixels(points: &[(f64, f64)], r: i32, pixel: impl Fn(&(f64, f64)) -> (i32, i32)) -> Vec<(f64, f64)> {
+    let side = 2 * r.max(1);
+    let (w, h) = (SIZE.0 as i32 / side + 1, SIZE.1 as i32 / side + 1);
+    let mut seen = vec![false; (w * h) as usize];
+    points
+        .iter()
+        .copied()
+        .filter(|p| {
+            let (x, y) = pixel(p);
+            let (cx, cy) = (x.div_euclid(side), y.div_euclid(side));
+            // A point off the picture is kept as it is (plotters clips it).
+            if !(0..w).contains(&cx) || !(0..h).contains(&cy) {
+                return true;
+            }
+            !std::mem::replace(&mut seen[(cy * w + cx) as usize], true)
+        })
+        .collect()
+}
+
+/// The most tick labels an axis asks for (the whole iterations of a long campaign: a label every few).
+const MAX_TICKS: usize = 25;
+
 /// One line's series of the trajectory: `(iteration, value)` points and the best value so far.
 pub struct Trajectory<'a> {
     /// Legend name.
@@ -174,14 +200,15 @@ pub fn trajectory(series: &[Trajectory], y_label: &str) -> Chart {
             .configure_mesh()
             .x_desc("iteration")
             .y_desc(y_label)
-            .x_labels(((last - first) as usize + 1) * 2 + 1)
+            .x_labels((((last - first) as usize + 1) * 2 + 1).min(MAX_TICKS))
             .x_label_formatter(&whole)
             .draw()
             .map_err(err)?;
         let mut keys = Vec::new();
         for (i, s) in series.iter().enumerate() {
             let c = color(i);
-            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 2, c.mix(0.5).filled()))).map_err(err)?;
+            let shown = distinct_pixels(&s.points, 2, |p| chart.backend_coord(p));
+            chart.draw_series(shown.into_iter().map(|p| Circle::new(p, 2, c.mix(0.5).filled()))).map_err(err)?;
             let mut step = Vec::new();
             for (k, &(x, y)) in s.best.iter().enumerate() {
                 if k > 0 {
@@ -366,7 +393,8 @@ pub fn dose_response(c: &DoseChart) -> Chart {
         };
         for (i, s) in c.series.iter().enumerate() {
             let col = color(i);
-            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, col.mix(0.6).filled()))).map_err(err)?;
+            let shown = distinct_pixels(&s.points, 3, |p| chart.backend_coord(p));
+            chart.draw_series(shown.into_iter().map(|p| Circle::new(p, 3, col.mix(0.6).filled()))).map_err(err)?;
             let name = if s.curve.is_none() { format!("{} (no credible fit)", s.name) } else { s.name.to_string() };
             keys.push(key(name, Mark::Dot(col)));
             if let Some(curve) = s.curve {

@@ -76,9 +76,9 @@ pub struct Measurement {
     /// Iteration that produced it.
     pub iteration: i64,
     /// Cell line.
-    pub cell_line: String,
+    pub cell_line: Text,
     /// Compound.
-    pub compound: String,
+    pub compound: Text,
     /// Dose in µM.
     pub dose_um: Option<f64>,
     /// The campaign's objective reading: CellROX (AU) for dose finding, `measurement` for legacy results.
@@ -88,11 +88,40 @@ pub struct Measurement {
     /// Segmentation quality.
     pub segmentation: Option<f64>,
     /// Plate (empty for legacy results).
-    pub plate: String,
+    pub plate: Text,
     /// Well, or the legacy proposal id.
-    pub well: String,
+    pub well: Text,
     /// A dose-0 control well.
     pub control: bool,
+}
+
+/// A measurement's text field, shared between the wells that hold the same text (a campaign's 100,000
+/// wells name a few lines, plates and wells: each text is allocated once, [`Interner`]).
+pub type Text = std::rc::Rc<str>;
+
+/// One [`Text`] per distinct string.
+#[derive(Default)]
+pub struct Interner(std::collections::HashSet<Text>);
+
+impl Interner {
+    /// The shared text of `s`.
+    pub fn get(&mut self, s: &str) -> Text {
+        if let Some(t) = self.0.get(s) {
+            return t.clone();
+        }
+        let t: Text = s.into();
+        self.0.insert(t.clone());
+        t
+    }
+
+    /// The shared text of `s`, `last` when it is the same (a column repeats its value from row to
+    /// row: the lookup is then a comparison).
+    pub fn next(&mut self, last: &mut Option<Text>, s: &str) -> Text {
+        match last {
+            Some(t) if **t == *s => t.clone(),
+            _ => last.insert(self.get(s)).clone(),
+        }
+    }
 }
 
 /// A stage output of a campaign (the store's record).
@@ -144,7 +173,7 @@ impl Campaign {
     pub fn lines(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for m in &self.measurements {
-            if !out.contains(&m.cell_line.as_str()) {
+            if !out.contains(&&*m.cell_line) {
                 out.push(&m.cell_line);
             }
         }
@@ -279,17 +308,22 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
         "SELECT coalesce(iteration, 0), cell_line, coalesce(compound, ''), dose_uM, raw_signal, viability_norm, segmentation, \
          plate_id, well_id, coalesce(is_control, 0) FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, id",
     )?;
+    let mut texts = Interner::default();
+    let mut last: [Option<Text>; 10] = Default::default();
+    let mut text = |r: &rusqlite::Row, k: usize| -> rusqlite::Result<Text> {
+        Ok(texts.next(&mut last[k], r.get_ref(k)?.as_str_or_null()?.unwrap_or_default()))
+    };
     let rows = st.query_map([id], |r| {
         Ok(Measurement {
             iteration: r.get(0)?,
-            cell_line: r.get(1)?,
-            compound: r.get(2)?,
+            cell_line: text(r, 1)?,
+            compound: text(r, 2)?,
             dose_um: r.get(3)?,
             value: r.get(4)?,
             viability: r.get(5)?,
             segmentation: r.get(6)?,
-            plate: r.get(7)?,
-            well: r.get(8)?,
+            plate: text(r, 7)?,
+            well: text(r, 8)?,
             control: r.get::<_, i64>(9)? == 1,
         })
     })?;
@@ -310,14 +344,15 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
                 let dose = r["dose"].as_f64().or_else(|| r["dose_uM"].as_f64());
                 measurements.push(Measurement {
                     iteration: *it,
-                    cell_line: text("cell_line"),
-                    compound: text("compound"),
+                    cell_line: texts.get(&text("cell_line")),
+                    compound: texts.get(&text("compound")),
                     dose_um: dose,
                     value: r["measurement"].as_f64(),
                     viability: r["viability"].as_f64(),
                     segmentation: r["segmentation"].as_f64(),
-                    plate: String::new(),
-                    well: r["proposal_id"].as_str().map_or_else(|| format!("result {}", k + 1), str::to_string),
+                    plate: texts.get(""),
+                    well: texts
+                        .get(&r["proposal_id"].as_str().map_or_else(|| format!("result {}", k + 1), str::to_string)),
                     control: dose == Some(0.0),
                 });
             }
@@ -358,12 +393,13 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
 /// 0 (viability). `None` when there are fewer than 5 dosed points, the fit fails, or the curve is not
 /// credible (IC50 more than 10× outside the doses, Hill slope outside 0.2–10).
 pub fn fit(points: &[(f64, f64)], floor_zero: bool) -> Option<FourPlFit> {
-    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().filter(|(x, y)| *x >= 0.0 && y.is_finite()).copied().unzip();
-    let dosed: Vec<f64> = xs.iter().copied().filter(|&x| x > 0.0).collect();
-    if dosed.len() < 5 {
+    let data = crate::admin::ByDose::of(points.iter().filter(|(x, y)| *x >= 0.0 && y.is_finite()).copied());
+    let dosed: Vec<f64> = data.doses.iter().copied().filter(|&x| x > 0.0).collect();
+    let wells: f64 = data.doses.iter().zip(&data.counts).filter(|(x, _)| **x > 0.0).map(|(_, n)| n).sum();
+    if wells < 5.0 {
         return None;
     }
-    let f = crate::admin::fit_4pl(&xs, &ys, floor_zero).ok()?;
+    let f = crate::admin::fit_4pl(&data, floor_zero).ok()?;
     // A curve is shown only if it describes the data: converged, its IC50 near the doses given, a
     // plausible slope. Scattered points with no dose trend fit to degenerate curves otherwise.
     let (lo, hi) = dosed.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));

@@ -256,10 +256,28 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
     use std::collections::BTreeMap;
     let lines = c.lines();
     let measured = || c.measurements.iter().filter(|m| !m.control);
+    // The dosed wells by (line, compound), in the order each pair first comes: one pass, whatever the
+    // number of wells.
+    let mut pair_at: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+    let mut by_pair: Vec<((&str, &str), Vec<&data::Measurement>)> = Vec::new();
+    let mut last: Option<((&str, &str), usize)> = None;
+    for m in measured() {
+        let key = (&*m.cell_line, &*m.compound);
+        let k = match last {
+            Some((l, k)) if l == key => k,
+            _ => *pair_at.entry(key).or_insert_with(|| {
+                by_pair.push((key, Vec::new()));
+                by_pair.len() - 1
+            }),
+        };
+        last = Some((key, k));
+        by_pair[k].1.push(m);
+    }
     let trajectories: Vec<charts::Trajectory> = lines
         .iter()
         .map(|&line| {
-            let mine: Vec<_> = measured().filter(|m| m.cell_line == line).collect();
+            let mine: Vec<&data::Measurement> =
+                by_pair.iter().filter(|(k, _)| k.0 == line).flat_map(|(_, ms)| ms.iter().copied()).collect();
             let points = mine.iter().filter_map(|m| Some((m.iteration as f64, m.value?))).collect();
             let mut per_iteration: BTreeMap<i64, Option<f64>> = BTreeMap::new();
             for m in &mine {
@@ -286,18 +304,11 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
     };
     let trajectory = charts::trajectory(&trajectories, &y);
     // Dose-response per (line, compound).
-    let mut pairs: Vec<(&str, &str)> = Vec::new();
-    for m in measured() {
-        if !pairs.contains(&(m.cell_line.as_str(), m.compound.as_str())) {
-            pairs.push((&m.cell_line, &m.compound));
-        }
-    }
-    let mut dose_response = pairs
+    let mut dose_response = by_pair
         .iter()
-        .map(|&(line, compound)| {
-            let mine = || measured().filter(|m| m.cell_line == line && m.compound == compound);
+        .map(|&((line, compound), ref mine)| {
             let pts = |f: fn(&data::Measurement) -> Option<f64>| -> Vec<(f64, f64)> {
-                mine().filter_map(|m| Some((m.dose_um.filter(|d| *d > 0.0)?, f(m)?))).collect()
+                mine.iter().filter_map(|m| Some((m.dose_um.filter(|d| *d > 0.0)?, f(m)?))).collect()
             };
             let title = format!("{line} · {compound}");
             let chart = match c.thresholds {
@@ -352,26 +363,22 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
             dose_response.push((format!("{line} · lentivirus titration"), chart));
         }
     }
-    let groups = |key: fn(&data::Measurement) -> &str| {
-        let mut g: Vec<(String, Vec<f64>)> = Vec::new();
-        for m in measured() {
-            let Some(v) = m.value else { continue };
-            match g.iter_mut().find(|(k, _)| k == key(m)) {
-                Some((_, vs)) => vs.push(v),
-                None => g.push((key(m).to_string(), vec![v])),
-            }
+    let mut by_line: Vec<(String, Vec<f64>)> = Vec::new();
+    for ((line, _), ms) in &by_pair {
+        let values = ms.iter().filter_map(|m| m.value);
+        match by_line.iter_mut().find(|(k, _)| k == line) {
+            Some((_, vs)) => vs.extend(values),
+            None => by_line.push((line.to_string(), values.collect())),
         }
-        g
-    };
+    }
     pages::CampaignCharts {
         trajectory,
         dose_response,
         by_compound: charts::boxplots(&format!("{} by dose band", c.value_name), c.value_name, &dose_bands(c)),
-        by_line: charts::boxplots(&format!("{} by cell line", c.value_name), c.value_name, &groups(|m| &m.cell_line)),
+        by_line: charts::boxplots(&format!("{} by cell line", c.value_name), c.value_name, &by_line),
         plates: {
-            let all = plates_of(c);
-            let latest = &all[all.len().saturating_sub(PLATES_SHOWN)..];
-            (plate_maps_on(latest, &all, &PLATE_READOUTS), all.len())
+            let (latest, n) = plates_of(c, |n| n.saturating_sub(PLATES_SHOWN));
+            (plate_maps_on(&latest, &plate_scales(c), &PLATE_READOUTS), n)
         },
     }
 }
@@ -428,41 +435,77 @@ const PLATE_READOUTS: [plates::Readout; 3] = [
 
 /// A campaign's plates, each as one map per readout.
 pub fn campaign_plates(c: &Campaign) -> Vec<(String, Vec<String>)> {
-    plate_maps(&plates_of(c), &PLATE_READOUTS)
+    plate_maps(&plates_of(c, |_| 0).0, &PLATE_READOUTS)
 }
 
-/// A campaign's plates: its measurements that name a plate and a well.
-fn plates_of(c: &Campaign) -> Vec<plates::Plate> {
-    let mut plates: Vec<plates::Plate> = Vec::new();
+/// A campaign's plates: its measurements that name a plate and a well, by plate in the order each
+/// first comes, the plates from `from(number of plates)` on (a page draws the latest; the others only
+/// count), and the number of plates.
+fn plates_of(c: &Campaign, from: impl FnOnce(usize) -> usize) -> (Vec<plates::Plate>, usize) {
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    // Per plate, its wells with their (row, column).
+    type Placed<'a> = Vec<(&'a data::Measurement, (usize, usize))>;
+    let mut grouped: Vec<(&str, Placed)> = Vec::new();
     for m in &c.measurements {
-        let Some((row, col)) = (!m.plate.is_empty()).then(|| plates::parse_well(&m.well)).flatten() else { continue };
-        let label = match (m.control, m.dose_um) {
-            (true, _) => format!("{} · {} · control", m.well, m.cell_line),
-            (false, Some(d)) => format!("{} · {} · {} µM {}", m.well, m.cell_line, pages::num(d), m.compound),
-            (false, None) => format!("{} · {}", m.well, m.cell_line),
+        let Some(at) = (!m.plate.is_empty()).then(|| plates::parse_well(&m.well)).flatten() else { continue };
+        let k = match grouped.last() {
+            Some((p, _)) if *p == &*m.plate => grouped.len() - 1,
+            _ => *index.entry(&*m.plate).or_insert_with(|| {
+                grouped.push((&*m.plate, Vec::new()));
+                grouped.len() - 1
+            }),
         };
-        let well =
-            plates::Well { row, col, control: m.control, label, values: vec![m.viability, m.segmentation, m.value] };
-        match plates.iter_mut().find(|p| p.id == m.plate) {
-            Some(p) => p.wells.push(well),
-            None => plates.push(plates::Plate { id: m.plate.clone(), wells: vec![well] }),
-        }
+        grouped[k].1.push((m, at));
     }
-    plates
+    let n = grouped.len();
+    let from = from(n).min(n);
+    let plates = grouped
+        .drain(from..)
+        .map(|(id, wells)| plates::Plate {
+            id: id.to_string(),
+            wells: wells
+                .into_iter()
+                .map(|(m, (row, col))| plates::Well {
+                    row,
+                    col,
+                    control: m.control,
+                    label: well_label(m),
+                    values: vec![m.viability, m.segmentation, m.value],
+                })
+                .collect(),
+        })
+        .collect();
+    (plates, n)
+}
+
+/// The colour scale of each of [`PLATE_READOUTS`] across every plated well of a campaign.
+fn plate_scales(c: &Campaign) -> Vec<Option<(f64, f64)>> {
+    let plated = || c.measurements.iter().filter(|m| !m.plate.is_empty() && plates::parse_well(&m.well).is_some());
+    let readouts: [fn(&data::Measurement) -> Option<f64>; 3] = [|m| m.viability, |m| m.segmentation, |m| m.value];
+    readouts.iter().map(|f| plates::range_of(plated().filter_map(f))).collect()
+}
+
+/// A well's tooltip: its name, line and treatment.
+fn well_label(m: &data::Measurement) -> String {
+    match (m.control, m.dose_um) {
+        (true, _) => format!("{} · {} · control", m.well, m.cell_line),
+        (false, Some(d)) => format!("{} · {} · {} µM {}", m.well, m.cell_line, pages::num(d), m.compound),
+        (false, None) => format!("{} · {}", m.well, m.cell_line),
+    }
 }
 
 /// Maps of `plates` for every readout that has values, each readout on one scale across the plates.
 pub fn plate_maps(plates: &[plates::Plate], readouts: &[plates::Readout]) -> Vec<(String, Vec<String>)> {
-    plate_maps_on(plates, plates, readouts)
+    let scales: Vec<Option<(f64, f64)>> = (0..readouts.len()).map(|k| plates::range(plates, k)).collect();
+    plate_maps_on(plates, &scales, readouts)
 }
 
-/// Maps of `plates` on the colour scales of `all`.
+/// Maps of `plates` on the colour scales `scales` (one per readout, `None` for a readout without values).
 fn plate_maps_on(
     plates: &[plates::Plate],
-    all: &[plates::Plate],
+    scales: &[Option<(f64, f64)>],
     readouts: &[plates::Readout],
 ) -> Vec<(String, Vec<String>)> {
-    let scales: Vec<Option<(f64, f64)>> = (0..readouts.len()).map(|k| plates::range(all, k)).collect();
     plates
         .iter()
         .map(|p| {
@@ -509,14 +552,14 @@ fn campaign_csv(store: &Store, id: &str) -> crate::Result<Response> {
     for m in &c.measurements {
         w.write_record([
             m.iteration.to_string(),
-            m.cell_line.clone(),
-            m.compound.clone(),
+            m.cell_line.to_string(),
+            m.compound.to_string(),
             f(m.dose_um),
             f(m.value),
             f(m.viability),
             f(m.segmentation),
-            m.plate.clone(),
-            m.well.clone(),
+            m.plate.to_string(),
+            m.well.to_string(),
             u8::from(m.control).to_string(),
         ])
         .map_err(io)?;

@@ -84,12 +84,13 @@ pub fn viridis(t: f64) -> (u8, u8, u8) {
 
 /// The range of readout `k` over plates, for one colour scale across them.
 pub fn range(plates: &[Plate], k: usize) -> Option<(f64, f64)> {
-    let (lo, hi) = plates
-        .iter()
-        .flat_map(|p| &p.wells)
-        .filter_map(|w| w.values.get(k).copied().flatten())
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    range_of(plates.iter().flat_map(|p| &p.wells).filter_map(|w| w.values.get(k).copied().flatten()))
+}
+
+/// The colour scale of `values` (the finite ones), as [`range`].
+pub fn range_of(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) =
+        values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     lo.is_finite().then_some(if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) })
 }
 
