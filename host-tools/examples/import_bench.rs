@@ -1,13 +1,22 @@
-//! Benchmark of the measurements importer and the fit query.
+//! Benchmark of the measurements importer, the queries on what it loaded, and the export, at scale.
 //!
-//! Generates a 1,000,000-row measurements CSV (10 lines × 10 compounds × 10,000 wells, Hill-shaped
-//! viability with 5 % noise) in a temporary folder, imports it into a fresh store (one transaction, every
-//! row checked), then runs `results fit` for one (line, compound) — 10,000 points. Prints
-//! `import_rows_per_s=<n> fit_query_ms=<n>`.
+//! Generates an N-row measurements CSV (10 lines × 10 compounds × 10 doses cycling from row to row,
+//! 1536-well plates, Hill-shaped viability with 5 % noise) in a temporary folder, then, in this process:
+//! imports it into a fresh store (one transaction, every row checked), runs `results fit` for one (line,
+//! compound) and `results summary` (medians of 5), and exports the measurements back to CSV and checks
+//! the export against the source row by row. With `--legacy-python PYTHON` (a Python with pandas) it
+//! also times the legacy path on the same file in the same run (`legacy_import.py`: pandas `read_csv`
+//! then `to_sql`). Prints
+//! `rows=<n> import_rows_per_s=<n> peak_rss_mib=<n> fit_query_ms=<n> summary_ms=<n> export_rows_per_s=<n>`
+//! and, with the legacy path, `legacy_rows_per_s=<n> ratio=<import / legacy>`.
 //!
-//! Run: `cargo run --release -p cellos-host --example import_bench [ROWS]`
+//! `peak_rss_mib` is this process's peak resident memory while the import runs (the high-water mark is
+//! reset just before it, Linux's `/proc/self/clear_refs`).
+//!
+//! Run: `cargo run --release -p cellos-host --example import_bench -- [--rows N] [--legacy-python PYTHON]`
+//! (default 1,000,000 rows).
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use cellos_core::rng::{normal, seeded};
@@ -15,8 +24,32 @@ use cellos_host::admin;
 use cellos_host::kinds::Kind;
 use cellos_host::store::Store;
 
+/// This process's peak resident set, MiB (`VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn median_ms(
+    mut run: impl FnMut() -> Result<(), Box<dyn std::error::Error>>,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        run()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[2])
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rows: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let rows: usize = value("--rows").map(|s| s.replace('_', "").parse()).transpose()?.unwrap_or(1_000_000);
+    let legacy = value("--legacy-python");
     let dir = std::env::temp_dir().join(format!("cellos-import-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let csv = dir.join("measurements.csv");
@@ -50,19 +83,67 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     w.flush()?;
     drop(w);
     let mut store = Store::open(&dir.join("data"))?;
+    // Reset the high-water mark: the peak is the import's.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
     let start = Instant::now();
     let s = Kind::Results.import(&mut store, &csv, &mut |_, _| {})?;
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(s.rows, vec![("measurements".to_string(), rows as u64)]);
-    let start = Instant::now();
-    let f = admin::results_fit(&store, "L3", "C4")?;
-    let fit_ms = start.elapsed().as_secs_f64() * 1e3;
+    let peak = peak_rss_mib().unwrap_or(f64::NAN);
+    if s.rows != vec![("measurements".to_string(), rows as u64)] {
+        return Err(format!("imported {:?}, expected {rows} rows", s.rows).into());
+    }
+    let fit = admin::results_fit(&store, "L3", "C4")?;
     eprintln!(
         "# fitted IC50 {:.3} µM (true 4.5) over {} points",
-        f["ic50_uM"].as_f64().unwrap_or(f64::NAN),
-        f["points"]
+        fit["ic50_uM"].as_f64().unwrap_or(f64::NAN),
+        fit["points"]
     );
-    println!("import_rows_per_s={:.0} fit_query_ms={fit_ms:.1}", rows as f64 / secs);
+    let fit_ms = median_ms(|| admin::results_fit(&store, "L3", "C4").map(drop).map_err(Into::into))?;
+    let summary_ms = median_ms(|| admin::results_summary(&store).map(drop).map_err(Into::into))?;
+    // The export, and the round trip: every line of the export is the source's line, in order, except
+    // for the numbers' spelling (the export prints them as the legacy files do), so compare parsed rows.
+    let exported = dir.join("exported.csv");
+    let start = Instant::now();
+    Kind::Results.export(&store, &exported)?;
+    let export_secs = start.elapsed().as_secs_f64();
+    let (a, b) =
+        (std::io::BufReader::new(std::fs::File::open(&csv)?), std::io::BufReader::new(std::fs::File::open(&exported)?));
+    let mut compared = 0usize;
+    for (k, (x, y)) in a.lines().zip(b.lines()).enumerate() {
+        let (x, y) = (x?, y?);
+        let same = x
+            .split(',')
+            .zip(y.split(','))
+            .all(|(p, q)| p == q || matches!((p.parse::<f64>(), q.parse::<f64>()), (Ok(u), Ok(v)) if u == v));
+        if !same {
+            return Err(format!("line {}: source `{x}`, export `{y}`", k + 1).into());
+        }
+        compared += 1;
+    }
+    if compared != rows + 1 {
+        return Err(format!("the export has {} lines, the source {}", compared, rows + 1).into());
+    }
+    print!(
+        "rows={rows} import_rows_per_s={:.0} peak_rss_mib={peak:.0} fit_query_ms={fit_ms:.2} summary_ms={summary_ms:.2} export_rows_per_s={:.0}",
+        rows as f64 / secs,
+        rows as f64 / export_secs
+    );
+    drop(store);
+    if let Some(python) = legacy {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/legacy_import.py");
+        let out = std::process::Command::new(python).arg(script).arg(&csv).arg(dir.join("legacy.db")).output()?;
+        if !out.status.success() {
+            return Err(format!("the legacy path failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let legacy_rate: f64 = text
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("legacy_rows_per_s="))
+            .and_then(|v| v.parse().ok())
+            .ok_or("the legacy path printed no rate")?;
+        print!(" legacy_rows_per_s={legacy_rate:.0} ratio={:.2}", rows as f64 / secs / legacy_rate);
+    }
+    println!();
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -309,16 +309,18 @@ pub fn results_query(store: &Store, line: Option<&str>, compound: Option<&str>, 
 
 /// Counts per (line, compound) and per plate.
 pub fn results_summary(store: &Store) -> Result<Value> {
+    // From the running sums the triggers keep (`dose_stats`, `plate_stats`): the same figures as
+    // grouping the rows, in time that does not grow with them.
     let per_pair = rows_json(
         &store.results,
-        "SELECT cell_line, compound, count(*) AS measurements, count(DISTINCT dose_uM) AS doses, min(dose_uM) AS min_dose_uM, max(dose_uM) AS max_dose_uM \
-         FROM measurements GROUP BY cell_line, compound ORDER BY cell_line, compound",
+        "SELECT cell_line, nullif(compound, '') AS compound, sum(rows) AS measurements, count(nullif(dose_uM, -1.0)) AS doses, \
+         min(nullif(dose_uM, -1.0)) AS min_dose_uM, max(nullif(dose_uM, -1.0)) AS max_dose_uM \
+         FROM dose_stats GROUP BY cell_line, compound ORDER BY cell_line, compound",
         &[],
     )?;
-    let plates: i64 = store.results.query_row("SELECT count(DISTINCT plate_id) FROM measurements", [], |r| r.get(0))?;
-    Ok(
-        json!({ "measurements": count(&store.results, "measurements")?, "plates": plates, "by_line_and_compound": per_pair }),
-    )
+    let plates: i64 = store.results.query_row("SELECT count(*) FROM plate_stats", [], |r| r.get(0))?;
+    let measurements: i64 = store.results.query_row("SELECT ifnull(sum(rows), 0) FROM dose_stats", [], |r| r.get(0))?;
+    Ok(json!({ "measurements": measurements, "plates": plates, "by_line_and_compound": per_pair }))
 }
 
 /// The `(dose, normalised viability)` points of a line and compound in the measurements database.
@@ -411,10 +413,32 @@ pub(crate) fn fit_4pl(data: &ByDose, floor_zero: bool) -> std::result::Result<Fo
     fit_four_pl_replicates(&summary, Some(start), &options)
 }
 
+/// The viability of a line and compound by dose, from the store's running sums (`dose_stats`, kept by
+/// triggers on every write): what a fit needs, read in time that does not grow with the rows.
+pub fn viability_by_dose(store: &Store, line: &str, compound: &str) -> Result<ByDose> {
+    let mut st = store.results.prepare_cached(
+        "SELECT dose_uM, viability_n, viability_sum, viability_sumsq FROM dose_stats          WHERE cell_line = ?1 AND compound = ?2 AND dose_uM >= 0 AND viability_n > 0 ORDER BY dose_uM",
+    )?;
+    let mut out = ByDose::default();
+    let rows = st.query_map([line, compound], |r| {
+        Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)?, r.get::<_, f64>(2)?, r.get::<_, f64>(3)?))
+    })?;
+    for row in rows {
+        let (dose, n, sum, sumsq) = row?;
+        let (n, mean) = (n as f64, sum / n as f64);
+        out.doses.push(dose);
+        out.means.push(mean);
+        out.counts.push(n);
+        // Σ(y − ȳ)² = Σy² − n ȳ²; never below 0 (rounding in the running sums).
+        out.within_ss += (sumsq - n * mean * mean).max(0.0);
+    }
+    Ok(out)
+}
+
 /// A dose-response fit of normalised viability for (line, compound): IC50, Hill and their standard
 /// errors, by the core's four-parameter logistic with the bottom held at 0.
 pub fn results_fit(store: &Store, line: &str, compound: &str) -> Result<Value> {
-    let data = ByDose::of(viability_points(store, line, compound)?);
+    let data = viability_by_dose(store, line, compound)?;
     if data.doses.is_empty() {
         return Err(StoreError::NotFound(format!(
             "no measurements of {compound} on {line} (see `cellos results summary`)"

@@ -412,7 +412,7 @@ pub fn fit(points: &[(f64, f64)], floor_zero: bool) -> Option<FourPlFit> {
 /// A `(line, compound)` of the measurements database with its count.
 pub fn result_pairs(store: &Store) -> Result<Vec<(String, String, i64)>> {
     let mut st = store.results.prepare_cached(
-        "SELECT cell_line, compound, count(*) FROM measurements WHERE compound IS NOT NULL AND dose_uM IS NOT NULL \
+        "SELECT cell_line, compound, sum(rows) FROM dose_stats WHERE compound != '' AND dose_uM >= 0 \
          GROUP BY cell_line, compound ORDER BY cell_line, compound",
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;

@@ -91,11 +91,11 @@ impl Kind {
     /// Writes the database's content in the source format, to `path` (a file, or a folder for
     /// campaigns). Written beside the target and renamed, so a failure leaves nothing half-written.
     pub fn export(self, store: &Store, path: &Path) -> Result<()> {
-        let value = self.export_value(store)?;
         match self {
-            Kind::Params | Kind::CellLines => write_atomic(path, &to_yaml(&value)?),
-            Kind::Results => write_atomic(path, results::to_csv(&value)?.as_bytes()),
-            Kind::Campaigns => campaigns::write(path, &value),
+            Kind::Params | Kind::CellLines => write_atomic(path, &to_yaml(&self.export_value(store)?)?),
+            // Streamed from the database to the file: memory does not grow with the rows.
+            Kind::Results => results::export_csv(store, path),
+            Kind::Campaigns => campaigns::write(path, &self.export_value(store)?),
             Kind::Legacy => {
                 Err(StoreError::Invalid("the legacy databases are not written back; export the other kinds".into()))
             }
@@ -161,7 +161,57 @@ pub fn read_text(path: &Path) -> Result<String> {
 
 /// The SHA-256 of some bytes, hex.
 pub fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file read once, in pieces, each piece also handed to a hashing thread: the source's SHA-256 costs
+/// no second pass and no copy of the file in memory (the pieces in flight are bounded).
+pub struct Hashed<R> {
+    inner: R,
+    to_hasher: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0
+            && let Some(tx) = &self.to_hasher
+        {
+            // The hasher ends only when this side does: a send cannot fail while it runs.
+            let _ = tx.send(buf[..n].to_vec());
+        }
+        Ok(n)
+    }
+}
+
+/// Reads `path` through `read` (a buffered reader that also feeds a SHA-256 on another core) and returns
+/// what `read` returns with the hash of every byte it read (the whole file, when `read` reads to the
+/// end).
+pub fn read_hashed<T>(
+    path: &Path,
+    read: impl FnOnce(&mut std::io::BufReader<Hashed<std::fs::File>>) -> Result<T>,
+) -> Result<(T, String)> {
+    let file = std::fs::File::open(path).map_err(|source| StoreError::Io { path: path.into(), source })?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut h = Sha256::new();
+            for piece in rx {
+                h.update(&piece);
+            }
+            hex(&h.finalize())
+        });
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, Hashed { inner: file, to_hasher: Some(tx) });
+        let out = read(&mut reader);
+        // Closing the channel ends the hasher.
+        reader.get_mut().to_hasher = None;
+        let sha = hasher.join().map_err(|_| StoreError::Invalid("hashing the source failed".into()))?;
+        Ok((out?, sha))
+    })
 }
 
 /// Starts recording an import in `tx`; `None` when this source was imported before.
@@ -199,10 +249,31 @@ pub fn same_value(a: &SqlValue, b: &SqlValue) -> bool {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| {
+        use std::io::Write;
+        w.write_all(bytes).map_err(|source| StoreError::Io { path: path.into(), source })
+    })
+}
+
+/// Writes `path` through `write` beside it (`path.part`), flushed to the disk, then renamed over it: a
+/// failure (a full disk, say) leaves `path` as it was and removes the part.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
+) -> Result<()> {
     let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| StoreError::Io { path: path.into(), source })
+    let io = |source| StoreError::Io { path: path.into(), source };
+    let done = (|| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    })();
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
 }
 
 fn to_yaml(v: &Value) -> Result<Vec<u8>> {

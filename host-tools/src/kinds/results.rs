@@ -15,7 +15,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use super::{Kind, Summary, begin, read, sha256};
+use super::{Kind, Summary, begin, read};
 use crate::error::{Result, StoreError};
 use crate::store::Store;
 
@@ -130,43 +130,47 @@ fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
 }
 
 /// Imports a measurements CSV. `progress(done, total_bytes)` as it goes.
+///
+/// The file streams through: it is read once, in pieces (its SHA-256, for idempotence, computed on
+/// another core from the same pieces), so memory does not grow with it. Whether the source was imported
+/// before is decided at the end, and such an import is rolled back.
 pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary> {
     let file = path.display().to_string();
     let provenance = crate::verify::source_name(path);
-    let bytes = read(path)?;
-    if std::str::from_utf8(&bytes).is_err() {
-        let at = std::str::from_utf8(&bytes).err().map_or(0, |e| e.valid_up_to());
-        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        return Err(StoreError::input(&file, format!("line {line}"), "not valid UTF-8 text"));
-    }
+    let total = std::fs::metadata(path).map_err(|source| StoreError::Io { path: path.into(), source })?.len();
     let mut summary = Summary::new(Kind::Results, path);
-    let total = bytes.len() as u64;
-    // The source's hash (for idempotence) is computed on another core while the rows load; whether the
-    // source was imported before is decided at the end, and such an import is rolled back.
-    std::thread::scope(|scope| {
-        let hasher = scope.spawn(|| sha256(&bytes));
-        let loaded = load_rows(store, &file, &provenance, &bytes, total, progress, &mut summary);
-        let sha = hasher.join().map_err(|_| StoreError::Invalid("hashing the source failed".into()))?;
-        let tx = loaded?;
-        let seen: Option<i64> = tx
-            .query_row(
-                "SELECT import_id FROM imports WHERE kind = ?1 AND sha256 = ?2",
-                params![Kind::Results.name(), sha],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if seen.is_some() {
-            summary.already_imported = true;
-            summary.rows.clear();
-            return Ok(summary);
+    let (tx, sha) =
+        super::read_hashed(path, |reader| load_rows(store, &file, &provenance, reader, total, progress, &mut summary))?;
+    let seen: Option<i64> = tx
+        .query_row(
+            "SELECT import_id FROM imports WHERE kind = ?1 AND sha256 = ?2",
+            params![Kind::Results.name(), sha],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if seen.is_some() {
+        summary.already_imported = true;
+        summary.rows.clear();
+        return Ok(summary);
+    }
+    tx.execute("UPDATE imports SET sha256 = ?1 WHERE import_id = (SELECT max(import_id) FROM imports)", [&sha])?;
+    tx.commit()?;
+    // A large import leaves a large write-ahead log: fold it into the database now.
+    store.results.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size = -2000")?;
+    progress(total, total);
+    Ok(summary)
+}
+
+/// A CSV reading error at its place: a byte that is not UTF-8 is named so.
+fn csv_error(file: &str, e: &csv::Error, line_before: usize) -> StoreError {
+    let line = e.position().map_or(line_before, |p| p.line() as usize);
+    match e.kind() {
+        csv::ErrorKind::Utf8 { pos, .. } => {
+            let line = pos.as_ref().map_or(line, |p| p.line() as usize);
+            StoreError::input(file, format!("line {line}"), "not valid UTF-8 text")
         }
-        tx.execute("UPDATE imports SET sha256 = ?1 WHERE import_id = (SELECT max(import_id) FROM imports)", [&sha])?;
-        tx.commit()?;
-        // A large import leaves a large write-ahead log: fold it into the database now.
-        store.results.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size = -2000")?;
-        progress(total, total);
-        Ok(summary)
-    })
+        _ => StoreError::input(file, format!("line {line}"), e.to_string()),
+    }
 }
 
 /// Loads and checks every row inside a transaction it returns uncommitted.
@@ -174,7 +178,7 @@ fn load_rows<'s>(
     store: &'s mut Store,
     file: &str,
     provenance: &str,
-    bytes: &[u8],
+    source: impl std::io::Read,
     total: u64,
     progress: &mut dyn FnMut(u64, u64),
     summary: &mut Summary,
@@ -182,11 +186,17 @@ fn load_rows<'s>(
     // A bulk load keeps the indexes' pages in memory: 64 MiB of page cache while it runs.
     store.results.execute_batch("PRAGMA cache_size = -65536")?;
     let tx = store.results.transaction()?;
+    // The per-row triggers that keep `dose_stats` and `plate_stats` are lifted for the load (they cost
+    // it more than half its time) and put back before it returns; the loaded rows' sums are added once
+    // at the end instead. All of it inside the transaction: another connection sees the triggers or the
+    // rows with their sums, never one without the other.
+    let triggers = SuspendedTriggers::lift(&tx)?;
+    let mut stats = Stats::default();
     let pending = format!("pending-{}", crate::time::now());
     let import_id = begin(&tx, Kind::Results, provenance, &pending)?
         .ok_or_else(|| StoreError::Invalid("an import is already under way".into()))?;
-    let mut r = reader(bytes);
-    let header = r.headers().map_err(|e| StoreError::input(file, "line 1", e.to_string()))?.clone();
+    let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(source);
+    let header = r.headers().map_err(|e| csv_error(file, &e, 1))?.clone();
     let order = header_order(file, &header)?;
     {
         let mut insert = tx.prepare(
@@ -209,10 +219,7 @@ fn load_rows<'s>(
         let mut rec = csv::StringRecord::new();
         let mut row = 0usize;
         loop {
-            let more = r.read_record(&mut rec).map_err(|e| {
-                let line = e.position().map_or(row + 2, |p| p.line() as usize);
-                StoreError::input(file, format!("line {line}"), e.to_string())
-            })?;
+            let more = r.read_record(&mut rec).map_err(|e| csv_error(file, &e, row + 2))?;
             if !more {
                 break;
             }
@@ -238,7 +245,9 @@ fn load_rows<'s>(
                     format!("plate {plate_name} well {well_name} at this time was already measured at row {first}"),
                 )
             };
-            if added == 0 {
+            if added == 1 {
+                stats.add(v);
+            } else {
                 let (stored, from, first) = existing.query_row(params![v[0], v[1], v[5]], |r| {
                     let values = (0..12).map(|i| r.get::<_, SqlValue>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
                     let first = (r.get::<_, Option<i64>>(13)? == Some(import_id))
@@ -281,7 +290,104 @@ fn load_rows<'s>(
             summary.present("measurements", present);
         }
     }
+    stats.write(&tx)?;
+    triggers.restore(&tx)?;
     Ok(tx)
+}
+
+/// The triggers on `measurements`, dropped for a bulk load and created again from their own SQL (the
+/// migrations stay the one place they are written).
+struct SuspendedTriggers(Vec<String>);
+
+impl SuspendedTriggers {
+    fn lift(tx: &rusqlite::Transaction<'_>) -> Result<SuspendedTriggers> {
+        let mut st =
+            tx.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'measurements'")?;
+        let found: Vec<(String, String)> =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        for (name, _) in &found {
+            tx.execute_batch(&format!("DROP TRIGGER \"{}\"", name.replace('"', "\"\"")))?;
+        }
+        Ok(SuspendedTriggers(found.into_iter().map(|(_, sql)| sql).collect()))
+    }
+
+    fn restore(self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        for sql in self.0 {
+            tx.execute_batch(&sql)?;
+        }
+        Ok(())
+    }
+}
+
+/// The sums the triggers keep, for the rows of one load: per (line, compound, dose) and per plate, so
+/// memory grows with those, not with the rows.
+#[derive(Default)]
+struct Stats {
+    /// By `line ␟ compound ␟ dose bits`.
+    doses: HashMap<String, (i64, i64, f64, f64)>,
+    plates: HashMap<String, i64>,
+    /// The key being looked up (no allocation per row).
+    key: String,
+}
+
+/// Separates the parts of a [`Stats`] key (a control character no field holds).
+const UNIT: char = '\u{1f}';
+
+impl Stats {
+    fn add<'a>(&mut self, v: &[Cell<'a>; 12]) {
+        use std::fmt::Write;
+        let text = |c: Cell<'a>| -> &'a str {
+            match c {
+                Cell::Text(t) => t,
+                _ => "",
+            }
+        };
+        let dose = match v[4] {
+            Cell::Real(d) => d,
+            _ => -1.0,
+        };
+        self.key.clear();
+        let _ = write!(self.key, "{}{UNIT}{}{UNIT}{:x}", text(v[2]), text(v[3]), (dose + 0.0).to_bits());
+        let e = match self.doses.get_mut(self.key.as_str()) {
+            Some(e) => e,
+            None => self.doses.entry(self.key.clone()).or_default(),
+        };
+        e.0 += 1;
+        if let Cell::Real(x) = v[11] {
+            e.1 += 1;
+            e.2 += x;
+            e.3 += x * x;
+        }
+        match v[0] {
+            Cell::Text(p) => match self.plates.get_mut(p) {
+                Some(n) => *n += 1,
+                None => {
+                    self.plates.insert(p.to_string(), 1);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    fn write(&self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        let mut dose = tx.prepare(
+            "INSERT INTO dose_stats VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO UPDATE SET rows = rows + excluded.rows, \
+             viability_n = viability_n + excluded.viability_n, viability_sum = viability_sum + excluded.viability_sum, \
+             viability_sumsq = viability_sumsq + excluded.viability_sumsq",
+        )?;
+        for (key, (rows, n, sum, sumsq)) in &self.doses {
+            let mut parts = key.split(UNIT);
+            let (line, compound) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let d = parts.next().and_then(|b| u64::from_str_radix(b, 16).ok()).map_or(-1.0, f64::from_bits);
+            dose.execute(params![line, compound, d, rows, n, sum, sumsq])?;
+        }
+        let mut plate = tx
+            .prepare("INSERT INTO plate_stats VALUES (?1, ?2) ON CONFLICT DO UPDATE SET rows = rows + excluded.rows")?;
+        for (p, rows) in &self.plates {
+            plate.execute(params![p, rows])?;
+        }
+        Ok(())
+    }
 }
 
 fn sql_value(c: Cell<'_>) -> SqlValue {
@@ -351,6 +457,35 @@ pub fn export_rows(store: &Store, source: Option<&str>) -> Result<Value> {
     Ok(Value::Array(rows.collect::<rusqlite::Result<_>>()?))
 }
 
+/// Every measurement as the legacy CSV (numbers as [`py_float`] prints them), streamed from
+/// the database into `path` (written beside it and renamed: a failure leaves `path` as it was).
+pub fn export_csv(store: &Store, path: &Path) -> Result<()> {
+    super::write_atomic_with(path, |out| {
+        let io = |e: csv::Error| StoreError::Invalid(format!("writing {}: {e}", path.display()));
+        let mut w = csv::WriterBuilder::new().from_writer(out);
+        w.write_record(COLUMNS).map_err(io)?;
+        let mut st = store.results.prepare(
+            "SELECT plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, \
+             liquid_handler_id, viability_norm FROM measurements ORDER BY id",
+        )?;
+        let mut rows = st.query([])?;
+        let mut fields: [String; 12] = Default::default();
+        while let Some(r) = rows.next()? {
+            for (i, f) in fields.iter_mut().enumerate() {
+                f.clear();
+                match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null | rusqlite::types::ValueRef::Blob(_) => {}
+                    rusqlite::types::ValueRef::Integer(n) => *f = n.to_string(),
+                    rusqlite::types::ValueRef::Real(x) => *f = py_float(x),
+                    rusqlite::types::ValueRef::Text(t) => f.push_str(&String::from_utf8_lossy(t)),
+                }
+            }
+            w.write_record(&fields).map_err(io)?;
+        }
+        w.flush().map_err(|source| StoreError::Io { path: path.into(), source })
+    })
+}
+
 /// Every measurement.
 pub fn export_value(store: &Store) -> Result<Value> {
     export_rows(store, None)
@@ -359,26 +494,4 @@ pub fn export_value(store: &Store) -> Result<Value> {
 /// A number as the legacy files print it: `24.0` for a whole number, else the shortest exact form.
 pub fn py_float(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e16 { format!("{x:.1}") } else { format!("{x}") }
-}
-
-/// Rows as CSV text with the legacy header.
-pub fn to_csv(v: &Value) -> Result<String> {
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    let io = |e: csv::Error| StoreError::Invalid(format!("writing CSV: {e}"));
-    w.write_record(COLUMNS).map_err(io)?;
-    for row in v.as_array().into_iter().flatten() {
-        let fields: Vec<String> = COLUMNS
-            .iter()
-            .map(|k| match &row[k] {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                Value::Number(n) if n.is_i64() => n.to_string(),
-                Value::Number(n) => py_float(n.as_f64().unwrap_or(f64::NAN)),
-                other => other.to_string(),
-            })
-            .collect();
-        w.write_record(&fields).map_err(io)?;
-    }
-    String::from_utf8(w.into_inner().map_err(|e| StoreError::Invalid(e.to_string()))?)
-        .map_err(|e| StoreError::Invalid(e.to_string()))
 }

@@ -1,0 +1,124 @@
+//! The running sums the fit and the summary read (`dose_stats`, `plate_stats`) agree with the rows
+//! themselves after every kind of write: an import by the real binary (whose load lifts the triggers
+//! and adds its sums at the end), a repeated import, a failed one, and rows inserted, changed and
+//! deleted by other writers (the triggers).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cellos_host::admin::{self, ByDose};
+use cellos_host::store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cellos");
+
+fn fixture(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(p)
+}
+
+fn cellos(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN).arg("--data-dir").arg(data).args(args).output().unwrap()
+}
+
+type Row = (String, String, f64, i64, i64, f64, f64);
+
+/// `dose_stats` and what grouping the rows gives, in the same order.
+fn both(c: &rusqlite::Connection) -> (Vec<Row>, Vec<Row>) {
+    let q = |sql: &str| -> Vec<Row> {
+        let mut st = c.prepare(sql).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    (
+        q("SELECT * FROM dose_stats ORDER BY cell_line, compound, dose_uM"),
+        q("SELECT cell_line, ifnull(compound, ''), ifnull(dose_uM, -1.0) AS d, count(*), count(viability_norm), \
+           total(viability_norm), total(viability_norm * viability_norm) FROM measurements \
+           GROUP BY cell_line, ifnull(compound, ''), d ORDER BY 1, 2, 3"),
+    )
+}
+
+fn assert_consistent(c: &rusqlite::Connection, when: &str) {
+    let (kept, grouped) = both(c);
+    assert_eq!(kept.len(), grouped.len(), "{when}: {} sums kept, {} groups", kept.len(), grouped.len());
+    for (k, g) in kept.iter().zip(&grouped) {
+        assert_eq!((&k.0, &k.1, k.2, k.3, k.4), (&g.0, &g.1, g.2, g.3, g.4), "{when}");
+        for (a, b) in [(k.5, g.5), (k.6, g.6)] {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{when}: {k:?} against {g:?}");
+        }
+    }
+    let plates = |sql: &str| -> Vec<(String, i64)> {
+        let mut st = c.prepare(sql).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    };
+    assert_eq!(
+        plates("SELECT plate_id, rows FROM plate_stats ORDER BY plate_id"),
+        plates("SELECT plate_id, count(*) FROM measurements GROUP BY plate_id ORDER BY plate_id"),
+        "{when}"
+    );
+    let triggers: i64 = c
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'measurements'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(triggers, 3, "{when}: the triggers are in place");
+}
+
+#[test]
+fn the_running_sums_agree_with_the_rows_after_every_kind_of_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = fixture("phase0_all_plates.csv");
+    let csv = csv.to_str().unwrap();
+    let o = cellos(&data, &["import", "results", csv]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = rusqlite::Connection::open(data.join("experimental_results.db")).unwrap();
+    assert_consistent(&c, "after the import");
+    let (kept, _) = both(&c);
+    assert_eq!(kept.iter().map(|r| r.3).sum::<i64>(), 528);
+    // Again: nothing added, nothing changed.
+    assert!(cellos(&data, &["import", "results", csv]).status.success());
+    assert_eq!(both(&c).0, kept, "a repeated import changes no sum");
+    // A file that fails at its last row: rolled back, sums and triggers as they were.
+    let mut bad = std::fs::read_to_string(fixture("phase0_all_plates.csv")).unwrap();
+    bad.push_str("P9,A1,HepG2,tbhp,-3,24,1,0,2025-01-01,i,l,0.5\n");
+    let bad_path = dir.path().join("bad.csv");
+    std::fs::write(&bad_path, bad.replace("_P", "_Q")).unwrap();
+    let o = cellos(&data, &["import", "results", bad_path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(both(&c).0, kept, "a failed import changes no sum");
+    assert_consistent(&c, "after a failed import");
+    // Other writers: a campaign's rows, a changed dose and viability, deleted rows.
+    c.execute_batch(
+        "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, viability_norm, campaign_id, iteration, created_at) \
+         VALUES ('C1', 'B2', 'HepG2', 'tbhp', 40.0, 0.8, 'c', 1, 'now'), ('C1', 'B3', 'HepG2', 'tbhp', 40.0, 0.7, 'c', 1, 'now'), \
+                ('C1', 'B4', 'HepG2', NULL, NULL, NULL, 'c', 1, 'now');
+         UPDATE measurements SET dose_uM = 41.5, viability_norm = 0.66 WHERE well_id = 'B3' AND campaign_id = 'c';
+         UPDATE measurements SET plate_id = 'C2', cell_line = 'U2OS' WHERE well_id = 'B2' AND campaign_id = 'c';
+         DELETE FROM measurements WHERE id IN (SELECT id FROM measurements WHERE campaign_id IS NULL ORDER BY id LIMIT 40);",
+    )
+    .unwrap();
+    assert_consistent(&c, "after inserts, updates and deletes");
+    // The fit from the sums is the fit to every row.
+    let store = Store::open(&data).unwrap();
+    let (line, compound) = ("HepG2", "staurosporine");
+    let every = ByDose::of(admin::viability_points(&store, line, compound).unwrap());
+    let sums = admin::viability_by_dose(&store, line, compound).unwrap();
+    assert_eq!(sums.observations(), every.observations());
+    let sorted = |b: &ByDose| {
+        let mut v: Vec<(f64, f64, f64)> = (0..b.doses.len()).map(|i| (b.doses[i], b.means[i], b.counts[i])).collect();
+        v.sort_by(|x, y| x.0.total_cmp(&y.0));
+        v
+    };
+    let (a, b) = (sorted(&every), sorted(&sums));
+    assert_eq!(a.len(), b.len());
+    assert!(a.len() >= 5, "{a:?}");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((x.0, x.2), (y.0, y.2));
+        assert!((x.1 - y.1).abs() < 1e-12, "{x:?} {y:?}");
+    }
+    assert!((every.within_ss - sums.within_ss).abs() < 1e-9 * every.within_ss.max(1.0));
+    let fit = admin::results_fit(&store, line, compound).unwrap();
+    assert_eq!(fit["points"], serde_json::json!(every.observations()));
+    assert!(fit["ic50_uM"].as_f64().unwrap() > 0.0);
+}
