@@ -358,14 +358,13 @@ impl Stats {
             e.2 += x;
             e.3 += x * x;
         }
-        match v[0] {
-            Cell::Text(p) => match self.plates.get_mut(p) {
+        if let Cell::Text(p) = v[0] {
+            match self.plates.get_mut(p) {
                 Some(n) => *n += 1,
                 None => {
                     self.plates.insert(p.to_string(), 1);
                 }
-            },
-            _ => {}
+            }
         }
     }
 
