@@ -173,12 +173,120 @@ fn csv_error(file: &str, e: &csv::Error, line_before: usize) -> StoreError {
     }
 }
 
+/// A checked field of a record: the text as its field's index in the record (the record travels with
+/// it), or the number as it will be stored.
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Parsed {
+    Null,
+    Text(usize),
+    Real(f64),
+    Int(i64),
+}
+
+impl Parsed {
+    fn cell(self, rec: &csv::StringRecord) -> Cell<'_> {
+        match self {
+            Parsed::Null => Cell::Null,
+            Parsed::Text(i) => Cell::Text(rec.get(i).unwrap_or_default().trim()),
+            Parsed::Real(x) => Cell::Real(x),
+            Parsed::Int(n) => Cell::Int(n),
+        }
+    }
+}
+
+/// Checked records, in file order, and how far into the file the last one ends (bytes).
+struct Batch {
+    rows: Vec<(csv::StringRecord, [Parsed; 12])>,
+    byte: u64,
+}
+
+/// Records in a batch.
+const BATCH: usize = 1024;
+
+/// Reads and checks the records of `source` (its header first) and sends them in batches, reusing the
+/// batches (and their records' buffers) that come back on `free`; the first error ends it, sent after
+/// every row before it. Stops when the receiver is gone.
+fn parse(
+    file: &str,
+    source: impl std::io::Read,
+    send: &std::sync::mpsc::SyncSender<Result<Batch>>,
+    free: &std::sync::mpsc::Receiver<Batch>,
+) {
+    let fail = |e: StoreError| {
+        let _ = send.send(Err(e));
+    };
+    let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(source);
+    let order = match r.headers().map_err(|e| csv_error(file, &e, 1)).and_then(|h| header_order(file, h)) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let mut row = 0usize;
+    let mut batch = Batch { rows: Vec::with_capacity(BATCH), byte: 0 };
+    // Records to fill, from the batches given back.
+    let mut spare: Vec<csv::StringRecord> = Vec::new();
+    loop {
+        if spare.is_empty()
+            && let Ok(back) = free.try_recv()
+        {
+            spare.extend(back.rows.into_iter().map(|(rec, _)| rec));
+        }
+        let mut rec = spare.pop().unwrap_or_default();
+        let more = match r.read_record(&mut rec) {
+            Ok(more) => more,
+            Err(e) => {
+                let _ = send.send(Ok(std::mem::replace(&mut batch, Batch { rows: Vec::new(), byte: 0 })));
+                return fail(csv_error(file, &e, row + 2));
+            }
+        };
+        if !more {
+            batch.byte = r.position().byte();
+            let _ = send.send(Ok(batch));
+            return;
+        }
+        row += 1;
+        let checked = if rec.len() != 12 {
+            Err(StoreError::input(
+                file,
+                format!("row {row} (line {})", row + 1),
+                format!("{} fields, expected 12", rec.len()),
+            ))
+        } else {
+            check_row(file, row, &rec, &order).map(|(cells, _)| {
+                let mut parsed = [Parsed::Null; 12];
+                for (i, c) in cells.iter().enumerate() {
+                    parsed[i] = match *c {
+                        Cell::Null => Parsed::Null,
+                        Cell::Text(_) => Parsed::Text(order[i]),
+                        Cell::Real(x) => Parsed::Real(x),
+                        Cell::Int(n) => Parsed::Int(n),
+                    };
+                }
+                parsed
+            })
+        };
+        match checked {
+            Ok(parsed) => batch.rows.push((rec, parsed)),
+            Err(e) => {
+                let _ = send.send(Ok(std::mem::replace(&mut batch, Batch { rows: Vec::new(), byte: 0 })));
+                return fail(e);
+            }
+        }
+        if batch.rows.len() == BATCH {
+            batch.byte = r.position().byte();
+            let full = std::mem::replace(&mut batch, Batch { rows: Vec::with_capacity(BATCH), byte: 0 });
+            if send.send(Ok(full)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Loads and checks every row inside a transaction it returns uncommitted.
 fn load_rows<'s>(
     store: &'s mut Store,
     file: &str,
     provenance: &str,
-    source: impl std::io::Read,
+    source: impl std::io::Read + Send,
     total: u64,
     progress: &mut dyn FnMut(u64, u64),
     summary: &mut Summary,
@@ -195,59 +303,54 @@ fn load_rows<'s>(
     let pending = format!("pending-{}", crate::time::now());
     let import_id = begin(&tx, Kind::Results, provenance, &pending)?
         .ok_or_else(|| StoreError::Invalid("an import is already under way".into()))?;
-    let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(source);
-    let header = r.headers().map_err(|e| csv_error(file, &e, 1))?.clone();
-    let order = header_order(file, &header)?;
-    {
-        let mut insert = tx.prepare(
-            "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, \
-             liquid_handler_id, viability_norm, import_id, source_row) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
-        )?;
-        // A row whose (plate, well, time) is already in the store (the unique index says so): from this
-        // file, it is measured twice and refused; from another source, the same measurement (every
-        // value agrees) adds nothing, and a different one is refused.
-        let mut existing = tx.prepare(
-            "SELECT m.plate_id, m.well_id, m.cell_line, m.compound, m.dose_uM, m.time_h, m.raw_signal, m.is_control, m.date, \
-             m.incubator_id, m.liquid_handler_id, m.viability_norm, i.kind || ' import of ' || i.source, m.import_id, m.source_row \
-             FROM measurements m LEFT JOIN imports i ON i.import_id = m.import_id \
-             WHERE m.plate_id = ?1 AND m.well_id = ?2 AND coalesce(m.time_h, -1.0) = coalesce(?3, -1.0) AND m.campaign_id IS NULL",
-        )?;
-        let mut present = 0u64;
-        // Rows of this file found already present, by key → row: a second one is measured twice here.
-        let mut present_rows: HashMap<(String, String, u64), usize> = HashMap::new();
-        let mut rec = csv::StringRecord::new();
-        let mut row = 0usize;
-        loop {
-            let more = r.read_record(&mut rec).map_err(|e| csv_error(file, &e, row + 2))?;
-            if !more {
-                break;
-            }
-            row += 1;
-            if rec.len() != 12 {
-                return Err(StoreError::input(
-                    file,
-                    format!("row {row} (line {})", row + 1),
-                    format!("{} fields, expected 12", rec.len()),
-                ));
-            }
-            let (cells, _) = check_row(file, row, &rec, &order)?;
-            let v = &cells;
-            let added = insert.execute(params![
-                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], import_id, row as i64
-            ])?;
-            let (plate_name, well_name) = (rec[order[0]].trim(), rec[order[1]].trim());
-            let at = || format!("row {row} (line {})", row + 1);
-            let twice = |first: usize| {
-                StoreError::input(
-                    file,
-                    at(),
-                    format!("plate {plate_name} well {well_name} at this time was already measured at row {first}"),
-                )
-            };
-            if added == 1 {
-                stats.add(v);
-            } else {
+    let mut insert = tx.prepare(
+        "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, \
+         liquid_handler_id, viability_norm, import_id, source_row) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
+    )?;
+    // A row whose (plate, well, time) is already in the store (the unique index says so): from this
+    // file, it is measured twice and refused; from another source, the same measurement (every value
+    // agrees) adds nothing, and a different one is refused.
+    let mut existing = tx.prepare(
+        "SELECT m.plate_id, m.well_id, m.cell_line, m.compound, m.dose_uM, m.time_h, m.raw_signal, m.is_control, m.date, \
+         m.incubator_id, m.liquid_handler_id, m.viability_norm, i.kind || ' import of ' || i.source, m.import_id, m.source_row \
+         FROM measurements m LEFT JOIN imports i ON i.import_id = m.import_id \
+         WHERE m.plate_id = ?1 AND m.well_id = ?2 AND coalesce(m.time_h, -1.0) = coalesce(?3, -1.0) AND m.campaign_id IS NULL",
+    )?;
+    let mut present = 0u64;
+    // Rows of this file found already present, by key → row: a second one is measured twice here.
+    let mut present_rows: HashMap<(String, String, u64), usize> = HashMap::new();
+    let mut row = 0usize;
+    // The rows are read and checked on another core ([`parse`]) while this one stores them; they come
+    // in order, and a reading error comes after every row before it, so the first error in the file is
+    // the one reported.
+    std::thread::scope(|scope| -> Result<()> {
+        let (send, batches) = std::sync::mpsc::sync_channel::<Result<Batch>>(8);
+        let (give_back, free) = std::sync::mpsc::channel::<Batch>();
+        scope.spawn(move || parse(file, source, &send, &free));
+        for batch in batches {
+            let batch = batch?;
+            for (rec, parsed) in &batch.rows {
+                row += 1;
+                let cells: [Cell<'_>; 12] = parsed.map(|p| p.cell(rec));
+                let v = &cells;
+                let added = insert.execute(params![
+                    v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], import_id, row as i64
+                ])?;
+                if added == 1 {
+                    stats.add(v);
+                    continue;
+                }
+                let text = |c: Cell<'_>| if let Cell::Text(t) = c { t.to_string() } else { String::new() };
+                let (plate_name, well_name) = (text(v[0]), text(v[1]));
+                let at = || format!("row {row} (line {})", row + 1);
+                let twice = |first: usize| {
+                    StoreError::input(
+                        file,
+                        at(),
+                        format!("plate {plate_name} well {well_name} at this time was already measured at row {first}"),
+                    )
+                };
                 let (stored, from, first) = existing.query_row(params![v[0], v[1], v[5]], |r| {
                     let values = (0..12).map(|i| r.get::<_, SqlValue>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
                     let first = (r.get::<_, Option<i64>>(13)? == Some(import_id))
@@ -275,20 +378,21 @@ fn load_rows<'s>(
                     Cell::Real(t) => t.to_bits(),
                     _ => u64::MAX,
                 };
-                let key = (plate_name.to_string(), well_name.to_string(), time);
-                if let Some(first) = present_rows.insert(key, row) {
+                if let Some(first) = present_rows.insert((plate_name.clone(), well_name.clone(), time), row) {
                     return Err(twice(first));
                 }
                 present += 1;
             }
-            if row.is_multiple_of(20_000) {
-                progress(rec.position().map_or(0, |p| p.byte()), total);
-            }
+            progress(batch.byte, total);
+            // Its records' buffers serve again (the parser may have ended: then they are dropped).
+            let _ = give_back.send(batch);
         }
-        summary.add("measurements", row as u64 - present);
-        if present > 0 {
-            summary.present("measurements", present);
-        }
+        Ok(())
+    })?;
+    drop((insert, existing));
+    summary.add("measurements", row as u64 - present);
+    if present > 0 {
+        summary.present("measurements", present);
     }
     stats.write(&tx)?;
     triggers.restore(&tx)?;
