@@ -205,15 +205,18 @@ const BATCH: usize = 1024;
 
 /// Reads and checks the records of `source` (its header first) and sends them in batches, reusing the
 /// batches (and their records' buffers) that come back on `free`; the first error ends it, sent after
-/// every row before it. Stops when the receiver is gone.
+/// every row before it. Stops when the receiver is gone. Returns the sums of every row it sent
+/// ([`Stats`]).
 fn parse(
     file: &str,
     source: impl std::io::Read,
     send: &std::sync::mpsc::SyncSender<Result<Batch>>,
     free: &std::sync::mpsc::Receiver<Batch>,
-) {
+) -> Stats {
+    let mut stats = Stats::default();
     let fail = |e: StoreError| {
         let _ = send.send(Err(e));
+        Stats::default()
     };
     let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(source);
     let order = match r.headers().map_err(|e| csv_error(file, &e, 1)).and_then(|h| header_order(file, h)) {
@@ -241,7 +244,7 @@ fn parse(
         if !more {
             batch.byte = r.position().byte();
             let _ = send.send(Ok(batch));
-            return;
+            return stats;
         }
         row += 1;
         let checked = if rec.len() != 12 {
@@ -265,7 +268,10 @@ fn parse(
             })
         };
         match checked {
-            Ok(parsed) => batch.rows.push((rec, parsed)),
+            Ok(parsed) => {
+                stats.add(&parsed.map(|p| p.cell(&rec)));
+                batch.rows.push((rec, parsed));
+            }
             Err(e) => {
                 let _ = send.send(Ok(std::mem::replace(&mut batch, Batch { rows: Vec::new(), byte: 0 })));
                 return fail(e);
@@ -275,7 +281,7 @@ fn parse(
             batch.byte = r.position().byte();
             let full = std::mem::replace(&mut batch, Batch { rows: Vec::with_capacity(BATCH), byte: 0 });
             if send.send(Ok(full)).is_err() {
-                return;
+                return stats;
             }
         }
     }
@@ -299,7 +305,8 @@ fn load_rows<'s>(
     // at the end instead. All of it inside the transaction: another connection sees the triggers or the
     // rows with their sums, never one without the other.
     let triggers = SuspendedTriggers::lift(&tx)?;
-    let mut stats = Stats::default();
+    // The sums of the rows added: those the parser read, less those already in the store.
+    let (mut stats, mut absent) = (Stats::default(), Stats::default());
     let pending = format!("pending-{}", crate::time::now());
     let import_id = begin(&tx, Kind::Results, provenance, &pending)?
         .ok_or_else(|| StoreError::Invalid("an import is already under way".into()))?;
@@ -327,7 +334,7 @@ fn load_rows<'s>(
     std::thread::scope(|scope| -> Result<()> {
         let (send, batches) = std::sync::mpsc::sync_channel::<Result<Batch>>(8);
         let (give_back, free) = std::sync::mpsc::channel::<Batch>();
-        scope.spawn(move || parse(file, source, &send, &free));
+        let parser = scope.spawn(move || parse(file, source, &send, &free));
         for batch in batches {
             let batch = batch?;
             for (rec, parsed) in &batch.rows {
@@ -338,9 +345,10 @@ fn load_rows<'s>(
                     v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], import_id, row as i64
                 ])?;
                 if added == 1 {
-                    stats.add(v);
                     continue;
                 }
+                // Counted by the parser, but adds nothing.
+                absent.add(v);
                 let text = |c: Cell<'_>| if let Cell::Text(t) = c { t.to_string() } else { String::new() };
                 let (plate_name, well_name) = (text(v[0]), text(v[1]));
                 let at = || format!("row {row} (line {})", row + 1);
@@ -387,6 +395,9 @@ fn load_rows<'s>(
             // Its records' buffers serve again (the parser may have ended: then they are dropped).
             let _ = give_back.send(batch);
         }
+        drop(give_back);
+        let parsed = parser.join().map_err(|_| StoreError::Invalid("reading the source failed".into()))?;
+        stats = parsed.less(&absent);
         Ok(())
     })?;
     drop((insert, existing));
@@ -470,6 +481,23 @@ impl Stats {
                 }
             }
         }
+    }
+
+    /// These sums without `other`'s (rows counted here that were not added).
+    fn less(mut self, other: &Stats) -> Stats {
+        for (k, (rows, n, sum, sumsq)) in &other.doses {
+            if let Some(e) = self.doses.get_mut(k) {
+                *e = (e.0 - rows, e.1 - n, e.2 - sum, e.3 - sumsq);
+            }
+        }
+        self.doses.retain(|_, e| e.0 > 0);
+        for (p, rows) in &other.plates {
+            if let Some(n) = self.plates.get_mut(p) {
+                *n -= rows;
+            }
+        }
+        self.plates.retain(|_, n| *n > 0);
+        self
     }
 
     fn write(&self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
