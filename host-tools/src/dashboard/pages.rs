@@ -25,7 +25,7 @@ th{background:#eef2f5}td.n{text-align:right;font-variant-numeric:tabular-nums}.c
 .running{color:#b36b00;font-weight:bold}.completed{color:#2a7a2a}.failed{color:#b00020}.note{color:#666}\
 .bad{color:#b00020}form{margin:.5em 0 1em}pre{background:#f6f8fa;padding:.8em;overflow:auto}\
 .interrupted{color:#b00020;font-weight:bold}.plates{display:flex;flex-wrap:wrap;gap:14px;margin:.3em 0 1em}\
-td{overflow-wrap:anywhere}td.n,td.t{white-space:nowrap}table{max-width:100%}.chart svg{max-width:100%;height:auto}";
+td{overflow-wrap:anywhere}td.n,td.t{white-space:nowrap}ul.kv{margin:0;padding:0;list-style:none}table{max-width:100%}.chart svg{max-width:100%;height:auto}";
 
 /// Where the watch script is served.
 pub const WATCH_PATH: &str = "/watch.js";
@@ -113,6 +113,44 @@ fn chart(c: Chart) -> Markup {
         Chart::Svg(svg) => html! { div.chart { (PreEscaped(svg)) } },
         Chart::Empty(why) => html! { p.note { (why) } },
         Chart::Failed(e) => html! { p.bad { "chart could not be drawn: " (e) } },
+    }
+}
+
+/// A table cell's class: numbers right-aligned, dates and times kept on one line.
+fn cell_class(v: &Value) -> Option<&'static str> {
+    match v {
+        Value::Number(_) => Some("n"),
+        Value::String(s) if is_date(s) => Some("t"),
+        _ => None,
+    }
+}
+
+/// `2025-11-01`, `2025-11-01T08:00:00`, `2025-11-01 08:00:00.123`: a date, with or without its time.
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && (b.len() == 10 || matches!(b[10], b'T' | b' '))
+}
+
+/// A value in a table cell: an object (or a string holding one, as the legacy notes do) as a list of
+/// `name: value` lines, a list as its items, anything else as text.
+fn value_markup(v: &Value) -> Markup {
+    let parsed = match v {
+        Value::String(s) if s.trim_start().starts_with('{') || s.trim_start().starts_with('[') => {
+            serde_json::from_str::<Value>(s).ok()
+        }
+        _ => None,
+    };
+    match parsed.as_ref().unwrap_or(v) {
+        Value::Object(m) if !m.is_empty() => html! {
+            ul.kv { @for (k, x) in m { li { b { (cellos_output::label(k)) ": " } (value_markup(x)) } } }
+        },
+        Value::Array(a) if !a.is_empty() && a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            html! { (a.iter().map(text_of).collect::<Vec<_>>().join(", ")) }
+        }
+        Value::Array(a) if !a.is_empty() => html! { ul.kv { @for x in a { li { (value_markup(x)) } } } },
+        other => html! { (text_of(other)) },
     }
 }
 
@@ -217,14 +255,17 @@ pub fn json_table(rows: &Value, link: Option<(&str, &str)>) -> Markup {
             p.note { "none" }
         } @else {
             table {
-                tr { @for c in &cols { th { (c) } } }
+                tr { @for c in &cols { th { (cellos_output::label(c)) } } }
                 @for r in rows {
                     tr {
                         @for c in &cols {
-                            @let t = text_of(&r[c.as_str()]);
+                            @let v = &r[c.as_str()];
                             @match link {
-                                Some((col, prefix)) if col == c.as_str() => td { a href={ (prefix) (encode(&t)) } { (t) } },
-                                _ => td class=[r[c.as_str()].is_number().then_some("n")] { (t) },
+                                Some((col, prefix)) if col == c.as_str() => {
+                                    @let t = text_of(v);
+                                    td { a href={ (prefix) (encode(&t)) } { (t) } }
+                                }
+                                _ => td class=[cell_class(v)] { (value_markup(v)) },
                             }
                         }
                     }
@@ -266,7 +307,7 @@ pub fn campaigns(
                         td { (kind_text(&r.kind)) }
                         td { (r.lines.join(", ")) }
                         td { @for (i, res) in r.results.iter().enumerate() { @if i > 0 { br; } (res) } }
-                        td { (r.start.as_deref().unwrap_or("")) }
+                        td.t { (r.start.as_deref().unwrap_or("")) }
                         td.n { (r.duration_s.map(duration).unwrap_or_default()) }
                         td.n { (r.iterations) }
                         td.n { (r.wells) }
@@ -360,8 +401,8 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
             tr { th { "Type" } td { (kind_text(&c.row.kind)) } }
             tr { th { "Lines" } td { (c.row.lines.join(", ")) } }
             tr { th { "Goal" } td { (c.goal.as_deref().unwrap_or("")) } }
-            tr { th { "Start" } td { (c.row.start.as_deref().unwrap_or("")) } }
-            tr { th { "End" } td { (c.end.as_deref().unwrap_or("")) } }
+            tr { th { "Start" } td.t { (c.row.start.as_deref().unwrap_or("")) } }
+            tr { th { "End" } td.t { (c.end.as_deref().unwrap_or("")) } }
             tr { th { "Duration" } td { (c.row.duration_s.map(duration).unwrap_or_default()) } }
             tr { th { "Iterations" } td.n { (c.row.iterations) } }
             tr { th { "Experiments" } td.n { (c.experiments) } }
@@ -572,4 +613,31 @@ pub fn facility_charts(p: &SavedPlan) -> [Chart; 3] {
             &charts::Daily { loads: series(&p.plan.after), over: over(&p.plan.violations_after) },
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn table_cells_show_objects_and_json_notes_as_name_value_lines_and_keep_dates_on_one_line() {
+        let notes = json!("{\"passage\": 4, \"medium_lot\": \"L-17\"}");
+        let html = value_markup(&notes).into_string();
+        // In the note's own order.
+        assert_eq!(html, "<ul class=\"kv\"><li><b>passage: </b>4</li><li><b>medium lot: </b>L-17</li></ul>");
+        assert_eq!(value_markup(&json!([1.23456, 2])).into_string(), "1.235, 2");
+        assert_eq!(value_markup(&json!("{not json")).into_string(), "{not json");
+        assert_eq!(value_markup(&json!({})).into_string(), "{}");
+        for d in ["2025-11-01", "2025-11-01T08:00:00", "2025-11-01 08:00:00.5"] {
+            assert_eq!(cell_class(&json!(d)), Some("t"), "{d}");
+        }
+        for s in ["2025-11", "20251101", "2025-11-01x", "HepG2_P1"] {
+            assert_eq!(cell_class(&json!(s)), None, "{s}");
+        }
+        assert_eq!(cell_class(&json!(3.5)), Some("n"));
+        let t = json_table(&json!([{ "cell_line_id": "U2OS", "dose_uM": 0.048627805 }]), None).into_string();
+        assert!(t.contains("<th>cell line id</th><th>dose µM</th>"), "{t}");
+        assert!(t.contains("<td class=\"n\">0.04863</td>"), "{t}");
+    }
 }
