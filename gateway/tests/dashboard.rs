@@ -495,7 +495,7 @@ impl Browser {
             "binary": CHROMIUM,
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,2000", format!("--user-data-dir={}", profile.display())]
+                     "--window-size=1400,2000", format!("--user-data-dir={}", profile.display())]
         } } } });
         let mut b = Browser { driver, base, session: String::new() };
         let v = b.call("POST", "/session", Some(caps));
@@ -526,6 +526,13 @@ impl Browser {
     fn find(&self, using: &str, value: &str) -> Vec<String> {
         let v = self.call("POST", "/elements", Some(json!({ "using": using, "value": value })));
         v.as_array().unwrap().iter().map(|e| e[ELEMENT].as_str().unwrap().to_string()).collect()
+    }
+
+    /// The page's full width and the window's, CSS pixels: equal when nothing scrolls sideways.
+    fn widths(&self) -> (i64, i64) {
+        let script = "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];";
+        let v = self.call("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })));
+        (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
     }
 
     fn text(&self, element: &str) -> String {
@@ -607,6 +614,9 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
         .unwrap();
     let table = b.find("css selector", "#measurements tr:nth-child(2)");
     assert!(b.text(&table[0]).contains(&well), "first row");
+    // A 1,400 px window shows the whole width: nothing scrolls sideways.
+    let (page, window) = b.widths();
+    assert!(window <= 1400 && page <= window, "the campaign page is {page} px wide in a {window} px window");
     let png = b.call("GET", "/screenshot", None);
     let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
@@ -616,6 +626,14 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
     // The phase-0 plates, on a fit page: a map per plate and readout, saved as a screenshot too.
     b.call("POST", "/url", Some(json!({ "url": format!("{root}results/fit?line=HepG2&compound=staurosporine") })));
     assert!(b.find("css selector", "svg.platemap").len() >= 2, "phase-0 plate maps");
+    let (page, window) = b.widths();
+    assert!(page <= window, "the fit page is {page} px wide in a {window} px window");
+    for path in ["", "lines", "params"] {
+        b.call("POST", "/url", Some(json!({ "url": format!("{root}{path}") })));
+        let (page, window) = b.widths();
+        assert!(page <= window, "/{path} is {page} px wide in a {window} px window");
+    }
+    b.call("POST", "/url", Some(json!({ "url": format!("{root}results/fit?line=HepG2&compound=staurosporine") })));
     let png = b.call("GET", "/screenshot", None);
     let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-phase0-plates.png");

@@ -265,7 +265,11 @@ pub fn json_table(rows: &Value, link: Option<(&str, &str)>) -> Markup {
                                     @let t = text_of(v);
                                     td { a href={ (prefix) (encode(&t)) } { (t) } }
                                 }
-                                _ => td class=[cell_class(v)] { (value_markup(v)) },
+                                _ => @match v.as_str().filter(|t| is_date(t) && t.len() > 16) {
+                                    // A time stamp to the minute, in full on hover.
+                                    Some(t) => td.t title=(t) { (t[..10]) " " (t[11..16]) },
+                                    None => td class=[cell_class(v)] { (value_markup(v)) },
+                                },
                             }
                         }
                     }
@@ -639,5 +643,9 @@ mod tests {
         let t = json_table(&json!([{ "cell_line_id": "U2OS", "dose_uM": 0.048627805 }]), None).into_string();
         assert!(t.contains("<th>cell line id</th><th>dose µM</th>"), "{t}");
         assert!(t.contains("<td class=\"n\">0.04863</td>"), "{t}");
+        let t = json_table(&json!([{ "valid_from": "2026-12-02T07:05:09.123Z", "date": "2025-11-01" }]), None)
+            .into_string();
+        assert!(t.contains("<td class=\"t\" title=\"2026-12-02T07:05:09.123Z\">2026-12-02 07:05</td>"), "{t}");
+        assert!(t.contains("<td class=\"t\">2025-11-01</td>"), "{t}");
     }
 }
