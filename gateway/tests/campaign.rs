@@ -139,8 +139,9 @@ fn outcome_of(dir: &Path) -> Outcome {
         not_done: rows(&c, "SELECT iteration || '/' || seq FROM journal WHERE state NOT IN ('done', 'reconciled')"),
         measurements: rows(
             &r,
-            "SELECT iteration || ' ' || well_id || ' ' || is_control || ' ' || dose_uM || ' ' || viability_norm || ' ' || raw_signal || ' ' || segmentation \
-                 FROM measurements ORDER BY iteration, well_id",
+            "SELECT iteration || ' ' || well_id || ' ' || is_control || ' ' || ifnull(dose_uM, '-') || ' ' || ifnull(viability_norm, '-') \
+                 || ' ' || ifnull(raw_signal, '-') || ' ' || ifnull(segmentation, '-') || ' ' || ifnull(virus_ul, '-') || ' ' \
+                 || ifnull(bfp_fraction, '-') FROM measurements ORDER BY iteration, well_id",
         ),
     }
 }

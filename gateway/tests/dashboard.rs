@@ -291,22 +291,33 @@ fn csv_download_holds_every_measurement_exactly() {
     let s = store();
     let mut st = s
         .results
-        .prepare("SELECT iteration, well_id, dose_uM, raw_signal, viability_norm, segmentation FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, id")
+        .prepare(
+            "SELECT iteration, well_id, dose_uM, raw_signal, viability_norm, segmentation, virus_ul, bfp_fraction \
+             FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, id",
+        )
         .unwrap();
-    let stored: Vec<(i64, String, f64, f64, f64, f64)> = st
-        .query_map([&d.campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+    type Stored = (i64, String, [Option<f64>; 6]);
+    let stored: Vec<Stored> = st
+        .query_map([&d.campaign], |r| {
+            Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?]))
+        })
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(rows.len(), stored.len());
-    for (row, (it, well, dose, cellrox, via, seg)) in rows.iter().zip(&stored) {
+    assert_eq!(header[10..], ["virus_uL", "bfp_fraction"]);
+    let number = |t: &str| (!t.is_empty()).then(|| t.parse::<f64>().unwrap());
+    for (row, (it, well, values)) in rows.iter().zip(&stored) {
         assert_eq!(row[0].parse::<i64>().unwrap(), *it);
         assert_eq!(&row[8], well);
-        assert_eq!(row[3].parse::<f64>().unwrap(), *dose);
-        assert_eq!(row[4].parse::<f64>().unwrap(), *cellrox);
-        assert_eq!(row[5].parse::<f64>().unwrap(), *via);
-        assert_eq!(row[6].parse::<f64>().unwrap(), *seg);
+        let shown =
+            [number(&row[3]), number(&row[4]), number(&row[5]), number(&row[6]), number(&row[10]), number(&row[11])];
+        assert_eq!(&shown, values, "row of {well}");
     }
+    // The titration's wells are there: eight per line, with their virus and BFP fraction.
+    let titration: Vec<&Stored> = stored.iter().filter(|s| s.2[4].is_some()).collect();
+    assert_eq!(titration.len(), 8 * 2, "{titration:?}");
+    assert!(titration.iter().all(|s| s.2[5].is_some_and(|f| (0.0..=1.0).contains(&f))));
     let legacy = get("/campaigns/demo_campaign/measurements.csv");
     assert_eq!(csv::Reader::from_reader(legacy.body.as_bytes()).records().count(), 30);
 }
@@ -569,8 +580,9 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
     // The charts are SVG in the page, with the chosen doses in their legends.
     let svgs = b.find("css selector", "div.chart svg");
     assert_eq!(svgs.len(), 7);
-    // Plate maps: three readouts per plate shown, every well of a 96-well plate drawn, the controls
-    // ringed and the edge ring marked empty, the values in each well's tooltip.
+    // Plate maps: four readouts per plate shown (the titration's BFP among them), every well of a
+    // 96-well plate drawn, the controls ringed and the edge ring marked empty, the values in each
+    // well's tooltip.
     let plates: i64 = store()
         .results
         .query_row("SELECT count(DISTINCT plate_id) FROM measurements WHERE campaign_id = ?1", [&d.campaign], |r| {
@@ -578,12 +590,12 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
         })
         .unwrap();
     let shown_plates = (plates as usize).min(cellos_host::dashboard::PLATES_SHOWN);
-    assert_eq!(b.find("css selector", "svg.platemap").len(), 3 * shown_plates);
-    assert_eq!(b.find("css selector", "svg.platemap rect.well").len(), 3 * 96 * shown_plates);
+    assert_eq!(b.find("css selector", "svg.platemap").len(), 4 * shown_plates);
+    assert_eq!(b.find("css selector", "svg.platemap rect.well").len(), 4 * 96 * shown_plates);
     assert!(!b.find("css selector", "svg.platemap rect.control").is_empty());
     assert!(!b.find("css selector", "svg.platemap rect.edge").is_empty());
     let map_texts: Vec<String> = b.find("css selector", "svg.platemap text").iter().map(|e| b.text(e)).collect();
-    for t in ["viability (fraction)", "segmentation (quality)", "CellROX (AU)"] {
+    for t in ["viability (fraction)", "segmentation (quality)", "CellROX (AU)", "BFP-positive (fraction)"] {
         assert!(map_texts.iter().any(|x| x == t), "plate map title {t} missing");
     }
     // The dose-response legend: the objective, both thresholds told apart, the feasible window.

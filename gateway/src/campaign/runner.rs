@@ -796,6 +796,22 @@ impl<H: LiquidHandler> Runner<H> {
             let pi = self.plate_index(&plan::assay_plate(*li));
             let fractions: Vec<f64> =
                 self.read_plate(pi, &p.wells, &[Readout::BfpFraction]).await?.into_iter().map(|v| v[0]).collect();
+            // The wells themselves, as measurements (the dashboard's BFP plate maps, the CSV).
+            let plate_id = format!("{}_{}", self.id, plan::assay_plate(*li));
+            let wells: Vec<records::TitrationWell> = p
+                .wells
+                .iter()
+                .zip(TITRATION_UL.iter().zip(&fractions))
+                .map(|(w, (&virus_ul, &bfp_fraction))| records::TitrationWell {
+                    plate_id: plate_id.clone(),
+                    well_id: w.clone(),
+                    cell_line: line.clone(),
+                    virus_ul,
+                    time_h: 48.0,
+                    bfp_fraction,
+                })
+                .collect();
+            records::replace_titration_wells(&mut self.store.results, &self.id, self.iteration, &wells)?;
             let cells = CELLS_PER_UL * SEED_UL;
             let t = cellos_core::titer::titrate(&TITRATION_UL, &fractions, cells, TARGET_BFP)
                 .map_err(|e| GatewayError::Science { stage: format!("{line} titration"), message: e.to_string() })?;

@@ -93,6 +93,10 @@ pub struct Measurement {
     pub well: Text,
     /// A dose-0 control well.
     pub control: bool,
+    /// A titration well: the virus it received, µL.
+    pub virus_ul: Option<f64>,
+    /// A titration well: its BFP-positive fraction.
+    pub bfp: Option<f64>,
 }
 
 /// A measurement's text field, shared between the wells that hold the same text (a campaign's 100,000
@@ -306,7 +310,7 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
     // cellos campaigns: every well in `measurements`.
     let mut st = store.results.prepare_cached(
         "SELECT coalesce(iteration, 0), cell_line, coalesce(compound, ''), dose_uM, raw_signal, viability_norm, segmentation, \
-         plate_id, well_id, coalesce(is_control, 0) FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, id",
+         plate_id, well_id, coalesce(is_control, 0), virus_ul, bfp_fraction FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, id",
     )?;
     let mut texts = Interner::default();
     let mut last: [Option<Text>; 10] = Default::default();
@@ -325,6 +329,8 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
             plate: text(r, 7)?,
             well: text(r, 8)?,
             control: r.get::<_, i64>(9)? == 1,
+            virus_ul: r.get(10)?,
+            bfp: r.get(11)?,
         })
     })?;
     for m in rows {
@@ -354,6 +360,8 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
                     well: texts
                         .get(&r["proposal_id"].as_str().map_or_else(|| format!("result {}", k + 1), str::to_string)),
                     control: dose == Some(0.0),
+                    virus_ul: None,
+                    bfp: None,
                 });
             }
         }

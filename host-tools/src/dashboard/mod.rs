@@ -255,7 +255,8 @@ fn larger(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
     use std::collections::BTreeMap;
     let lines = c.lines();
-    let measured = || c.measurements.iter().filter(|m| !m.control);
+    // The dosed wells (not the controls, not a titration's wells).
+    let measured = || c.measurements.iter().filter(|m| !m.control && m.virus_ul.is_none());
     // The dosed wells by (line, compound), in the order each pair first comes: one pass, whatever the
     // number of wells.
     let mut pair_at: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
@@ -427,10 +428,11 @@ fn dose_bands(c: &Campaign) -> Vec<(String, Vec<f64>)> {
 }
 
 /// The readouts of a dose-finding campaign's plate maps, in the order of [`plates::Well::values`].
-const PLATE_READOUTS: [plates::Readout; 3] = [
+const PLATE_READOUTS: [plates::Readout; 4] = [
     plates::Readout { name: "viability", unit: "fraction" },
     plates::Readout { name: "segmentation", unit: "quality" },
     plates::Readout { name: "CellROX", unit: "AU" },
+    plates::Readout { name: "BFP-positive", unit: "fraction" },
 ];
 
 /// A campaign's plates, each as one map per readout.
@@ -470,7 +472,7 @@ fn plates_of(c: &Campaign, from: impl FnOnce(usize) -> usize) -> (Vec<plates::Pl
                     col,
                     control: m.control,
                     label: well_label(m),
-                    values: vec![m.viability, m.segmentation, m.value],
+                    values: vec![m.viability, m.segmentation, m.value, m.bfp],
                 })
                 .collect(),
         })
@@ -481,12 +483,16 @@ fn plates_of(c: &Campaign, from: impl FnOnce(usize) -> usize) -> (Vec<plates::Pl
 /// The colour scale of each of [`PLATE_READOUTS`] across every plated well of a campaign.
 fn plate_scales(c: &Campaign) -> Vec<Option<(f64, f64)>> {
     let plated = || c.measurements.iter().filter(|m| !m.plate.is_empty() && plates::parse_well(&m.well).is_some());
-    let readouts: [fn(&data::Measurement) -> Option<f64>; 3] = [|m| m.viability, |m| m.segmentation, |m| m.value];
+    let readouts: [fn(&data::Measurement) -> Option<f64>; 4] =
+        [|m| m.viability, |m| m.segmentation, |m| m.value, |m| m.bfp];
     readouts.iter().map(|f| plates::range_of(plated().filter_map(f))).collect()
 }
 
 /// A well's tooltip: its name, line and treatment.
 fn well_label(m: &data::Measurement) -> String {
+    if let Some(v) = m.virus_ul {
+        return format!("{} · {} · {} µL virus", m.well, m.cell_line, pages::num(v));
+    }
     match (m.control, m.dose_um) {
         (true, _) => format!("{} · {} · control", m.well, m.cell_line),
         (false, Some(d)) => format!("{} · {} · {} µM {}", m.well, m.cell_line, pages::num(d), m.compound),
@@ -545,6 +551,8 @@ fn campaign_csv(store: &Store, id: &str) -> crate::Result<Response> {
         "plate_id",
         "well_id",
         "is_control",
+        "virus_uL",
+        "bfp_fraction",
     ])
     .map_err(io)?;
     // Shortest round-trip text of every number: the CSV holds exactly what the database holds.
@@ -561,6 +569,8 @@ fn campaign_csv(store: &Store, id: &str) -> crate::Result<Response> {
             m.plate.to_string(),
             m.well.to_string(),
             u8::from(m.control).to_string(),
+            f(m.virus_ul),
+            f(m.bfp),
         ])
         .map_err(io)?;
     }

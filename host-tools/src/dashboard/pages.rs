@@ -323,11 +323,12 @@ pub fn campaigns(
     layout(Section::Campaigns, "Campaigns", None, body)
 }
 
-fn measurement_row(m: &Measurement) -> Markup {
+fn measurement_row(m: &Measurement, titration: bool) -> Markup {
     html! {
         tr {
             td.n { (m.iteration) } td { (m.cell_line) } td { (m.compound) } td.n { (opt(m.dose_um)) }
             td.n { (opt(m.value)) } td.n { (opt(m.viability)) } td.n { (opt(m.segmentation)) }
+            @if titration { td.n { (opt(m.virus_ul)) } td.n { (opt(m.bfp)) } }
             td { (m.plate) } td { (m.well) } td { @if m.control { "control" } }
         }
     }
@@ -398,6 +399,8 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
     let id = &c.row.id;
     let best = c.best();
     let shown = c.measurements.len().min(TABLE_ROWS);
+    // A titration's columns, when the campaign has its wells.
+    let titration = c.measurements.iter().any(|m| m.virus_ul.is_some());
     let body = html! {
         h2 { "Summary" }
         table id="summary" {
@@ -453,9 +456,11 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
         table id="measurements" {
             tr {
                 th { "Iteration" } th { "Cell line" } th { "Compound" } th { "Dose (µM)" } th { (c.value_name) }
-                th { "Viability" } th { "Segmentation" } th { "Plate" } th { "Well" } th { "" }
+                th { "Viability" } th { "Segmentation" }
+                @if titration { th { "Virus (µL)" } th { "BFP-positive" } }
+                th { "Plate" } th { "Well" } th { "" }
             }
-            @for m in &c.measurements[..shown] { (measurement_row(m)) }
+            @for m in &c.measurements[..shown] { (measurement_row(m, titration)) }
         }
         h2 { "Settings" }
         (settings(&c.config))

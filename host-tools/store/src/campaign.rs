@@ -264,6 +264,53 @@ pub struct Measurement {
     pub liquid_handler_id: String,
 }
 
+/// A well of a lentivirus titration a campaign read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TitrationWell {
+    /// Plate id.
+    pub plate_id: String,
+    /// Well (`H1`).
+    pub well_id: String,
+    /// Cell line.
+    pub cell_line: String,
+    /// Virus stock the well received, µL.
+    pub virus_ul: f64,
+    /// Hours from the virus to the reading.
+    pub time_h: f64,
+    /// The BFP-positive fraction read.
+    pub bfp_fraction: f64,
+}
+
+/// Writes the wells of a campaign's titration (its own iteration number), replacing any it had: one
+/// transaction.
+pub fn replace_titration_wells(db: &mut Connection, id: &str, iteration: i64, wells: &[TitrationWell]) -> Result<()> {
+    let at = now();
+    let tx = db.transaction()?;
+    tx.execute("DELETE FROM measurements WHERE campaign_id = ?1 AND iteration = ?2", params![id, iteration])?;
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO measurements (plate_id, well_id, cell_line, compound, time_h, is_control, date, virus_ul, bfp_fraction, \
+             campaign_id, iteration, created_at) VALUES (?1, ?2, ?3, 'lentivirus', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6)",
+        )?;
+        for w in wells {
+            insert.execute(params![
+                w.plate_id,
+                w.well_id,
+                w.cell_line,
+                w.time_h,
+                i64::from(w.virus_ul == 0.0),
+                at,
+                w.virus_ul,
+                w.bfp_fraction,
+                id,
+                iteration
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Writes the measurements of a campaign's iteration, replacing any it had (so repeating an iteration
 /// after a crash replaces rather than duplicates): one transaction.
 pub fn replace_measurements(db: &mut Connection, id: &str, iteration: i64, wells: &[Measurement]) -> Result<()> {
