@@ -361,6 +361,76 @@ fn running_campaign_page_follows_its_iterations() {
     assert!(js.content_type.starts_with("text/javascript") && js.body.contains("location.reload()"));
 }
 
+/// Writes event `n` of service run `id`, as the gateway service does (another process, the same tables).
+fn service_event(store: &Store, id: &str, n: i64, event: &Value) {
+    store
+        .campaigns
+        .execute(
+            "INSERT INTO service_events (run_id, event_id, event) VALUES (?1, ?2, ?3)",
+            params![id, n, event.to_string()],
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_served_campaign_page_follows_the_gateway_services_event_stream() {
+    let s = store();
+    let id = "served_campaign";
+    s.campaigns
+        .execute_batch(&format!(
+            "INSERT INTO campaigns (campaign_id, campaign_type, goal, start_date, status, config, created_at) \
+             VALUES ('{id}', 'dose_finding', 'optimal_tbhp_dose', '2026-12-01T08:00:00Z', 'running', '{{}}', '2026-12-01T08:00:00Z'); \
+             INSERT INTO service_runs (run_id, kind, config, state, created_at, updated_at) \
+             VALUES ('{id}', 'campaign', '{{}}', 'running', '2026-12-01T08:00:00Z', '2026-12-01T08:00:00Z');"
+        ))
+        .unwrap();
+    service_event(&s, id, 1, &json!({ "event": "state", "state": "running" }));
+    service_event(&s, id, 2, &json!({ "event": "planned", "iteration": 1, "steps": 40 }));
+    service_event(&s, id, 3, &json!({ "event": "step", "done": 1, "of": 40 }));
+    // The page lists the latest events and tells its script where the stream is and what it has shown.
+    let page = ok(&format!("/campaigns/{id}"));
+    assert!(page.contains(&format!("data-events-url=\"/campaigns/{id}/events\"")), "{page}");
+    assert!(page.contains("data-events-after=\"3\""));
+    assert!(page.contains("<ol id=\"events\" reversed><li>3 step "), "newest first");
+    // The stream: what came after Last-Event-ID, then what the gateway writes while it is open, until
+    // the run is over.
+    let writer = std::thread::spawn(move || {
+        let s = store();
+        std::thread::sleep(Duration::from_millis(800));
+        service_event(&s, id, 4, &json!({ "event": "iteration", "line": "U2OS", "iteration": 1 }));
+        std::thread::sleep(Duration::from_millis(400));
+        service_event(&s, id, 5, &json!({ "event": "state", "state": "succeeded" }));
+        s.campaigns.execute("UPDATE service_runs SET state = 'succeeded' WHERE run_id = ?1", [id]).unwrap();
+    });
+    let mut r = ureq::get(&format!("http://{}/campaigns/{id}/events", server().addr()))
+        .header("Last-Event-ID", "1")
+        .call()
+        .unwrap();
+    assert!(r.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/event-stream"));
+    let body = r.body_mut().read_to_string().unwrap();
+    writer.join().unwrap();
+    // Events 4 and 5 were written after the request: the stream waited for them.
+    let events: Vec<(String, String, Value)> = body
+        .split("\n\n")
+        .filter(|b| b.contains("data:"))
+        .map(|b| {
+            let field = |k: &str| b.lines().find_map(|l| l.strip_prefix(k)).unwrap_or_default().trim().to_string();
+            (field("id:"), field("event:"), serde_json::from_str(&field("data:")).unwrap())
+        })
+        .collect();
+    let ids: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(ids, ["2", "3", "4", "5"], "{body}");
+    assert_eq!(events[2].1, "iteration");
+    assert_eq!(events[2].2["line"], "U2OS");
+    assert_eq!(events[3].2["state"], "succeeded");
+    // `?after=` (the page's script) gives the same; a campaign no service runs has no stream.
+    let after = get(&format!("/campaigns/{id}/events?after=4"));
+    assert_eq!(after.status, 200);
+    assert!(after.body.contains("id: 5") || after.body.contains("id:5"), "{}", after.body);
+    assert!(!after.body.contains("id: 4") && !after.body.contains("id:4"));
+    assert_eq!(get("/campaigns/live/events").status, 404);
+}
+
 #[test]
 fn results_page_fits_the_phase0_data() {
     let page = ok("/results");
@@ -651,6 +721,44 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-phase0-plates.png");
     std::fs::write(&out, &bytes).unwrap();
     eprintln!("screenshot: {} ({} bytes)", out.display(), bytes.len());
+    // A campaign the gateway service runs: its page follows the service's event stream, adding each
+    // event to its list as the gateway writes it, and reloads on a committed iteration.
+    let s = store();
+    let id = "served_in_browser";
+    s.campaigns
+        .execute_batch(&format!(
+            "INSERT INTO campaigns (campaign_id, campaign_type, goal, start_date, status, config, created_at) \
+             VALUES ('{id}', 'dose_finding', 'optimal_tbhp_dose', '2026-12-01T08:00:00Z', 'running', '{{}}', '2026-12-01T08:00:00Z'); \
+             INSERT INTO service_runs (run_id, kind, config, state, created_at, updated_at) \
+             VALUES ('{id}', 'campaign', '{{}}', 'running', '2026-12-01T08:00:00Z', '2026-12-01T08:00:00Z');"
+        ))
+        .unwrap();
+    service_event(&s, id, 1, &json!({ "event": "state", "state": "running" }));
+    b.call("POST", "/url", Some(json!({ "url": format!("{root}campaigns/{id}") })));
+    let listed = || b.find("css selector", "#events li").len();
+    assert_eq!(listed(), 1);
+    service_event(&s, id, 2, &json!({ "event": "step", "done": 1, "of": 40 }));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while listed() < 2 {
+        assert!(Instant::now() < deadline, "the page did not show the gateway's new event");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first = b.text(&b.find("css selector", "#events li")[0]);
+    assert!(first.starts_with("2 step "), "newest first: {first}");
+    service_event(&s, id, 3, &json!({ "event": "iteration", "line": "U2OS", "iteration": 1 }));
+    let after = || -> Option<String> {
+        let body = b.try_call("POST", "/element", Some(json!({ "using": "css selector", "value": "body" }))).ok()?;
+        let el = body[ELEMENT].as_str()?.to_string();
+        b.try_call("GET", &format!("/element/{el}/attribute/data-events-after"), None)
+            .ok()?
+            .as_str()
+            .map(str::to_string)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while after().as_deref() != Some("3") {
+        assert!(Instant::now() < deadline, "the page did not reload on the committed iteration");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // A running campaign's page reloads itself in the browser once an iteration is committed.
     b.call("POST", "/url", Some(json!({ "url": format!("{root}campaigns/live") })));
     let shown = || -> Option<String> {

@@ -128,6 +128,33 @@ impl Interner {
     }
 }
 
+/// The events the gateway service recorded for run `id` (a campaign run by the service has its
+/// campaign id) after event `after`, at most `limit`, and the run's state; `None` when no service ran
+/// it.
+pub fn service_events(store: &Store, id: &str, after: i64, limit: i64) -> Result<Option<(Vec<(i64, Value)>, String)>> {
+    use rusqlite::OptionalExtension;
+    let state: Option<String> =
+        store.campaigns.query_row("SELECT state FROM service_runs WHERE run_id = ?1", [id], |r| r.get(0)).optional()?;
+    let Some(state) = state else { return Ok(None) };
+    let mut st = store.campaigns.prepare_cached(
+        "SELECT event_id, event FROM service_events WHERE run_id = ?1 AND event_id > ?2 ORDER BY event_id LIMIT ?3",
+    )?;
+    let events = st
+        .query_map(rusqlite::params![id, after, limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+        .map(|e| e.map(|(n, text)| (n, serde_json::from_str(&text).unwrap_or(Value::String(text)))))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some((events, state)))
+}
+
+/// The last event id the service recorded for run `id` (0 for none).
+pub fn last_service_event(store: &Store, id: &str) -> Result<i64> {
+    Ok(store.campaigns.query_row(
+        "SELECT ifnull(max(event_id), 0) FROM service_events WHERE run_id = ?1",
+        [id],
+        |r| r.get(0),
+    )?)
+}
+
 /// A stage output of a campaign (the store's record).
 pub use cellos_store::outputs::Output;
 
@@ -154,6 +181,8 @@ pub struct Campaign {
     pub value_name: &'static str,
     /// Viability and segmentation thresholds, for dose-finding campaigns.
     pub thresholds: Option<(f64, f64)>,
+    /// When the gateway service runs it: its last event id and its latest events (newest first).
+    pub service: Option<(i64, Vec<(i64, Value)>)>,
 }
 
 impl Campaign {
@@ -393,8 +422,18 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
         measurements,
         value_name: if from_table && dose_finding { "CellROX (AU)" } else { "measurement" },
         thresholds: dose_finding.then_some((criteria.min_viability, criteria.min_segmentation)),
+        service: {
+            let last = last_service_event(store, id)?;
+            service_events(store, id, (last - LATEST_EVENTS).max(0), LATEST_EVENTS)?.map(|(mut events, _)| {
+                events.reverse();
+                (last, events)
+            })
+        },
     })
 }
+
+/// Events a campaign's page lists.
+pub const LATEST_EVENTS: i64 = 10;
 
 /// Fits a falling 4PL to `(dose, response)` with the same function and the same points as
 /// `cellos results fit` (the untreated wells, at dose 0, pin the top); `floor_zero` fixes the bottom at

@@ -736,7 +736,10 @@ impl Dashboard {
         let server = std::thread::spawn(move || {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                let app = axum::Router::new().fallback(answer).with_state(pool);
+                let app = axum::Router::new()
+                    .route("/campaigns/{id}/events", axum::routing::get(events))
+                    .fallback(answer)
+                    .with_state(pool);
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
@@ -780,6 +783,72 @@ impl Drop for Dashboard {
     }
 }
 
+/// How often a campaign's event stream looks for the gateway's new events (another process writes them).
+pub const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A campaign's events as the gateway service records them, as Server-Sent Events with the service's
+/// own ids: those after `Last-Event-ID` (or `?after=N`), then each new one as it is written, until the
+/// run is over. 404 when no service runs the campaign.
+async fn events(
+    axum::extract::State(pool): axum::extract::State<Arc<Pool>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    let from_header = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+    let after: i64 = from_header
+        .or_else(|| query_value(uri.query().unwrap_or(""), "after").and_then(|v| v.parse().ok()))
+        .unwrap_or(0);
+    // The next events (at most 100) and whether the run is over; `None` when there is no such run.
+    let read = move |pool: Arc<Pool>, id: String, after: i64| async move {
+        tokio::task::spawn_blocking(move || {
+            let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.stores.len();
+            let store = pool.stores[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            data::service_events(&store, &id, after, 100)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .map(|(events, state)| (events, matches!(state.as_str(), "stopped" | "failed" | "succeeded")))
+    };
+    if read(pool.clone(), id.clone(), after).await.is_none() {
+        let e = StoreError::NotFound(format!("no run of the gateway service for campaign `{id}`"));
+        return answer_of(Response::error(&e));
+    }
+    let stream = futures_util::stream::unfold(
+        (pool, id, after, std::collections::VecDeque::<(i64, Value)>::new()),
+        move |(pool, id, mut after, mut queue)| async move {
+            loop {
+                if let Some((n, e)) = queue.pop_front() {
+                    let kind = e["event"].as_str().unwrap_or("event").to_string();
+                    let sse = SseEvent::default().id(n.to_string()).event(kind).data(e.to_string());
+                    return Some((Ok::<_, std::convert::Infallible>(sse), (pool, id, after, queue)));
+                }
+                let (events, over) = read(pool.clone(), id.clone(), after).await?;
+                if events.is_empty() {
+                    if over {
+                        return None;
+                    }
+                    tokio::time::sleep(EVENT_POLL).await;
+                    continue;
+                }
+                after = events.last().map_or(after, |e| e.0);
+                queue.extend(events);
+            }
+        },
+    );
+    let mut r = Sse::new(stream).keep_alive(KeepAlive::default()).into_response();
+    for (k, v) in
+        [("content-security-policy", CSP), ("x-content-type-options", "nosniff"), ("cache-control", "no-store")]
+    {
+        r.headers_mut().insert(k, axum::http::HeaderValue::from_static(v));
+    }
+    r
+}
+
 async fn answer(
     axum::extract::State(pool): axum::extract::State<Arc<Pool>>,
     method: axum::http::Method,
@@ -811,6 +880,11 @@ async fn answer(
         },
         _ => Response::html(405, pages::error(405, "this dashboard is read-only: GET only")),
     };
+    answer_of(response)
+}
+
+/// A page as the HTTP response, with the security headers of every response.
+fn answer_of(response: Response) -> axum::response::Response {
     let mut r = axum::response::Response::new(axum::body::Body::from(response.body));
     *r.status_mut() =
         axum::http::StatusCode::from_u16(response.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);

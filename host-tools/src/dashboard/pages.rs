@@ -30,10 +30,31 @@ td{overflow-wrap:anywhere}td.n,td.t{white-space:nowrap}ul.kv{margin:0;padding:0;
 /// Where the watch script is served.
 pub const WATCH_PATH: &str = "/watch.js";
 
-/// Reloads a running campaign's page when its committed iterations or its status change.
-pub const WATCH: &str = "(function(){var b=document.body,u=b.dataset.stateUrl,n=b.dataset.iterations;\
+/// A running campaign's page: follows the gateway service's event stream when the service runs it
+/// (each event added to the page's list as it comes; the page reloads on a committed iteration or the
+/// run's end), and reloads when its committed iterations or its status change (every campaign, the
+/// service's or not).
+pub const WATCH: &str = "(function(){var b=document.body,u=b.dataset.stateUrl,n=b.dataset.iterations,\
+e=b.dataset.eventsUrl,l=document.getElementById('events');\
+if(e&&window.EventSource){var s=new EventSource(e+'?after='+b.dataset.eventsAfter);\
+s.onmessage=function(m){add(m)};['iteration','state','titrated','banked','lab_time','step','planned'].forEach(function(k){\
+s.addEventListener(k,function(m){add(m);if(k==='iteration'||k==='state'){s.close();location.reload()}})});\
+s.onerror=function(){if(s.readyState===2){s.close()}}}\
+function add(m){if(!l)return;var li=document.createElement('li');li.textContent=m.lastEventId+' '+m.type+' '+m.data;\
+l.insertBefore(li,l.firstChild);while(l.children.length>20){l.removeChild(l.lastChild)}}\
 setInterval(function(){fetch(u).then(function(r){return r.json()}).then(function(s){\
 if(String(s.iterations)!==n||s.status!=='running'){location.reload()}}).catch(function(){})},2000)})();";
+
+/// How a running campaign's page follows it.
+pub struct Watch<'a> {
+    /// Its state as JSON (iterations and status), polled.
+    pub state_url: &'a str,
+    /// Committed iterations shown.
+    pub iterations: i64,
+    /// The gateway service's event stream of it, and the last event the page shows, when the service
+    /// runs it.
+    pub events: Option<(String, i64)>,
+}
 
 /// Which navigation entry a page belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,7 +72,7 @@ pub enum Section {
 }
 
 /// A page: navigation, title, body; `watch` = `(state url, iterations)` for a running campaign.
-pub fn layout(section: Section, title: &str, watch: Option<(&str, i64)>, body: Markup) -> String {
+pub fn layout(section: Section, title: &str, watch: Option<Watch<'_>>, body: Markup) -> String {
     let nav = [
         (Section::Campaigns, "/", "Campaigns"),
         (Section::Results, "/results", "Results"),
@@ -70,7 +91,9 @@ pub fn layout(section: Section, title: &str, watch: Option<(&str, i64)>, body: M
                     noscript { meta http-equiv="refresh" content="5"; }
                 }
             }
-            body data-state-url=[watch.map(|w| w.0)] data-iterations=[watch.map(|w| w.1)] {
+            body data-state-url=[watch.as_ref().map(|w| w.state_url)] data-iterations=[watch.as_ref().map(|w| w.iterations)]
+                data-events-url=[watch.as_ref().and_then(|w| w.events.as_ref()).map(|e| e.0.as_str())]
+                data-events-after=[watch.as_ref().and_then(|w| w.events.as_ref()).map(|e| e.1)] {
                 nav {
                     @for (s, href, name) in nav {
                         a href=(href) class=[(s == section).then_some("on")] { (name) }
@@ -423,6 +446,13 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
                 }
             }
         }
+        @if let Some((_, events)) = c.service.as_ref().filter(|_| c.row.status == "running") {
+            h2 { "Live" }
+            p.note { "The gateway service's events as they come (newest first)." }
+            ol id="events" reversed {
+                @for (n, e) in events { li { (n) " " (e["event"].as_str().unwrap_or("event")) " " (e.to_string()) } }
+            }
+        }
         @if !c.outputs.is_empty() {
             h2 { "Stage outputs" }
             table id="outputs" {
@@ -466,7 +496,11 @@ pub fn campaign(c: &Campaign, charts: &CampaignCharts) -> String {
         (settings(&c.config))
     };
     let state = format!("/campaigns/{}/state", encode(id));
-    let watch = (c.row.status == "running").then_some((state.as_str(), c.row.iterations));
+    let watch = (c.row.status == "running").then(|| Watch {
+        state_url: state.as_str(),
+        iterations: c.row.iterations,
+        events: c.service.as_ref().map(|(last, _)| (format!("/campaigns/{}/events", encode(id)), *last)),
+    });
     layout(Section::Campaigns, &format!("Campaign {id}"), watch, body)
 }
 
