@@ -128,10 +128,13 @@ impl Interner {
     }
 }
 
+/// An event the gateway service recorded: its id and the event.
+pub type ServiceEvent = (i64, Value);
+
 /// The events the gateway service recorded for run `id` (a campaign run by the service has its
 /// campaign id) after event `after`, at most `limit`, and the run's state; `None` when no service ran
 /// it.
-pub fn service_events(store: &Store, id: &str, after: i64, limit: i64) -> Result<Option<(Vec<(i64, Value)>, String)>> {
+pub fn service_events(store: &Store, id: &str, after: i64, limit: i64) -> Result<Option<(Vec<ServiceEvent>, String)>> {
     use rusqlite::OptionalExtension;
     let state: Option<String> =
         store.campaigns.query_row("SELECT state FROM service_runs WHERE run_id = ?1", [id], |r| r.get(0)).optional()?;
@@ -182,7 +185,7 @@ pub struct Campaign {
     /// Viability and segmentation thresholds, for dose-finding campaigns.
     pub thresholds: Option<(f64, f64)>,
     /// When the gateway service runs it: its last event id and its latest events (newest first).
-    pub service: Option<(i64, Vec<(i64, Value)>)>,
+    pub service: Option<(i64, Vec<ServiceEvent>)>,
 }
 
 impl Campaign {
