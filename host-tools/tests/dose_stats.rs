@@ -122,3 +122,78 @@ fn the_running_sums_agree_with_the_rows_after_every_kind_of_write() {
     assert_eq!(fit["points"], serde_json::json!(every.observations()));
     assert!(fit["ic50_uM"].as_f64().unwrap() > 0.0);
 }
+
+/// A measurements CSV of `rows` rows on 1536-well plates (`P0`, `P1`, …), every value valid.
+fn big_csv(path: &Path, rows: usize) {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(w, "plate_id,well_id,cell_line,compound,dose_uM,time_h,raw_signal,is_control,date,incubator_id,liquid_handler_id,viability_norm").unwrap();
+    for i in 0..rows {
+        let (plate, well) = (i / 1536, i % 1536);
+        let (r, c) = (well / 48, well % 48);
+        let row = if r < 26 {
+            format!("{}", (b'A' + r as u8) as char)
+        } else {
+            format!("A{}", (b'A' + (r - 26) as u8) as char)
+        };
+        let dose = [0.0, 0.1, 1.0, 10.0][i % 4];
+        writeln!(
+            w,
+            "P{plate},{row}{},L{},C{},{dose},24,{},{},2026-01-01,inc1,star1,{}",
+            c + 1,
+            i % 3,
+            i % 5,
+            1000 + i % 97,
+            u8::from(dose == 0.0),
+            0.5 + (i % 89) as f64 / 200.0
+        )
+        .unwrap();
+    }
+    w.flush().unwrap();
+}
+
+#[test]
+fn an_import_killed_at_any_moment_leaves_the_sums_and_the_triggers_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = dir.path().join("big.csv");
+    big_csv(&csv, 150_000);
+    let phase0 = fixture("phase0_all_plates.csv");
+    assert!(cellos(&data, &["import", "results", phase0.to_str().unwrap()]).status.success());
+    let c = rusqlite::Connection::open(data.join("experimental_results.db")).unwrap();
+    let before = both(&c).0;
+    // SIGKILL at moments spread over the import (it takes a few hundred ms here): while reading, while
+    // loading with the triggers lifted, while adding the sums, while committing.
+    let mut killed_mid_load = 0;
+    for delay_ms in [5u64, 40, 90, 150, 230, 330, 450] {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["import", "results", csv.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let rows: i64 = c.query_row("SELECT count(*) FROM measurements", [], |r| r.get(0)).unwrap();
+        // All of the import or none of it, never a part; the sums and the triggers agree either way.
+        assert_consistent(&c, &format!("killed after {delay_ms} ms"));
+        if rows == 528 + 150_000 {
+            // It committed first (the kill found it folding its log, or done).
+            break;
+        }
+        assert!(!status.success());
+        killed_mid_load += 1;
+        assert_eq!(rows, 528, "killed after {delay_ms} ms: nothing of the import is left");
+        assert_eq!(both(&c).0, before, "killed after {delay_ms} ms: the sums are as they were");
+    }
+    assert!(killed_mid_load > 0, "no kill landed during the import");
+    // And the import then goes through (or was already in), consistent.
+    let o = cellos(&data, &["import", "results", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: i64 = c.query_row("SELECT count(*) FROM measurements", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 528 + 150_000);
+    assert_consistent(&c, "after the import that went through");
+}
