@@ -361,6 +361,20 @@ fn running_campaign_page_follows_its_iterations() {
     assert!(js.content_type.starts_with("text/javascript") && js.body.contains("location.reload()"));
 }
 
+/// A running campaign the gateway service runs (its run id is the campaign id), as the service
+/// records it.
+fn served_campaign(store: &Store, id: &str) {
+    store
+        .campaigns
+        .execute_batch(&format!(
+            "INSERT INTO campaigns (campaign_id, campaign_type, goal, start_date, status, config, created_at) \
+             VALUES ('{id}', 'dose_finding', 'optimal_tbhp_dose', '2026-12-01T08:00:00Z', 'running', '{{}}', '2026-12-01T08:00:00Z'); \
+             INSERT INTO service_runs (run_id, kind, config, state, created_at, updated_at) \
+             VALUES ('{id}', 'campaign', '{{}}', 'running', '2026-12-01T08:00:00Z', '2026-12-01T08:00:00Z');"
+        ))
+        .unwrap();
+}
+
 /// Writes event `n` of service run `id`, as the gateway service does (another process, the same tables).
 fn service_event(store: &Store, id: &str, n: i64, event: &Value) {
     store
@@ -376,14 +390,7 @@ fn service_event(store: &Store, id: &str, n: i64, event: &Value) {
 fn a_served_campaign_page_follows_the_gateway_services_event_stream() {
     let s = store();
     let id = "served_campaign";
-    s.campaigns
-        .execute_batch(&format!(
-            "INSERT INTO campaigns (campaign_id, campaign_type, goal, start_date, status, config, created_at) \
-             VALUES ('{id}', 'dose_finding', 'optimal_tbhp_dose', '2026-12-01T08:00:00Z', 'running', '{{}}', '2026-12-01T08:00:00Z'); \
-             INSERT INTO service_runs (run_id, kind, config, state, created_at, updated_at) \
-             VALUES ('{id}', 'campaign', '{{}}', 'running', '2026-12-01T08:00:00Z', '2026-12-01T08:00:00Z');"
-        ))
-        .unwrap();
+    served_campaign(&s, id);
     service_event(&s, id, 1, &json!({ "event": "state", "state": "running" }));
     service_event(&s, id, 2, &json!({ "event": "planned", "iteration": 1, "steps": 40 }));
     service_event(&s, id, 3, &json!({ "event": "step", "done": 1, "of": 40 }));
@@ -725,14 +732,7 @@ fn browser_opens_list_clicks_into_a_campaign_and_screenshots_it() {
     // event to its list as the gateway writes it, and reloads on a committed iteration.
     let s = store();
     let id = "served_in_browser";
-    s.campaigns
-        .execute_batch(&format!(
-            "INSERT INTO campaigns (campaign_id, campaign_type, goal, start_date, status, config, created_at) \
-             VALUES ('{id}', 'dose_finding', 'optimal_tbhp_dose', '2026-12-01T08:00:00Z', 'running', '{{}}', '2026-12-01T08:00:00Z'); \
-             INSERT INTO service_runs (run_id, kind, config, state, created_at, updated_at) \
-             VALUES ('{id}', 'campaign', '{{}}', 'running', '2026-12-01T08:00:00Z', '2026-12-01T08:00:00Z');"
-        ))
-        .unwrap();
+    served_campaign(&s, id);
     service_event(&s, id, 1, &json!({ "event": "state", "state": "running" }));
     b.call("POST", "/url", Some(json!({ "url": format!("{root}campaigns/{id}") })));
     let listed = || b.find("css selector", "#events li").len();
