@@ -368,6 +368,8 @@ pub struct ByDose {
     pub means: Vec<f64>,
     /// Observations at each.
     pub counts: Vec<f64>,
+    /// Squared deviations from the dose's mean, per dose.
+    pub ss: Vec<f64>,
     /// Squared deviations from the dose's mean, summed over every observation.
     pub within_ss: f64,
 }
@@ -391,12 +393,19 @@ impl ByDose {
             m2[k] += delta * (y - out.means[k]);
         }
         out.within_ss = m2.iter().sum();
+        out.ss = m2;
         out
     }
 
     /// Observations summarised.
     pub fn observations(&self) -> usize {
         self.counts.iter().sum::<f64>() as usize
+    }
+
+    /// Each dose's sample standard deviation (0 for a dose with one observation).
+    pub fn sd(&self, i: usize) -> f64 {
+        let n = self.counts.get(i).copied().unwrap_or(0.0);
+        if n > 1.0 { (self.ss[i] / (n - 1.0)).sqrt() } else { 0.0 }
     }
 }
 
@@ -430,7 +439,9 @@ pub fn viability_by_dose(store: &Store, line: &str, compound: &str) -> Result<By
         out.means.push(mean);
         out.counts.push(n);
         // Σ(y − ȳ)² = Σy² − n ȳ²; never below 0 (rounding in the running sums).
-        out.within_ss += (sumsq - n * mean * mean).max(0.0);
+        let ss = (sumsq - n * mean * mean).max(0.0);
+        out.ss.push(ss);
+        out.within_ss += ss;
     }
     Ok(out)
 }

@@ -230,6 +230,8 @@ pub struct DoseSeries<'a> {
     pub name: &'a str,
     /// `(dose µM, response)`, doses > 0.
     pub points: Vec<(f64, f64)>,
+    /// `(dose µM, low, high)`: a spread drawn as a vertical bar at the dose (none: empty).
+    pub spread: Vec<(f64, f64, f64)>,
     /// The fitted curve, if any.
     pub curve: Option<Fit>,
 }
@@ -337,7 +339,7 @@ pub fn dose_response(c: &DoseChart) -> Chart {
         let ys = padded(
             c.series
                 .iter()
-                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .flat_map(|s| s.points.iter().map(|p| p.1).chain(s.spread.iter().flat_map(|b| [b.1, b.2])))
                 .chain(c.thresholds.iter().map(|t| t.value))
                 .chain([0.0]),
         );
@@ -395,6 +397,11 @@ pub fn dose_response(c: &DoseChart) -> Chart {
             let col = color(i);
             let shown = distinct_pixels(&s.points, 3, |p| chart.backend_coord(p));
             chart.draw_series(shown.into_iter().map(|p| Circle::new(p, 3, col.mix(0.6).filled()))).map_err(err)?;
+            chart
+                .draw_series(
+                    s.spread.iter().map(|&(d, lo, hi)| PathElement::new([(d, lo), (d, hi)], col.stroke_width(1))),
+                )
+                .map_err(err)?;
             let name = if s.curve.is_none() { format!("{} (no credible fit)", s.name) } else { s.name.to_string() };
             keys.push(key(name, Mark::Dot(col)));
             if let Some(curve) = s.curve {

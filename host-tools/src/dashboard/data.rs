@@ -443,13 +443,20 @@ pub const LATEST_EVENTS: i64 = 10;
 /// 0 (viability). `None` when there are fewer than 5 dosed points, the fit fails, or the curve is not
 /// credible (IC50 more than 10× outside the doses, Hill slope outside 0.2–10).
 pub fn fit(points: &[(f64, f64)], floor_zero: bool) -> Option<FourPlFit> {
-    let data = crate::admin::ByDose::of(points.iter().filter(|(x, y)| *x >= 0.0 && y.is_finite()).copied());
+    fit_by_dose(
+        &crate::admin::ByDose::of(points.iter().filter(|(x, y)| *x >= 0.0 && y.is_finite()).copied()),
+        floor_zero,
+    )
+}
+
+/// [`fit`] of measurements already summarised by dose.
+pub fn fit_by_dose(data: &crate::admin::ByDose, floor_zero: bool) -> Option<FourPlFit> {
     let dosed: Vec<f64> = data.doses.iter().copied().filter(|&x| x > 0.0).collect();
     let wells: f64 = data.doses.iter().zip(&data.counts).filter(|(x, _)| **x > 0.0).map(|(_, n)| n).sum();
     if wells < 5.0 {
         return None;
     }
-    let f = crate::admin::fit_4pl(&data, floor_zero).ok()?;
+    let f = crate::admin::fit_4pl(data, floor_zero).ok()?;
     // A curve is shown only if it describes the data: converged, its IC50 near the doses given, a
     // plausible slope. Scattered points with no dose trend fit to degenerate curves otherwise.
     let (lo, hi) = dosed.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));

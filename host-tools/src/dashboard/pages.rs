@@ -546,8 +546,9 @@ pub fn result_fit(
                 tr { th { "Fit" } td.bad { "no fit (fewer than 5 dosed points, or it did not converge)" } }
             }
         }
+        p.note { "Each dot is a dose's mean, its bar one standard deviation either side; the curve is fitted to every well." }
         (chart(svg))
-        (plate_section(plates, "The plates that hold these measurements, each readout on one colour scale across them; hover a well for its values."))
+        (plate_section(plates, "The first plates that hold these measurements (at most 6), each readout on one colour scale across them; hover a well for its values."))
     };
     layout(Section::Results, &format!("{compound} on {line}"), None, body)
 }
