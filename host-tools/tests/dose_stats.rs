@@ -197,3 +197,30 @@ fn an_import_killed_at_any_moment_leaves_the_sums_and_the_triggers_as_they_were(
     assert_eq!(rows, 528 + 150_000);
     assert_consistent(&c, "after the import that went through");
 }
+
+#[test]
+fn rows_already_in_the_store_add_nothing_but_one_twice_in_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = std::fs::read_to_string(fixture("phase0_all_plates.csv")).unwrap();
+    let phase0 = fixture("phase0_all_plates.csv");
+    assert!(cellos(&data, &["import", "results", phase0.to_str().unwrap()]).status.success());
+    // The same rows with other line endings: another source, every row already present.
+    let crlf = dir.path().join("crlf.csv");
+    std::fs::write(&crlf, csv.replace('\n', "\r\n")).unwrap();
+    let o = cellos(&data, &["--json", "import", "results", crlf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["already_present"], serde_json::json!([["measurements", 528]]), "{summary}");
+    // Two rows of one file that are the same present measurement: measured twice, refused.
+    let lines: Vec<&str> = csv.lines().collect();
+    let twice = dir.path().join("twice.csv");
+    std::fs::write(&twice, format!("{}\n{}\n{}\n{}\n", lines[0], lines[1], lines[2], lines[1])).unwrap();
+    let o = cellos(&data, &["import", "results", twice.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("row 3 (line 4)") && err.contains("already measured at row 1"), "{err}");
+    let c = rusqlite::Connection::open(data.join("experimental_results.db")).unwrap();
+    assert_consistent(&c, "after both");
+    assert_eq!(both(&c).0.iter().map(|r| r.3).sum::<i64>(), 528);
+}

@@ -325,8 +325,18 @@ fn load_rows<'s>(
          WHERE m.plate_id = ?1 AND m.well_id = ?2 AND coalesce(m.time_h, -1.0) = coalesce(?3, -1.0) AND m.campaign_id IS NULL",
     )?;
     let mut present = 0u64;
-    // Rows of this file found already present, by key → row: a second one is measured twice here.
-    let mut present_rows: HashMap<(String, String, u64), usize> = HashMap::new();
+    // Rows of this file found already present, by key → row: a second one is measured twice here. Kept
+    // in a temporary table (SQLite's temporary store, which spills to disk), not in memory: a second
+    // source of ten million rows already imported finds every one present.
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS import_present (plate_id TEXT NOT NULL, well_id TEXT NOT NULL, time_h REAL NOT NULL, \
+         source_row INTEGER NOT NULL, PRIMARY KEY (plate_id, well_id, time_h)) WITHOUT ROWID; DELETE FROM temp.import_present;",
+    )?;
+    let mut remember =
+        tx.prepare("INSERT INTO temp.import_present VALUES (?1, ?2, coalesce(?3, -1.0), ?4) ON CONFLICT DO NOTHING")?;
+    let mut first_present = tx.prepare(
+        "SELECT source_row FROM temp.import_present WHERE plate_id = ?1 AND well_id = ?2 AND time_h = coalesce(?3, -1.0)",
+    )?;
     let mut row = 0usize;
     // The rows are read and checked on another core ([`parse`]) while this one stores them; they come
     // in order, and a reading error comes after every row before it, so the first error in the file is
@@ -382,12 +392,9 @@ fn load_rows<'s>(
                         ),
                     ));
                 }
-                let time = match v[5] {
-                    Cell::Real(t) => t.to_bits(),
-                    _ => u64::MAX,
-                };
-                if let Some(first) = present_rows.insert((plate_name.clone(), well_name.clone(), time), row) {
-                    return Err(twice(first));
+                if remember.execute(params![v[0], v[1], v[5], row as i64])? == 0 {
+                    let first: i64 = first_present.query_row(params![v[0], v[1], v[5]], |r| r.get(0))?;
+                    return Err(twice(first as usize));
                 }
                 present += 1;
             }
@@ -400,7 +407,8 @@ fn load_rows<'s>(
         stats = parsed.less(&absent);
         Ok(())
     })?;
-    drop((insert, existing));
+    drop((insert, existing, remember, first_present));
+    tx.execute_batch("DROP TABLE temp.import_present")?;
     summary.add("measurements", row as u64 - present);
     if present > 0 {
         summary.present("measurements", present);
