@@ -332,7 +332,7 @@ pub fn viability_points(store: &Store, line: &str, compound: &str) -> Result<Vec
     Ok(rows)
 }
 
-/// A hasher for 64-bit keys (a dose's bits, a pixel cell): one multiply and a shift, where the
+/// A hasher for 64-bit keys (a dose's bits): one multiply and a shift, where the
 /// standard hasher's SipHash (built against adversarial keys, which these are not) costs more than the
 /// work around it on a page of 100,000 wells.
 #[derive(Default)]
