@@ -251,7 +251,7 @@ impl Drop for TwinServer {
 
 /// A number no other twin on this machine is likely to have drawn: the clock's nanoseconds and the
 /// process id, mixed. Never 0 (which means "not drawn").
-fn draw_instance() -> u64 {
+pub fn draw_instance() -> u64 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     crate::reader::mix(nanos ^ (u64::from(std::process::id()) << 40)).max(1)
 }

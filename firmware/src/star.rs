@@ -45,8 +45,12 @@ const LAB: Profile = Profile::STAR;
 
 /// Pipetting channels of the twin.
 pub const CHANNELS: usize = 8;
-/// Replies waiting for their time.
+/// Replies waiting for their time, at most.
 pub const MAX_PENDING: usize = 64;
+/// Bytes of reply text waiting, at most: the replies are kept end to end, as in an instrument's output
+/// buffer, so 64 short replies fit, or a dozen of the longest. When a reply does not fit, the oldest
+/// waiting are lost, as when a real buffer overruns.
+pub const PENDING_BYTES: usize = 4096;
 /// Longest reply.
 pub const MAX_REPLY: usize = 192;
 
@@ -94,7 +98,7 @@ pub struct Star {
     /// Tip per channel.
     pub channels: [Option<Tip>; CHANNELS],
     busy_until_ms: u64,
-    pending: heapless::Vec<Pending, MAX_PENDING>,
+    pending: ReplyQueue,
     /// The plate the iSWAP holds (deck plate index).
     pub held_plate: Option<usize>,
     /// The instrument serial number reported by `C0RI` (the host twin draws it when it starts).
@@ -103,6 +107,63 @@ pub struct Star {
 
 /// The firmware version the twin reports (`C0RF`).
 pub const FIRMWARE_VERSION: &str = "1.0.0 CELLOS TWIN";
+
+/// The replies waiting: their times and codes, and their texts end to end in one buffer (a fixed slot
+/// of [`MAX_REPLY`] bytes each would take three times the memory for the same replies).
+#[derive(Clone, Debug)]
+struct ReplyQueue {
+    slots: heapless::Vec<Slot, MAX_PENDING>,
+    text: heapless::Vec<u8, PENDING_BYTES>,
+}
+
+/// One waiting reply: its text is the `len` bytes after those of the slots before it.
+#[derive(Copy, Clone, Debug)]
+struct Slot {
+    due_ms: u64,
+    code: [u8; 2],
+    len: u8,
+}
+
+const _: () = assert!(MAX_REPLY <= u8::MAX as usize && MAX_REPLY <= PENDING_BYTES);
+
+impl ReplyQueue {
+    const fn new() -> Self {
+        ReplyQueue { slots: heapless::Vec::new(), text: heapless::Vec::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.text.clear();
+    }
+
+    /// Queues a reply, losing the oldest ones waiting while it does not fit.
+    fn push(&mut self, p: &Pending) {
+        let bytes = p.text.as_bytes();
+        while !self.slots.is_empty() && (self.slots.is_full() || self.text.len() + bytes.len() > PENDING_BYTES) {
+            self.remove(0);
+        }
+        if self.text.extend_from_slice(bytes).is_ok() {
+            let _ = self.slots.push(Slot { due_ms: p.due_ms, code: p.code, len: bytes.len() as u8 });
+        }
+    }
+
+    /// Takes out the `i`-th reply waiting.
+    fn remove(&mut self, i: usize) -> Pending {
+        let start: usize = self.slots[..i].iter().map(|s| usize::from(s.len)).sum();
+        let slot = self.slots.remove(i);
+        let end = start + usize::from(slot.len);
+        let mut text = ReplyText::new();
+        let _ = text.push_str(core::str::from_utf8(&self.text[start..end]).unwrap_or_default());
+        let total = self.text.len();
+        self.text.copy_within(end..total, start);
+        self.text.truncate(total - usize::from(slot.len));
+        Pending { due_ms: slot.due_ms, code: slot.code, text }
+    }
+}
 
 enum Outcome {
     /// A reply body after `er00/00` (data parameters), released after `duration_ms`.
@@ -127,7 +188,7 @@ impl Star {
             tip_types: [0; 100],
             channels: [None; CHANNELS],
             busy_until_ms: 0,
-            pending: heapless::Vec::new(),
+            pending: ReplyQueue::new(),
             held_plate: None,
             serial_number: 0,
         }
@@ -219,22 +280,19 @@ impl Star {
     }
 
     fn queue(&mut self, p: Pending) {
-        // With a full queue the oldest reply is lost, as a real instrument's buffer would overrun.
-        if self.pending.is_full() {
-            self.pending.remove(0);
-        }
-        let _ = self.pending.push(p);
+        self.pending.push(&p);
     }
 
     /// Takes the next reply that is due at `now_ms`, earliest first.
     pub fn next_due(&mut self, now_ms: u64) -> Option<Pending> {
-        let i = self.pending.iter().enumerate().filter(|(_, p)| p.due_ms <= now_ms).min_by_key(|(_, p)| p.due_ms)?.0;
+        let i =
+            self.pending.slots.iter().enumerate().filter(|(_, p)| p.due_ms <= now_ms).min_by_key(|(_, p)| p.due_ms)?.0;
         Some(self.pending.remove(i))
     }
 
     /// When the next reply falls due, if any is waiting.
     pub fn next_due_ms(&self) -> Option<u64> {
-        self.pending.iter().map(|p| p.due_ms).min()
+        self.pending.slots.iter().map(|p| p.due_ms).min()
     }
 
     fn execute<const P: usize, const W: usize>(
@@ -477,5 +535,57 @@ impl Star {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::format;
+    use std::string::ToString;
+    use std::vec::Vec;
+
+    use super::*;
+
+    fn reply(due_ms: u64, text: &str) -> Pending {
+        let mut t = ReplyText::new();
+        t.push_str(text).unwrap();
+        Pending { due_ms, code: *b"AS", text: t }
+    }
+
+    #[test]
+    fn replies_keep_their_texts_when_taken_out_of_order() {
+        let mut q = ReplyQueue::new();
+        for (due, text) in
+            [(30, "C0ASid0001er00/00"), (10, "C0RFid0002er00/00rf1.0.0 CELLOS TWIN"), (20, "C0TPid0003er00/00")]
+        {
+            q.push(&reply(due, text));
+        }
+        assert_eq!(q.remove(1).text.as_str(), "C0RFid0002er00/00rf1.0.0 CELLOS TWIN");
+        assert_eq!(q.text.len(), 34);
+        let rest: Vec<_> = (0..2).map(|_| q.remove(0)).map(|p| (p.due_ms, p.text.to_string())).collect();
+        assert_eq!(rest, [(30, "C0ASid0001er00/00".to_string()), (20, "C0TPid0003er00/00".to_string())]);
+        assert_eq!((q.len(), q.text.len()), (0, 0));
+    }
+
+    #[test]
+    fn an_overrun_loses_the_oldest_replies() {
+        // 64 short replies fit; the 65th pushes out the first.
+        let mut q = ReplyQueue::new();
+        for i in 0..65u64 {
+            q.push(&reply(i, &format!("C0ASid{i:04}er00/00")));
+        }
+        assert_eq!(q.len(), MAX_PENDING);
+        assert_eq!(q.remove(0).text.as_str(), "C0ASid0001er00/00");
+        // Long replies: as many as fit in the bytes, the newest kept.
+        let mut q = ReplyQueue::new();
+        let long = |i: u64| format!("C0RTid{i:04}er00/00rt{}", "0 ".repeat(86));
+        for i in 0..30u64 {
+            q.push(&reply(i, &long(i)));
+        }
+        let each = long(0).len();
+        assert_eq!(q.len(), PENDING_BYTES / each);
+        assert_eq!(q.remove(q.len() - 1).text.as_str(), long(29));
+        assert_eq!(q.remove(0).text.as_str(), long(30 - PENDING_BYTES as u64 / each as u64));
     }
 }

@@ -182,7 +182,37 @@ impl<const P: usize, const W: usize> Twin<P, W> {
                 self.shutdown = true;
                 Response::Done
             }
+            Request::Setup { seed, instance, lines } => self.setup(seed, instance, lines),
         }
+    }
+
+    /// Whether the twin has done anything a setup would undo: executed a command, or moved a plate's
+    /// clock.
+    pub fn started(&self) -> bool {
+        self.counters.commands > 0
+            || self.deck.plates.iter().any(|p| p.clock_h != 0.0)
+            || self.incubating.iter().any(Option::is_some)
+    }
+
+    /// [`Request::Setup`]: the seed, the instance number and the campaign deck of `lines`, built in
+    /// place.
+    fn setup(&mut self, seed: u64, instance: u64, lines: cellos_core::deck::campaign::Lines) -> Response {
+        if self.started() {
+            return Response::Refused(Refusal::Started);
+        }
+        if P < cellos_core::deck::campaign::MAX_PLATES || W < 96 {
+            return Response::Refused(Refusal::BadValue);
+        }
+        let Ok(file) = lines.deck_file() else { return Response::Refused(Refusal::BadValue) };
+        if file.build_into(&mut self.deck).is_err() {
+            self.deck.plates.clear();
+            self.deck.troughs.clear();
+            self.deck.tip_racks.clear();
+            return Response::Refused(Refusal::BadValue);
+        }
+        self.seed = seed;
+        self.set_instance(instance);
+        Response::Done
     }
 
     /// Answers one `wire` frame (without its delimiter, decoded in place) into `out`, in the frame's
@@ -401,14 +431,14 @@ impl Default for WirePort {
 
 impl WirePort {
     /// A port with nothing buffered.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         WirePort { acc: Accumulator::new(Framing::Nul), held: heapless::Deque::new(), faulty: true }
     }
 
     /// A port for the bench: what an operator does by hand in a simulation (moves a plate into the
     /// incubator, reads it on a stand-alone reader) over the same requests, never touched by faults.
-    pub fn bench() -> Self {
-        WirePort { faulty: false, ..Self::new() }
+    pub const fn bench() -> Self {
+        WirePort { acc: Accumulator::new(Framing::Nul), held: heapless::Deque::new(), faulty: false }
     }
 
     /// Feeds received bytes: executes every complete request and holds its response.

@@ -292,3 +292,37 @@ fn a_real_time_incubation_runs_on_the_ports_clock() {
     assert_eq!(real.request(Request::Incubate { plate: 9, hours: 1.0 }, 0), Response::Refused(Refusal::NoSuchPlate));
     assert_eq!(real.request(Request::Incubate { plate: 0, hours: -1.0 }, 0), Response::Refused(Refusal::BadValue));
 }
+
+/// A twin started without a command line is set up over the reader line: seed, instance and the
+/// campaign deck; once it has worked, it refuses.
+#[test]
+fn setup_gives_the_campaign_deck_seed_and_instance_once() {
+    use cellos_core::deck::campaign::{Lines, deck_file};
+    use cellos_core::proto::wire::{Identity, Refusal};
+    let lines = Lines::by_name(&["U2OS", "HepG2", "A549"]).unwrap();
+    let mut t: Twin<4, 96> = Twin::empty(0, Timing::INSTANT);
+    assert_eq!(t.request(Request::Hello, 0), Response::Hello { version: 2, plates: 0 });
+    assert_eq!(t.request(Request::Setup { seed: 9, instance: 41, lines }, 0), Response::Done);
+    assert_eq!(t.request(Request::Identify, 0), Response::Identity(Identity { instance: 41, seed: 9 }));
+    assert_eq!(t.star.serial_number, 41);
+    let expected: cellos_firmware::deck::Deck<4, 96> = deck_file(&["U2OS", "HepG2", "A549"]).unwrap().build().unwrap();
+    assert_eq!(t.deck, expected);
+    // Again before any work: allowed (a lost answer is sent again).
+    assert_eq!(t.request(Request::Setup { seed: 9, instance: 41, lines }, 0), Response::Done);
+    // A plate's clock moved: refused, and nothing changes.
+    assert_eq!(t.request(Request::Incubate { plate: 0, hours: 1.0 }, 0), Response::Done);
+    let other = Lines::by_name(&["A549"]).unwrap();
+    assert_eq!(
+        t.request(Request::Setup { seed: 3, instance: 5, lines: other }, 0),
+        Response::Refused(Refusal::Started)
+    );
+    assert_eq!(t.request(Request::Identify, 0), Response::Identity(Identity { instance: 41, seed: 9 }));
+    assert_eq!(t.deck.plates.len(), 4);
+    // A STAR command counts as work too.
+    let mut t: Twin<4, 96> = Twin::empty(0, Timing::INSTANT);
+    t.star.command("C0RFid0001", 0, &mut t.deck, &mut t.counters);
+    assert_eq!(t.request(Request::Setup { seed: 1, instance: 1, lines }, 0), Response::Refused(Refusal::Started));
+    // A twin whose deck cannot hold the campaign's plates refuses the setup.
+    let mut small: Twin<1, 96> = Twin::empty(0, Timing::INSTANT);
+    assert_eq!(small.request(Request::Setup { seed: 1, instance: 1, lines }, 0), Response::Refused(Refusal::BadValue));
+}

@@ -216,8 +216,14 @@ impl ServeArgs {
         };
         // A service rides through a lost line: ten minutes unless told otherwise.
         let reconnect = Some(self.ports.reconnect.or(file.reconnect).unwrap_or(600));
-        let ports =
-            Ports { data_dir: self.ports.data_dir.clone().or(file.data_dir), star, reader, timeouts, reconnect };
+        let ports = Ports {
+            data_dir: self.ports.data_dir.clone().or(file.data_dir),
+            star,
+            reader,
+            timeouts,
+            reconnect,
+            twin_qemu: self.ports.twin_qemu.clone(),
+        };
         Ok(Serve {
             bind: self.bind.clone().or(file.bind).unwrap_or_else(|| "127.0.0.1:8470".into()),
             setup: crate::service::Setup { ports, twin, evo, time_scale: self.time_scale.or(file.time_scale) },
@@ -935,6 +941,10 @@ pub enum CampaignCommand {
         /// Twin noise seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Run on the twin's Cortex-M3 image under qemu-system-arm instead of the host twin (see
+        /// `campaign run --help`); the results are the host twin's, bit for bit.
+        #[arg(long, value_name = "ELF")]
+        twin_qemu: Option<PathBuf>,
     },
 }
 
@@ -959,12 +969,17 @@ pub struct Ports {
     /// as after a crash (default: fail at once; `serve`: 600).
     #[arg(long, value_name = "SECS")]
     pub reconnect: Option<u64>,
+    /// Run on the twin's Cortex-M3 image under qemu-system-arm instead of the host twin (implies
+    /// --twin): ELF is the image (`cargo build -p cellos-twin-qemu --features target --target
+    /// thumbv7m-none-eabi --profile firmware` makes target/thumbv7m-none-eabi/firmware/cellos-twin-qemu).
+    #[arg(long, value_name = "ELF", conflicts_with_all = ["star", "reader"])]
+    pub twin_qemu: Option<PathBuf>,
 }
 
 impl Ports {
     /// A data directory and the two instrument lines, with the default time limits and no reconnection.
     pub fn lines(data_dir: Option<PathBuf>, star: Option<String>, reader: Option<String>) -> Ports {
-        Ports { data_dir, star, reader, timeouts: String::new(), reconnect: None }
+        Ports { data_dir, star, reader, timeouts: String::new(), reconnect: None, twin_qemu: None }
     }
 }
 
@@ -1034,7 +1049,25 @@ async fn start_twin(
     dir: &Path,
     db: &rusqlite::Connection,
     id: &str,
+    qemu: Option<&Path>,
 ) -> Result<campaign::TwinRecord, GatewayError> {
+    if let Some(elf) = qemu {
+        if config.time_scale.is_some() {
+            return Err(GatewayError::Twin(
+                "the Cortex-M3 twin has no clock: it cannot run incubations in real time (time_scale)".into(),
+            ));
+        }
+        let t = crate::twin::spawn_qemu(elf, &dir.join("twin-qemu.log"))?;
+        let instance = match crate::twin::setup_qemu(&t.reader, config.seed, &config.lines).await {
+            Ok(i) => i,
+            // Dropping `t` stops QEMU.
+            Err(e) => return Err(e),
+        };
+        let record = campaign::TwinRecord { star: t.star.clone(), reader: t.reader.clone(), pid: t.id(), instance };
+        t.detach();
+        campaign::record_twin(db, id, &record)?;
+        return Ok(record);
+    }
     let exe = std::env::current_exe().map_err(|e| GatewayError::Twin(e.to_string()))?;
     let t = TwinProcess::spawn(
         &exe,
@@ -1068,10 +1101,12 @@ async fn lines_for(
     stored: Option<&campaign::Stored>,
     ports: (Option<String>, Option<String>),
     twin: bool,
+    qemu: Option<&Path>,
     dir: &Path,
     db: &rusqlite::Connection,
     id: &str,
 ) -> Result<Lines, GatewayError> {
+    let twin = twin || qemu.is_some();
     let given = match (ports.0.or(config.star_port.clone()), ports.1.or(config.reader_port.clone())) {
         (Some(s), Some(r)) if !twin => Some((s, r)),
         (None, None) => None,
@@ -1089,14 +1124,14 @@ async fn lines_for(
     let recorded = stored.and_then(|s| s.twin.clone());
     match (start, recorded) {
         (Start::New, _) => {
-            let t = start_twin(config, dir, db, id).await?;
+            let t = start_twin(config, dir, db, id, qemu).await?;
             Ok(Lines { star: t.star.clone(), reader: t.reader.clone(), twin: Some(t), replaced: None })
         }
         (Start::Resume, Some(t)) if twin_alive(&t).await => {
             Ok(Lines { star: t.star.clone(), reader: t.reader.clone(), twin: Some(t), replaced: None })
         }
         (Start::Resume, Some(old)) if twin => {
-            let t = start_twin(config, dir, db, id).await?;
+            let t = start_twin(config, dir, db, id, qemu).await?;
             let why = format!(
                 "twin instance {} (lines {}, {}) was gone; a new twin (instance {}) was brought to the journal's state",
                 old.instance, old.star, old.reader, t.instance
@@ -1127,7 +1162,7 @@ async fn lines_for(
                     ),
                 });
             }
-            let t = start_twin(config, dir, db, id).await?;
+            let t = start_twin(config, dir, db, id, qemu).await?;
             Ok(Lines { star: t.star.clone(), reader: t.reader.clone(), twin: Some(t), replaced: None })
         }
     }
@@ -1262,7 +1297,7 @@ async fn carry_out(
 ) -> Result<Vec<campaign::LineResult>, GatewayError> {
     let id = config.campaign_id.clone().unwrap_or_default();
     let deck_file = campaign::deck_path(dir);
-    std::fs::write(&deck_file, campaign::deck_toml(&config.lines))
+    std::fs::write(&deck_file, campaign::deck_toml(&config.lines)?)
         .map_err(|e| GatewayError::Config { path: deck_file.clone(), message: e.to_string() })?;
     let lines = lines_for(
         start,
@@ -1270,6 +1305,7 @@ async fn carry_out(
         stored.as_ref(),
         (ports.star.clone(), ports.reader.clone()),
         twin,
+        ports.twin_qemu.as_deref(),
         dir,
         &store.campaigns,
         &id,
@@ -1559,10 +1595,10 @@ pub async fn campaign(cmd: &CampaignCommand, json: bool) -> Result<(), GatewayEr
                 cellos_output::print_or_exit(&cellos_output::render(&cellos_output::sorted(&v)));
             }
         }
-        CampaignCommand::Demo { data_dir: d, seed } => {
+        CampaignCommand::Demo { data_dir: d, seed, twin_qemu } => {
             let dir = data_dir(d.as_deref());
             let cfg = campaign::CampaignConfig { seed: *seed, ..campaign::CampaignConfig::demo() };
-            let ports = Ports::lines(None, None, None);
+            let ports = Ports { twin_qemu: twin_qemu.clone(), ..Ports::lines(None, None, None) };
             let (id, results) = drive(Start::New, cfg, &dir, &ports, true, Hooks::default()).await?;
             print_results(&dir, &id, &results, started.elapsed().as_secs_f64(), true, json);
         }

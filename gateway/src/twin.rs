@@ -188,3 +188,78 @@ pub fn serve(options: &TwinOptions) -> Result<(), GatewayError> {
     server.announce_and_serve(&mut std::io::stdout()).map_err(|e| GatewayError::Twin(e.to_string()))?;
     Ok(())
 }
+
+/// Starts the twin's Cortex-M3 image (`elf`, built from `firmware/qemu`) under `qemu-system-arm`
+/// (`lm3s6965evb`): UART0 (the STAR) and UART1 (the reader) each on a new pty. QEMU's messages and the
+/// image's defmt log go to `log`, where the pty paths are read from. The image starts with an empty
+/// deck: [`setup_qemu`] gives it the campaign's. There is no bench line.
+pub fn spawn_qemu(elf: &Path, log: &Path) -> Result<TwinProcess, GatewayError> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::process::CommandExt;
+    let fail = |m: String| GatewayError::Twin(m);
+    if !elf.is_file() {
+        return Err(fail(format!(
+            "no twin image at {} (build it: cargo build -p cellos-twin-qemu --features target --target thumbv7m-none-eabi --profile firmware)",
+            elf.display()
+        )));
+    }
+    let open = || std::fs::OpenOptions::new().create(true).append(true).open(log);
+    let out = open().map_err(|e| fail(format!("{}: {e}", log.display())))?;
+    let from = out.metadata().map(|m| m.len()).unwrap_or(0);
+    let err = out.try_clone().map_err(|e| fail(e.to_string()))?;
+    let mut child = Command::new("qemu-system-arm")
+        .args(["-machine", "lm3s6965evb", "-display", "none", "-monitor", "none"])
+        .args(["-semihosting-config", "enable=on,target=native", "-serial", "pty", "-serial", "pty", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| fail(format!("running qemu-system-arm: {e} (Debian's package qemu-system-arm has it)")))?;
+    // QEMU names each pty as it opens it: "char device redirected to /dev/pts/N (label serialK)".
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let mut text = Vec::new();
+        if let Ok(mut f) = std::fs::File::open(log) {
+            let _ = f.seek(SeekFrom::Start(from));
+            let _ = f.read_to_end(&mut text);
+        }
+        let text = String::from_utf8_lossy(&text);
+        let pty = |label: &str| {
+            text.lines()
+                .filter(|l| l.contains(&format!("(label {label})")))
+                .find_map(|l| l.split_whitespace().find(|w| w.starts_with("/dev/")).map(str::to_string))
+        };
+        if let (Some(star), Some(reader)) = (pty("serial0"), pty("serial1")) {
+            return Ok(TwinProcess { child: Some(child), star, evo: String::new(), reader, bench: String::new() });
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            return Err(fail(format!("qemu-system-arm did not open its two ptys ({status}); see {}", log.display())));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sets up a twin started without a command line (the Cortex-M3 image) on its reader line: seed,
+/// a new instance number and the campaign deck of `lines`. Returns the instance number.
+pub async fn setup_qemu(reader: &str, seed: u64, lines: &[String]) -> Result<u64, GatewayError> {
+    use cellos_core::proto::wire::{Refusal, Request, Response};
+    let lines = cellos_core::deck::campaign::Lines::by_name(lines)
+        .map_err(|e| GatewayError::Twin(format!("campaign lines {lines:?}: {e}")))?;
+    let (tx, rx, _) =
+        crate::transport::open_line(&crate::transport::SerialConfig::new(reader), crate::transport::Protocol::Wire)
+            .await?;
+    let client = crate::wire::WireClient::new(tx, rx, std::time::Duration::from_secs(5));
+    let instance = cellos_firmware::host::draw_instance();
+    match client.ask(&Request::Setup { seed, instance, lines }).await? {
+        Response::Done => Ok(instance),
+        Response::Refused(Refusal::Started) => {
+            Err(GatewayError::Twin("the image on that line has already worked: it cannot be set up again".into()))
+        }
+        other => Err(GatewayError::Twin(format!("the image refused its setup: {other:?}"))),
+    }
+}

@@ -55,7 +55,7 @@ impl Bench {
     fn with_reader_faults(tag: &str, config: &str, lines: &[&str], reader_faults: &str) -> Bench {
         let dir = Scratch::new(tag);
         let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-        std::fs::write(deck_path(&dir.0), deck_toml(&lines)).unwrap();
+        std::fs::write(deck_path(&dir.0), deck_toml(&lines).unwrap()).unwrap();
         let twin = TwinProcess::spawn(
             Path::new(BIN),
             &TwinOptions {

@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Deck, Liquid, MAX_TIP_RACKS, MAX_TROUGHS, NAME_LEN, Name, Plate, TipRack, Trough, TroughContent};
 use super::{compound_index, line_index};
@@ -14,7 +14,7 @@ use crate::plate::PlateFormat;
 pub const MAX_PLATES: usize = 8;
 
 /// A deck file.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeckFile {
     /// Tip racks.
@@ -31,7 +31,7 @@ pub struct DeckFile {
 }
 
 /// A tip rack in a deck file: A1 centre, format, tip capacity.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TipRackFile {
     /// Name.
@@ -48,7 +48,7 @@ pub struct TipRackFile {
 }
 
 /// A plate in a deck file.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlateFile {
     /// Name.
@@ -65,7 +65,7 @@ pub struct PlateFile {
 }
 
 /// A trough in a deck file.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TroughFile {
     /// Name.
@@ -85,19 +85,24 @@ pub struct TroughFile {
     /// `medium`, `cells`, `compound` or `virus`.
     pub content: Name,
     /// Cells: the built-in cell line.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<Name>,
     /// Cells: per µL.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cells_per_ul: Option<f64>,
     /// Compound: the built-in compound.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub compound: Option<Name>,
     /// Compound: concentration, µM.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub concentration_um: Option<f64>,
     /// Virus: transducing units per µL.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub titer_tu_per_ul: Option<f64>,
 }
 
 /// A rectangle of the deck: lower-left corner and extent, 0.1 mm.
-#[derive(Copy, Clone, Debug, PartialEq, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RectFile {
     /// x, 0.1 mm.
@@ -197,13 +202,23 @@ pub const MAX_NAME: usize = NAME_LEN;
 impl DeckFile {
     /// The deck the file describes: full tip racks, empty plates, troughs with their liquid.
     pub fn build<const P: usize, const W: usize>(&self) -> Result<Deck<P, W>, DeckFileError> {
+        let mut d = Deck::empty();
+        self.build_into(&mut d)?;
+        Ok(d)
+    }
+
+    /// Builds the deck in place of `d`, whatever it held (a microcontroller keeps its deck in a static
+    /// and has no stack for a second one). On an error `d` holds part of the deck.
+    pub fn build_into<const P: usize, const W: usize>(&self, d: &mut Deck<P, W>) -> Result<(), DeckFileError> {
         let format = |wells: u16, name: &Name| {
             PlateFormat::from_well_count(wells).ok_or_else(|| DeckFileError::Format { name: name.clone(), wells })
         };
         let amount = |v: f64, name: &Name, field: &'static str| {
             if v.is_finite() && v >= 0.0 { Ok(v) } else { Err(DeckFileError::BadAmount { name: name.clone(), field }) }
         };
-        let mut d = Deck::empty();
+        d.tip_racks.clear();
+        d.plates.clear();
+        d.troughs.clear();
         for r in &self.tip_rack {
             let volume = amount(r.tip_volume_ul, &r.name, "tip_volume_ul")?;
             let rack = TipRack::full(&r.name, r.x, r.y, format(r.format, &r.name)?, libm::round(volume * 10.0) as u32);
@@ -271,6 +286,6 @@ impl DeckFile {
             d.troughs.push(trough).map_err(|_| DeckFileError::TooMany { what: "troughs", most: MAX_TROUGHS })?;
         }
         d.waste = (self.waste.x, self.waste.y, self.waste.width, self.waste.depth);
-        Ok(d)
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@
 
 use crate::plate::PlateFormat;
 
+pub mod campaign;
 pub mod file;
 pub mod rules;
 

@@ -254,6 +254,18 @@ pub enum Request {
     },
     /// Stop the twin (answered `Done`, then the twin's process ends).
     Shutdown,
+    /// Set up a twin started without a command line (the Cortex-M3 image): the seed of its noise, its
+    /// instance number, and its deck, the campaign deck of `lines`
+    /// ([`crate::deck::campaign`]). Answered `Done`; refused with [`Refusal::Started`] once the twin has
+    /// executed a command or moved a plate's clock, so the twin of a running campaign is never reset.
+    Setup {
+        /// Seed of all the twin's noise.
+        seed: u64,
+        /// Instance number (see [`Identity`]).
+        instance: u64,
+        /// The campaign's cell lines.
+        lines: crate::deck::campaign::Lines,
+    },
 }
 
 impl Request {
@@ -274,6 +286,7 @@ impl Request {
                 | Request::Reboot
                 | Request::SetLinkFaults { .. }
                 | Request::Shutdown
+                | Request::Setup { .. }
         )
     }
 
@@ -291,6 +304,7 @@ impl Request {
             Request::Identify => b"ID",
             Request::SetLinkFaults { .. } => b"LF",
             Request::Shutdown => b"SD",
+            Request::Setup { .. } => b"SU",
         }
     }
 }
@@ -364,6 +378,8 @@ pub enum Refusal {
     /// The plate is in the incubator (a real-time incubation is under way): it cannot be read or
     /// incubated again until the incubation ends.
     InIncubator,
+    /// The twin has executed commands: it cannot be set up again ([`Request::Setup`]).
+    Started,
 }
 
 /// A response from the instrument.
@@ -465,6 +481,9 @@ mod tests {
         });
         roundtrip(&Request::Identify);
         roundtrip(&Request::Shutdown);
+        let lines = crate::deck::campaign::Lines::by_name(&["U2OS", "HepG2", "A549"]).unwrap();
+        roundtrip(&Request::Setup { seed: 1, instance: u64::MAX, lines });
+        roundtrip(&Response::Refused(Refusal::Started));
     }
 
     #[test]

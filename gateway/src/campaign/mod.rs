@@ -64,22 +64,17 @@ pub use runner::{Control, Runner};
 
 use crate::GatewayError;
 
-/// Cells per µL in the suspension troughs.
-pub const CELLS_PER_UL: f64 = 100.0;
+pub use cellos_core::deck::campaign::{CELLS_PER_UL, STOCK_UM, VIRUS_TITER_TU_PER_UL};
 /// Cell suspension per well, µL.
 pub const SEED_UL: f64 = 100.0;
 /// Final well volume after treatment, µL.
 pub const FINAL_UL: f64 = 200.0;
-/// Stock concentration, µM.
-pub const STOCK_UM: f64 = 1000.0;
 /// Smallest volume pipetted, µL.
 pub const MIN_UL: f64 = 0.5;
 /// Compound volumes are pipetted in 0.1 µL steps; under this volume a more dilute source is used when
 /// there is one, so the rounding costs at most 2.5 % of the dose. (With 0.5 µL it would cost up to 10 %.)
 /// An intermediate (200 µL) then serves at most 8 wells × 20 µL and the 20 µL of the next one.
 pub const PRECISE_UL: f64 = 2.0;
-/// The titer of the lentivirus trough on the campaign deck (what the twin knows), TU/µL.
-pub const VIRUS_TITER_TU_PER_UL: f64 = 5000.0;
 /// The titration's virus volumes, µL (the legacy series).
 pub const TITRATION_UL: [f64; 8] = cellos_core::titer::DEFAULT_VOLUMES_UL;
 /// The BFP-positive fraction the titration sizes the virus for.

@@ -4,17 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    CELLS_PER_UL, FINAL_UL, LOWEST_UM, MIN_UL, PRECISE_UL, SEED_UL, STOCK_UM, TITRATION_UL, VIRUS_TITER_TU_PER_UL,
-};
+use super::{FINAL_UL, LOWEST_UM, MIN_UL, PRECISE_UL, SEED_UL, STOCK_UM, TITRATION_UL};
 use crate::GatewayError;
 use crate::liquid::DeckModel;
 
 /// One transfer: source, target, µL.
 pub type Transfer = (String, String, f64);
 
-/// The campaign deck's tips, µL.
-pub const TIP_UL: f64 = 360.0;
+pub use cellos_core::deck::campaign::TIP_UL;
 
 /// Why a plan cannot be made.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -46,47 +43,17 @@ pub enum PlanError {
     },
 }
 
-/// The deck of a campaign, as a TOML deck file (given to the twin, and parsed for the model): two tip
-/// racks, an assay plate per line, a dilution plate, a cell trough per line, medium, the 1 mM stock.
-pub fn deck_toml(lines: &[String]) -> String {
-    let mut t = String::new();
-    for (name, y) in [("TIPS_1", 2418), ("TIPS_2", 1418)] {
-        t += &format!("[[tip_rack]]\nname = \"{name}\"\nx = 1179\ny = {y}\ntip_volume_ul = {TIP_UL}\n\n");
-    }
-    let plates = [(2983, 1457), (2983, 2557), (4283, 1457), (4283, 2557)];
-    for (i, _) in lines.iter().enumerate() {
-        t += &format!(
-            "[[plate]]\nname = \"ASSAY_{}\"\nx = {}\ny = {}\nwell_capacity_ul = 300\n\n",
-            i + 1,
-            plates[i].0,
-            plates[i].1
-        );
-    }
-    t += &format!(
-        "[[plate]]\nname = \"DILUTION\"\nx = {}\ny = {}\nwell_capacity_ul = 300\n\n",
-        plates[3].0, plates[3].1
-    );
-    for (i, l) in lines.iter().enumerate() {
-        t += &format!(
-            "[[trough]]\nname = \"CELLS_{}\"\nx = {}\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 100000\nvolume_ul = 60000\ncontent = \"cells\"\nline = \"{l}\"\ncells_per_ul = {CELLS_PER_UL}\n\n",
-            i + 1,
-            6000 + 300 * i
-        );
-    }
-    t += "[[trough]]\nname = \"MEDIUM\"\nx = 6900\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 100000\nvolume_ul = 80000\ncontent = \"medium\"\n\n";
-    t += &format!(
-        "[[trough]]\nname = \"STOCK\"\nx = 7200\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 50000\nvolume_ul = 20000\ncontent = \"compound\"\ncompound = \"tbhp\"\nconcentration_um = {STOCK_UM}\n\n"
-    );
-    t += &format!(
-        "[[trough]]\nname = \"VIRUS\"\nx = 7500\ny = 500\nwidth = 190\ndepth = 1000\ncapacity_ul = 5000\nvolume_ul = 2000\ncontent = \"virus\"\ntiter_tu_per_ul = {VIRUS_TITER_TU_PER_UL}\n\n"
-    );
-    t += "[waste]\nx = 100\ny = 100\nwidth = 800\ndepth = 2000\n";
-    t
+/// The deck of a campaign, as a TOML deck file (given to the twin, and parsed for the model): the core's
+/// campaign deck ([`cellos_core::deck::campaign`]), which the Cortex-M3 twin builds from the same lines.
+pub fn deck_toml(lines: &[String]) -> Result<String, GatewayError> {
+    let bad = |message: String| GatewayError::Config { path: "campaign deck".into(), message };
+    let file = cellos_core::deck::campaign::deck_file(lines).map_err(|e| bad(format!("lines {lines:?}: {e}")))?;
+    toml::to_string(&file).map_err(|e| bad(e.to_string()))
 }
 
 /// The deck model of a campaign.
 pub fn deck_model(lines: &[String]) -> Result<DeckModel, GatewayError> {
-    crate::liquid::parse_deck(&deck_toml(lines), Path::new("campaign deck"))
+    crate::liquid::parse_deck(&deck_toml(lines)?, Path::new("campaign deck"))
 }
 
 /// Where a campaign keeps its deck file for the twin.
@@ -500,6 +467,25 @@ mod tests {
 
     fn t(from: &str, to: &str, ul: f64) -> Transfer {
         (from.to_string(), to.to_string(), ul)
+    }
+
+    #[test]
+    fn the_deck_file_is_the_deck_the_cortex_m_twin_builds() {
+        use cellos_core::deck::Deck;
+        use cellos_core::deck::campaign::{Lines, MAX_PLATES};
+        let lines: Vec<String> = ["U2OS", "HepG2", "A549"].map(String::from).into();
+        let text = deck_toml(&lines).unwrap();
+        assert!(text.contains("name = \"DILUTION\"") && text.contains("line = \"HepG2\""), "{text}");
+        // What the host twin loads from the file ...
+        let host: Deck<MAX_PLATES, 96> =
+            toml::from_str::<cellos_core::deck::file::DeckFile>(&text).unwrap().build().unwrap();
+        // ... is what the image builds in place from the lines' indices.
+        let mut image: Deck<MAX_PLATES, 96> = Deck::empty();
+        Lines::by_name(&lines).unwrap().deck_file().unwrap().build_into(&mut image).unwrap();
+        assert_eq!(host, image);
+        let model = deck_model(&lines).unwrap();
+        assert_eq!(model.plates.len(), 4);
+        assert!(deck_toml(&vec!["U2OS".to_string(); 4]).unwrap_err().to_string().contains("1 to 3 lines, not 4"));
     }
 
     #[test]

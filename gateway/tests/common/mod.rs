@@ -21,7 +21,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_cellos-gateway");
 pub fn campaign_twin(dir: &Path, lines: &[&str], time_scale: Option<f64>) -> TwinProcess {
     let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
     let deck = dir.join("twin-deck.toml");
-    std::fs::write(&deck, cellos_gateway::campaign::deck_toml(&lines)).unwrap();
+    std::fs::write(&deck, cellos_gateway::campaign::deck_toml(&lines).unwrap()).unwrap();
     let options = TwinOptions { seed: 7, deck: Some(deck), instant: true, time_scale, ..Default::default() };
     TwinProcess::spawn(Path::new(BIN), &options).unwrap()
 }
