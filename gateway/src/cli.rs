@@ -1500,6 +1500,7 @@ pub async fn campaign(cmd: &CampaignCommand, json: bool) -> Result<(), GatewayEr
     let started = std::time::Instant::now();
     match cmd {
         CampaignCommand::Run { config, lines, posh, twin, ports } => {
+            let twin = &(*twin || ports.twin_qemu.is_some());
             let (mut cfg, source) = settings(config.as_deref(), lines)?;
             cfg.posh |= *posh;
             let dir = data_dir(ports.data_dir.as_deref());

@@ -1,5 +1,5 @@
 //! The STAR twin on a Cortex-M3 under QEMU (`lm3s6965evb`), UART0 on a pty. Needs `qemu-system-arm` and
-//! the image (`cargo build -p cellos-twin-qemu --features target --target thumbv7m-none-eabi --release`),
+//! the image (`cargo build -p cellos-twin-qemu --features target --target thumbv7m-none-eabi --profile firmware`),
 //! named by `CELLOS_QEMU_ELF`; `.ci/run` runs it with `--ignored` when both are there.
 
 use std::io::{BufRead, BufReader};
