@@ -226,9 +226,17 @@ impl DeckFile {
         }
         for p in &self.plate {
             let capacity = amount(p.well_capacity_ul, &p.name, "well_capacity_ul")?;
-            let plate = Plate::empty(&p.name, p.x, p.y, format(p.format, &p.name)?, capacity)
-                .ok_or_else(|| DeckFileError::TooManyWells { name: p.name.clone(), most: W })?;
-            d.plates.push(plate).map_err(|_| DeckFileError::TooMany { what: "plates", most: P })?;
+            let format = format(p.format, &p.name)?;
+            let too_many_wells = || DeckFileError::TooManyWells { name: p.name.clone(), most: W };
+            if usize::from(format.wells()) > W {
+                return Err(too_many_wells());
+            }
+            d.plates
+                .push(Plate::without_wells(&p.name, p.x, p.y, format, capacity))
+                .map_err(|_| DeckFileError::TooMany { what: "plates", most: P })?;
+            if !d.plates.last_mut().is_some_and(Plate::fill_wells) {
+                return Err(too_many_wells());
+            }
         }
         for t in &self.trough {
             let name = &t.name;

@@ -234,24 +234,37 @@ pub fn pitch_of(format: PlateFormat) -> i32 {
 impl<const W: usize> Plate<W> {
     /// An empty plate; `None` if the format has more wells than `W`.
     pub fn empty(name: &str, x_01mm: i32, y_01mm: i32, format: PlateFormat, well_capacity_ul: f64) -> Option<Self> {
-        let n = usize::from(format.wells());
-        if n > W {
-            return None;
-        }
-        let mut wells = heapless::Vec::new();
-        wells.resize(n, Well::default()).ok()?;
-        Some(Plate {
+        let mut p = Self::without_wells(name, x_01mm, y_01mm, format, well_capacity_ul);
+        p.fill_wells().then_some(p)
+    }
+
+    /// The plate with no well yet: [`Plate::fill_wells`] adds them in place (a deck built in place then
+    /// holds one plate-sized value on the stack, not several).
+    pub(crate) fn without_wells(
+        name: &str,
+        x_01mm: i32,
+        y_01mm: i32,
+        format: PlateFormat,
+        well_capacity_ul: f64,
+    ) -> Self {
+        Plate {
             name: name_of(name),
             x_01mm,
             y_01mm,
             pitch_01mm: pitch_of(format),
             format,
             well_capacity_ul,
-            wells,
+            wells: heapless::Vec::new(),
             clock_h: 0.0,
             line: None,
             compound: None,
-        })
+        }
+    }
+
+    /// Gives the plate its format's empty wells; false when they are more than `W`.
+    pub(crate) fn fill_wells(&mut self) -> bool {
+        let n = usize::from(self.format.wells());
+        n <= W && self.wells.resize(n, Well::default()).is_ok()
     }
 
     /// The centre of well `i` (0-based row-major), 0.1 mm.
