@@ -1058,11 +1058,8 @@ async fn start_twin(
             ));
         }
         let t = crate::twin::spawn_qemu(elf, &dir.join("twin-qemu.log"))?;
-        let instance = match crate::twin::setup_qemu(&t.reader, config.seed, &config.lines).await {
-            Ok(i) => i,
-            // Dropping `t` stops QEMU.
-            Err(e) => return Err(e),
-        };
+        // On an error, dropping `t` stops QEMU.
+        let instance = crate::twin::setup_qemu(&t.reader, config.seed, &config.lines).await?;
         let record = campaign::TwinRecord { star: t.star.clone(), reader: t.reader.clone(), pid: t.id(), instance };
         t.detach();
         campaign::record_twin(db, id, &record)?;

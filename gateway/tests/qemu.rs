@@ -164,7 +164,35 @@ fn a_campaign_on_the_cortex_m3_killed_and_resumed_ends_as_an_uninterrupted_one()
         assert_eq!(outcome(&dir), expected, "after {n} {label}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+    // The chip dies with the gateway (both SIGKILLed): `resume` alone refuses, naming the lost twin;
+    // `resume --twin-qemu` starts a new chip, brings it to the journal's state and ends the same way.
+    let dir = scratch("crash-chip");
+    let first = run(&dir, Some((40, "reply received")));
+    assert!(!first.status.success());
+    let pid: i64 = Connection::open(dir.join("campaigns.db"))
+        .unwrap()
+        .query_row("SELECT json_extract(config, '$.twin.pid') FROM campaigns", [], |r| r.get(0))
+        .unwrap();
+    assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    let o = gateway(&["campaign", "resume", "crash"], &dir, None);
+    assert!(!o.status.success() && text(&o).contains("no longer answers"), "{}", text(&o));
+    let o = gateway(&["campaign", "resume", "crash", "--twin-qemu", elf.to_str().unwrap()], &dir, None);
+    assert!(o.status.success(), "resume on a new chip: {}", text(&o));
+    assert_eq!(outcome(&dir), expected, "on a new chip brought to the journal's state");
+    let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&reference);
+}
+
+/// Without an image, `--twin-qemu` says what to build and touches no instrument (no QEMU needed).
+#[test]
+fn a_missing_image_is_named_with_the_command_that_builds_it() {
+    let dir = scratch("no-image");
+    let o = gateway(&["campaign", "demo", "--twin-qemu", "/nonexistent/cellos-twin-qemu"], &dir, None);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("no twin image at /nonexistent/cellos-twin-qemu") && t.contains("--profile firmware"), "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The image's sections (ELF32 section headers): flash is what is loaded from flash (vector table,

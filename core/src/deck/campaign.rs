@@ -9,8 +9,8 @@
 
 use core::fmt;
 
-use super::NAME_LEN;
 use super::file::{DeckFile, PlateFile, RectFile, TipRackFile, TroughFile};
+use super::name_of as name;
 use crate::params::builtin;
 
 /// Cell lines a campaign deck holds (each gets an assay plate and a cell trough).
@@ -97,14 +97,6 @@ impl Lines {
 pub fn deck_file<S: AsRef<str>>(lines: &[S]) -> Result<DeckFile, CampaignDeckError> {
     Lines::by_name(lines)?;
     Ok(build_file(lines.iter().map(AsRef::as_ref)))
-}
-
-fn name(s: &str) -> super::Name {
-    let mut n = super::Name::new();
-    for c in s.chars().take(NAME_LEN) {
-        let _ = n.push(c);
-    }
-    n
 }
 
 fn numbered(prefix: &str, i: usize) -> super::Name {

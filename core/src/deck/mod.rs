@@ -210,7 +210,7 @@ pub struct Plate<const W: usize> {
     pub compound: Option<u8>,
 }
 
-fn name_of(s: &str) -> Name {
+pub(crate) fn name_of(s: &str) -> Name {
     let mut n = Name::new();
     for c in s.chars() {
         if n.push(c).is_err() {
