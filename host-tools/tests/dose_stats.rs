@@ -62,6 +62,17 @@ fn assert_consistent(c: &rusqlite::Connection, when: &str) {
         })
         .unwrap();
     assert_eq!(triggers, 3, "{when}: the triggers are in place");
+    // The natural key's index (a bulk load lifts it and builds it again), with its own SQL.
+    let index: String = c
+        .query_row("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'measurements_natural'", [], |r| {
+            r.get(0)
+        })
+        .unwrap_or_else(|e| panic!("{when}: the natural key's index is missing ({e})"));
+    assert!(index.contains("UNIQUE") && index.contains("WHERE campaign_id IS NULL"), "{when}: {index}");
+    // Every measurement references a recorded import (a load checks that by construction, not per row).
+    let fk: i64 =
+        c.query_row("SELECT count(*) FROM pragma_foreign_key_check('measurements')", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, 0, "{when}: every measurement's import is recorded");
 }
 
 #[test]
@@ -223,4 +234,81 @@ fn rows_already_in_the_store_add_nothing_but_one_twice_in_a_file_is_refused() {
     let c = rusqlite::Connection::open(data.join("experimental_results.db")).unwrap();
     assert_consistent(&c, "after both");
     assert_eq!(both(&c).0.iter().map(|r| r.3).sum::<i64>(), 528);
+}
+
+/// A file larger than the store is loaded in bulk (the natural key's index built again at the end);
+/// whatever such a load meets, its answer is the row-by-row load's: a row already present (same values)
+/// adds nothing and is counted, one with another value is refused, a key twice in the file is refused
+/// at its second row, and of a repeated key and a malformed row the earlier is the error reported.
+#[test]
+fn a_bulk_load_answers_as_the_row_by_row_load_does() {
+    use cellos_host::kinds::Kind;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let phase0 = fixture("phase0_all_plates.csv");
+    let mut store = Store::open(&data).unwrap();
+    Kind::Results.import(&mut store, &phase0, &mut |_, _| {}).unwrap();
+    let phase0_rows: Vec<String> = std::fs::read_to_string(&phase0).unwrap().lines().map(str::to_string).collect();
+    let big = dir.path().join("big.csv");
+    big_csv(&big, 20_000);
+    let lines: Vec<String> = std::fs::read_to_string(&big).unwrap().lines().map(str::to_string).collect();
+    // `lines` with `edit` applied, written to `name`.
+    let variant = |name: &str, edit: &dyn Fn(&mut Vec<String>)| {
+        let mut l = lines.clone();
+        edit(&mut l);
+        let p = dir.path().join(name);
+        std::fs::write(&p, l.join("\n") + "\n").unwrap();
+        p
+    };
+    let c = rusqlite::Connection::open(data.join("experimental_results.db")).unwrap();
+    let count = || c.query_row("SELECT count(*) FROM measurements", [], |r| r.get::<_, i64>(0)).unwrap();
+    let refused = |store: &mut Store, p: &Path| {
+        let e = Kind::Results.import(store, p, &mut |_, _| {}).unwrap_err().to_string();
+        assert_eq!(count(), 528, "{e}: nothing of the refused file is left");
+        assert_consistent(&c, &e);
+        e
+    };
+
+    // A key twice (row 4,000 repeats row 10's well) and a malformed row after it (row 9,000): the key.
+    let twice = variant("twice.csv", &|l| {
+        l[4000] = l[10].clone();
+        l[9000] = l[9000].replacen(",24,", ",soon,", 1);
+    });
+    let e = refused(&mut store, &twice);
+    assert!(e.contains("row 4000 (line 4001)") && e.contains("already measured at row 10"), "{e}");
+    // The malformed row first (row 3,000), the repeated key after it (row 4,000): the malformed row.
+    let bad_first = variant("bad_first.csv", &|l| {
+        l[4000] = l[10].clone();
+        l[3000] = l[3000].replacen(",24,", ",soon,", 1);
+    });
+    let e = refused(&mut store, &bad_first);
+    assert!(e.contains("row 3000 (line 3001)") && e.contains("time_h"), "{e}");
+    // A row of phase 0 with another raw signal: refused, naming the store's value and the source.
+    let changed = variant("changed.csv", &|l| {
+        let f: Vec<&str> = phase0_rows[7].split(',').collect();
+        l[15_000] = format!("{},{},{},{},{},{},12345.5,{}", f[0], f[1], f[2], f[3], f[4], f[5], f[7..].join(","));
+    });
+    let e = refused(&mut store, &changed);
+    assert!(
+        e.contains("row 15000 (line 15001)") && e.contains("already in the store") && e.contains("raw_signal"),
+        "{e}"
+    );
+    // Two rows of phase 0 as they are: present, counted, not added; the rest added.
+    let present = variant("present.csv", &|l| {
+        l[5] = phase0_rows[3].clone();
+        l[19_000] = phase0_rows[400].clone();
+    });
+    let s = Kind::Results.import(&mut store, &present, &mut |_, _| {}).unwrap();
+    assert_eq!(s.rows, vec![("measurements".to_string(), 19_998)]);
+    assert_eq!(s.already_present, vec![("measurements".to_string(), 2)]);
+    assert_eq!(count(), 528 + 19_998);
+    assert_consistent(&c, "after the file with two present rows");
+    // The store's connection checks foreign keys again after every import, failed or not.
+    let fk: i64 = store.results.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, 1);
+    let orphan = store.results.execute(
+        "INSERT INTO measurements (plate_id, well_id, cell_line, import_id) VALUES ('X', 'A1', 'L', 999999)",
+        [],
+    );
+    assert!(orphan.is_err(), "a measurement of an import that does not exist is refused");
 }

@@ -134,13 +134,77 @@ fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
 /// The file streams through: it is read once, in pieces (its SHA-256, for idempotence, computed on
 /// another core from the same pieces), so memory does not grow with it. Whether the source was imported
 /// before is decided at the end, and such an import is rolled back.
+///
+/// A file that holds more rows than the store ([`Load::pick`]) is loaded in bulk: without the natural
+/// key's index, which is built once at the end by sorting (rows inserted one by one into it cost the
+/// load half its time). When that index cannot be built, a (plate, well, time) is there twice, and
+/// which row is wrong, or whether it is a row already present, is for the row-by-row load to say: the
+/// bulk load is rolled back and the file is loaded again, row by row, with that load's errors and
+/// counts. Either way, the result is the row-by-row load's.
 pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary> {
+    let total = std::fs::metadata(path).map_err(|source| StoreError::Io { path: path.into(), source })?.len();
+    // A load keeps 64 MiB of page cache while it runs, and checks no foreign key: its rows reference
+    // the import it records in the same transaction, by construction. (The check costs a row a lookup,
+    // and it would make each many-row INSERT of a bulk load copy every page it touches into a
+    // statement journal, as would a NOT NULL or CHECK that aborts the statement rather than fails it.)
+    // Both are put back whatever happens: the pragma takes effect outside a transaction only.
+    store.results.execute_batch("PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF")?;
+    let imported = (|| {
+        if Load::pick(store, total)? == Load::Bulk
+            && let Some(summary) = import_as(store, path, total, Load::Bulk, progress)?
+        {
+            return Ok(summary);
+        }
+        import_as(store, path, total, Load::ByRow, progress)?
+            .ok_or_else(|| StoreError::Invalid("the row-by-row load asked to be run again".into()))
+    })();
+    store.results.execute_batch("PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000")?;
+    let summary = imported?;
+    // A large import leaves a large write-ahead log: fold it into the database now.
+    store.results.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    Ok(summary)
+}
+
+/// How a load keeps the natural key unique.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Load {
+    /// Each row checked against the index as it is inserted.
+    ByRow,
+    /// The index dropped for the load and built again at its end.
+    Bulk,
+}
+
+/// Bytes of a CSV row, at least, for guessing how many rows a file holds (the legacy files' rows are
+/// about 100 bytes): a guess that is low only makes a bulk load rarer.
+const ROW_BYTES_AT_LEAST: u64 = 128;
+
+impl Load {
+    /// Bulk when the file holds more rows than the store: building the index again from all the rows
+    /// then costs less than inserting the new ones into it.
+    fn pick(store: &Store, file_bytes: u64) -> Result<Load> {
+        let stored: i64 = store.results.query_row("SELECT ifnull(sum(rows), 0) FROM plate_stats", [], |r| r.get(0))?;
+        Ok(if (stored.max(0) as u64) < file_bytes / ROW_BYTES_AT_LEAST { Load::Bulk } else { Load::ByRow })
+    }
+}
+
+/// One attempt at an import; `None` when a bulk load found the natural key twice (rolled back).
+fn import_as(
+    store: &mut Store,
+    path: &Path,
+    total: u64,
+    load: Load,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Option<Summary>> {
     let file = path.display().to_string();
     let provenance = crate::verify::source_name(path);
-    let total = std::fs::metadata(path).map_err(|source| StoreError::Io { path: path.into(), source })?.len();
     let mut summary = Summary::new(Kind::Results, path);
-    let (tx, sha) =
-        super::read_hashed(path, |reader| load_rows(store, &file, &provenance, reader, total, progress, &mut summary))?;
+    let (loaded, sha) = super::read_hashed(path, |reader| {
+        load_rows(store, &file, &provenance, reader, total, load, progress, &mut summary)
+    })?;
+    let tx = match loaded {
+        Some(tx) => tx,
+        None => return Ok(None),
+    };
     let seen: Option<i64> = tx
         .query_row(
             "SELECT import_id FROM imports WHERE kind = ?1 AND sha256 = ?2",
@@ -151,14 +215,12 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
     if seen.is_some() {
         summary.already_imported = true;
         summary.rows.clear();
-        return Ok(summary);
+        return Ok(Some(summary));
     }
     tx.execute("UPDATE imports SET sha256 = ?1 WHERE import_id = (SELECT max(import_id) FROM imports)", [&sha])?;
     tx.commit()?;
-    // A large import leaves a large write-ahead log: fold it into the database now.
-    store.results.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size = -2000")?;
     progress(total, total);
-    Ok(summary)
+    Ok(Some(summary))
 }
 
 /// A CSV reading error at its place: a byte that is not UTF-8 is named so.
@@ -287,34 +349,35 @@ fn parse(
     }
 }
 
-/// Loads and checks every row inside a transaction it returns uncommitted.
+/// Loads and checks every row inside a transaction it returns uncommitted; `None` when a bulk load
+/// finds a natural key twice (rolled back: the row-by-row load says which row and why).
+#[allow(clippy::too_many_arguments)]
 fn load_rows<'s>(
     store: &'s mut Store,
     file: &str,
     provenance: &str,
     source: impl std::io::Read + Send,
     total: u64,
+    load: Load,
     progress: &mut dyn FnMut(u64, u64),
     summary: &mut Summary,
-) -> Result<rusqlite::Transaction<'s>> {
-    // A bulk load keeps the indexes' pages in memory: 64 MiB of page cache while it runs.
-    store.results.execute_batch("PRAGMA cache_size = -65536")?;
+) -> Result<Option<rusqlite::Transaction<'s>>> {
     let tx = store.results.transaction()?;
     // The per-row triggers that keep `dose_stats` and `plate_stats` are lifted for the load (they cost
     // it more than half its time) and put back before it returns; the loaded rows' sums are added once
     // at the end instead. All of it inside the transaction: another connection sees the triggers or the
     // rows with their sums, never one without the other.
-    let triggers = SuspendedTriggers::lift(&tx)?;
+    // A bulk load also lifts the natural key's index, and builds it again at the end.
+    let lifted = Lifted::lift(&tx, load)?;
+
     // The sums of the rows added: those the parser read, less those already in the store.
     let (mut stats, mut absent) = (Stats::default(), Stats::default());
     let pending = format!("pending-{}", crate::time::now());
     let import_id = begin(&tx, Kind::Results, provenance, &pending)?
         .ok_or_else(|| StoreError::Invalid("an import is already under way".into()))?;
-    let mut insert = tx.prepare(
-        "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, \
-         liquid_handler_id, viability_norm, import_id, source_row) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
-    )?;
+    let mut insert = tx.prepare(&insert_sql(1, ""))?;
+    // A bulk load, which no row can conflict in, inserts `CHUNK` rows a statement.
+    let mut insert_chunk = if load == Load::Bulk { Some(tx.prepare(&insert_sql(CHUNK, "OR FAIL"))?) } else { None };
     // A row whose (plate, well, time) is already in the store (the unique index says so): from this
     // file, it is measured twice and refused; from another source, the same measurement (every value
     // agrees) adds nothing, and a different one is refused.
@@ -338,16 +401,34 @@ fn load_rows<'s>(
         "SELECT source_row FROM temp.import_present WHERE plate_id = ?1 AND well_id = ?2 AND time_h = coalesce(?3, -1.0)",
     )?;
     let mut row = 0usize;
+    let mut duplicates_left = false;
     // The rows are read and checked on another core ([`parse`]) while this one stores them; they come
     // in order, and a reading error comes after every row before it, so the first error in the file is
     // the one reported.
-    std::thread::scope(|scope| -> Result<()> {
+    let loaded = std::thread::scope(|scope| -> Result<()> {
         let (send, batches) = std::sync::mpsc::sync_channel::<Result<Batch>>(8);
         let (give_back, free) = std::sync::mpsc::channel::<Batch>();
         let parser = scope.spawn(move || parse(file, source, &send, &free));
         for batch in batches {
             let batch = batch?;
-            for (rec, parsed) in &batch.rows {
+            let mut one_by_one = &batch.rows[..];
+            if let Some(chunk) = insert_chunk.as_mut() {
+                let whole = batch.rows.len() / CHUNK * CHUNK;
+                for group in batch.rows[..whole].chunks_exact(CHUNK) {
+                    for (k, (rec, parsed)) in group.iter().enumerate() {
+                        row += 1;
+                        let at = k * 14;
+                        for (i, p) in parsed.iter().enumerate() {
+                            chunk.raw_bind_parameter(at + i + 1, p.cell(rec))?;
+                        }
+                        chunk.raw_bind_parameter(at + 13, import_id)?;
+                        chunk.raw_bind_parameter(at + 14, row as i64)?;
+                    }
+                    chunk.raw_execute()?;
+                }
+                one_by_one = &batch.rows[whole..];
+            }
+            for (rec, parsed) in one_by_one {
                 row += 1;
                 let cells: [Cell<'_>; 12] = parsed.map(|p| p.cell(rec));
                 let v = &cells;
@@ -406,36 +487,98 @@ fn load_rows<'s>(
         let parsed = parser.join().map_err(|_| StoreError::Invalid("reading the source failed".into()))?;
         stats = parsed.less(&absent);
         Ok(())
-    })?;
-    drop((insert, existing, remember, first_present));
+    });
+    drop((insert, insert_chunk, existing, remember, first_present));
+    if load == Load::Bulk {
+        // A row before an error may repeat a key: then the row-by-row load finds which comes first.
+        match lifted.restore_index(&tx) {
+            Ok(()) => {}
+            Err(e) if is_unique_violation(&e) => duplicates_left = true,
+            Err(e) if loaded.is_ok() => return Err(e),
+            // The load's own error is the one to report.
+            Err(_) => {}
+        }
+    }
+    if duplicates_left {
+        return Ok(None);
+    }
+    loaded?;
     tx.execute_batch("DROP TABLE temp.import_present")?;
     summary.add("measurements", row as u64 - present);
     if present > 0 {
         summary.present("measurements", present);
     }
     stats.write(&tx)?;
-    triggers.restore(&tx)?;
-    Ok(tx)
+    lifted.restore_triggers(&tx)?;
+    Ok(Some(tx))
 }
 
-/// The triggers on `measurements`, dropped for a bulk load and created again from their own SQL (the
-/// migrations stay the one place they are written).
-struct SuspendedTriggers(Vec<String>);
+/// Rows a statement of a bulk load inserts (14 parameters each).
+const CHUNK: usize = 32;
 
-impl SuspendedTriggers {
-    fn lift(tx: &rusqlite::Transaction<'_>) -> Result<SuspendedTriggers> {
-        let mut st =
-            tx.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'measurements'")?;
-        let found: Vec<(String, String)> =
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-        for (name, _) in &found {
-            tx.execute_batch(&format!("DROP TRIGGER \"{}\"", name.replace('"', "\"\"")))?;
+/// The statement that inserts `rows` rows (their 12 columns, import and source row), skipping a row
+/// whose natural key is there.
+fn insert_sql(rows: usize, or: &str) -> String {
+    let values = (0..rows)
+        .map(|r| format!("({})", (1..=14).map(|i| format!("?{}", r * 14 + i)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT {or} INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, \
+         incubator_id, liquid_handler_id, viability_norm, import_id, source_row) VALUES {values}{}",
+        if or.is_empty() { " ON CONFLICT DO NOTHING" } else { "" }
+    )
+}
+
+/// The index that keeps a measurement's (plate, well, time) unique.
+const NATURAL_INDEX: &str = "measurements_natural";
+
+/// A unique index refused the rows.
+fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sql(rusqlite::Error::SqliteFailure(f, _)) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// What a load lifts from `measurements` and puts back, from their own SQL (the migrations stay the one
+/// place they are written): the triggers (per row they cost a load more than half its time; the load
+/// adds its sums once instead), and for a bulk load the natural key's index.
+struct Lifted {
+    triggers: Vec<String>,
+    index: Option<String>,
+}
+
+impl Lifted {
+    fn lift(tx: &rusqlite::Transaction<'_>, load: Load) -> Result<Lifted> {
+        let mut st = tx.prepare(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'measurements' \
+             AND (type = 'trigger' OR (?1 AND type = 'index' AND name = ?2))",
+        )?;
+        let found: Vec<(String, String, String)> = st
+            .query_map(params![load == Load::Bulk, NATURAL_INDEX], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut lifted = Lifted { triggers: Vec::new(), index: None };
+        for (kind, name, sql) in found {
+            let quoted = name.replace('"', "\"\"");
+            if kind == "index" {
+                tx.execute_batch(&format!("DROP INDEX \"{quoted}\""))?;
+                lifted.index = Some(sql);
+            } else {
+                tx.execute_batch(&format!("DROP TRIGGER \"{quoted}\""))?;
+                lifted.triggers.push(sql);
+            }
         }
-        Ok(SuspendedTriggers(found.into_iter().map(|(_, sql)| sql).collect()))
+        Ok(lifted)
     }
 
-    fn restore(self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
-        for sql in self.0 {
+    /// Builds the natural key's index again, if it was lifted: a unique violation if a key is there twice.
+    fn restore_index(&self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        if let Some(sql) = &self.index {
+            tx.execute_batch(sql)?;
+        }
+        Ok(())
+    }
+
+    fn restore_triggers(self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        for sql in self.triggers {
             tx.execute_batch(&sql)?;
         }
         Ok(())
