@@ -256,23 +256,37 @@ impl IterationPlan {
 }
 
 /// The treatment of an iteration's wells, every line at once, as runs of transfers on a tip (set) each,
-/// in the order they go: each line's intermediates, medium for every plate (one run: the medium is
-/// dispensed above the wells, so its tips serve every plate), the stock for every plate (one run), then
-/// each line's doses from its intermediates.
+/// in the order they go. Medium and the stock are dispensed above the liquid, so their tips touch
+/// nothing but their trough and serve every well of every plate: medium first, for every intermediate
+/// and every plate (one run); then the stock for each line's first intermediate and for every plate's
+/// wells that take it (one run); then each further intermediate from the one before it, a tip each; then
+/// each line's doses from its intermediates. Every well gets what [`treatment`] plans, in the same
+/// order per well (medium, then compound).
 pub fn round_treatment(batches: &[LineWells], iteration: i64, lines: usize) -> Result<Vec<Vec<Transfer>>, PlanError> {
     let mut treatments = Vec::with_capacity(batches.len());
     for b in batches {
         let slot = intermediate_slot(iteration, b.li, lines);
         treatments.push(treatment(&assay_plate(b.li), &b.wells, &b.doses, slot)?);
     }
-    let mut groups: Vec<Vec<Transfer>> = treatments.iter().flat_map(|t| t.intermediates.clone()).collect();
-    groups.push(treatments.iter().flat_map(|t| t.medium.clone()).collect());
-    groups.push(treatments.iter().flat_map(|t| t.compound.first().cloned().unwrap_or_default()).collect());
+    // An intermediate's preparation is its medium, then its source: split into the two kinds of run.
+    let mut medium: Vec<Transfer> = treatments.iter().flat_map(|t| part(t, 0)).collect();
+    medium.extend(treatments.iter().flat_map(|t| t.medium.clone()));
+    let mut stock: Vec<Transfer> = treatments.iter().flat_map(|t| part(t, 1).take(1)).collect();
+    stock.extend(treatments.iter().flat_map(|t| t.compound.first().cloned().unwrap_or_default()));
+    let mut groups = vec![medium, stock];
+    for t in &treatments {
+        groups.extend(part(t, 1).skip(1).map(|m| vec![m]));
+    }
     for t in &treatments {
         groups.extend(t.compound.iter().skip(1).cloned());
     }
     groups.retain(|g| !g.is_empty());
     Ok(groups)
+}
+
+/// The `k`-th transfer of each of a treatment's intermediates (0: its medium, 1: its source).
+fn part(t: &Treatment, k: usize) -> impl Iterator<Item = Transfer> + '_ {
+    t.intermediates.iter().filter_map(move |i| i.get(k).cloned())
 }
 
 /// One channel's part of a command: `(channel, place, µL)`.
@@ -450,13 +464,15 @@ pub fn well_index(well: &str) -> Result<u16, PlanError> {
         .map_err(|e| PlanError::BadWell { well: well.to_string(), message: e.to_string() })
 }
 
-/// The dilution plate's `slot`-th well, row-major over all 96.
+/// The dilution plate's `slot`-th well, column by column over all 96.
 fn dilution_well(slot: usize) -> Result<String, PlanError> {
+    // Column by column (A1, B1, …, H1, A2, …): an iteration's intermediates sit in a column or two,
+    // each row under its own channel, so their medium and stock go in a command per column.
     let format = cellos_core::plate::PlateFormat::W96;
-    u16::try_from(slot + 1)
-        .ok()
-        .filter(|&i| i <= format.wells())
-        .and_then(|i| format.from_row_major(i).ok())
+    let (rows, columns) = (usize::from(format.rows()), usize::from(format.cols()));
+    (slot < rows * columns)
+        .then(|| format.from_row_major(((slot % rows) * columns + slot / rows + 1) as u16).ok())
+        .flatten()
         .map(|w| w.to_string())
         .ok_or(PlanError::DilutionPlateFull(slot))
 }
@@ -507,16 +523,16 @@ mod tests {
         let wells: Vec<String> = ["B2", "B3", "B4", "B5"].map(String::from).to_vec();
         // 100 µM: 20 µL of stock; 5 µM: 1 µL of stock is under 2 µL, so 10 µL of the 100 µM
         // intermediate; 0.05 µM: 1 µL of the 10 µM one is under 2 µL, so 10 µL of the 1 µM one (three
-        // intermediates, from dilution slot 3: A04, A05, A06).
+        // intermediates, from dilution slot 3, column by column: D01, E01, F01).
         assert_eq!(intermediate_slot(2, 0, 1), 3);
         assert_eq!(intermediate_slot(2, 1, 3), 12);
         let p = treatment("ASSAY_1", &wells, &[100.0, 5.0, 0.05], 3).unwrap();
         assert_eq!(
             p.intermediates,
             vec![
-                vec![t("MEDIUM", "DILUTION:A04", 180.0), t("STOCK", "DILUTION:A04", 20.0)],
-                vec![t("MEDIUM", "DILUTION:A05", 180.0), t("DILUTION:A04", "DILUTION:A05", 20.0)],
-                vec![t("MEDIUM", "DILUTION:A06", 180.0), t("DILUTION:A05", "DILUTION:A06", 20.0)],
+                vec![t("MEDIUM", "DILUTION:D01", 180.0), t("STOCK", "DILUTION:D01", 20.0)],
+                vec![t("MEDIUM", "DILUTION:E01", 180.0), t("DILUTION:D01", "DILUTION:E01", 20.0)],
+                vec![t("MEDIUM", "DILUTION:F01", 180.0), t("DILUTION:E01", "DILUTION:F01", 20.0)],
             ]
         );
         assert_eq!(
@@ -532,9 +548,9 @@ mod tests {
             p.compound,
             vec![
                 vec![t("STOCK", "ASSAY_1:B3", 20.0)],
-                vec![t("DILUTION:A04", "ASSAY_1:B4", 10.0)],
+                vec![t("DILUTION:D01", "ASSAY_1:B4", 10.0)],
                 vec![],
-                vec![t("DILUTION:A06", "ASSAY_1:B5", 10.0)],
+                vec![t("DILUTION:F01", "ASSAY_1:B5", 10.0)],
             ]
         );
         // Every well ends at 200 µL with its dose.
@@ -643,5 +659,60 @@ mod tests {
         assert_eq!(well_index("H12").unwrap(), 96);
         assert!(matches!(well_index("Q1"), Err(PlanError::BadWell { .. })));
         assert_eq!(dilution_well(96), Err(PlanError::DilutionPlateFull(96)));
+        assert_eq!(
+            ["A01", "H01", "A02", "H12"].map(String::from).to_vec(),
+            [0, 7, 8, 95].map(|s| dilution_well(s).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_round_shares_the_medium_and_stock_tips_and_gives_every_well_what_its_line_plans() {
+        let b = |li: usize, doses: &[f64]| LineWells {
+            li,
+            wells: iteration_wells(&assay_plate(li), 0, doses.len()).unwrap(),
+            doses: doses.to_vec(),
+            next_wells: Vec::new(),
+        };
+        // Line 1 needs three intermediates (slots 0–2: A01–C01), line 2 one (slots 3–5: D01).
+        let batches = [b(0, &[100.0, 5.0, 0.05]), b(1, &[50.0, 3.0])];
+        let groups = round_treatment(&batches, 1, 2).unwrap();
+        let medium = |w: &str| t("MEDIUM", w, 180.0);
+        assert_eq!(
+            groups[0][..4],
+            [medium("DILUTION:A01"), medium("DILUTION:B01"), medium("DILUTION:C01"), medium("DILUTION:D01")]
+        );
+        assert!(groups[0][4..].iter().all(|m| m.0 == "MEDIUM" && m.1.starts_with("ASSAY_")), "{:?}", groups[0]);
+        assert_eq!(groups[1][..2], [t("STOCK", "DILUTION:A01", 20.0), t("STOCK", "DILUTION:D01", 20.0)]);
+        assert!(groups[1][2..].iter().all(|m| m.0 == "STOCK" && m.1.starts_with("ASSAY_")));
+        // Then the chain, a tip per step, before any dose is taken from it.
+        assert_eq!(groups[2], [t("DILUTION:A01", "DILUTION:B01", 20.0)]);
+        assert_eq!(groups[3], [t("DILUTION:B01", "DILUTION:C01", 20.0)]);
+        assert!(groups[4..].iter().flatten().all(|m| m.0.starts_with("DILUTION:") && m.1.starts_with("ASSAY_")));
+        // On eight channels the medium run is one pick-up for both plates and the dilution column, whose
+        // four wells take one dispense.
+        let cmds = commands(&groups[0], 8, TIP_UL);
+        assert_eq!(cmds.iter().filter(|c| matches!(c, Action::PickUp(_))).count(), 1);
+        assert!(
+            cmds.contains(&Action::Dispense(
+                (0..4)
+                    .map(|c| (
+                        c,
+                        ["DILUTION:A01", "DILUTION:B01", "DILUTION:C01", "DILUTION:D01"][c].to_string(),
+                        180.0
+                    ))
+                    .collect()
+            ))
+        );
+        // The same transfers as each line's own treatment, no more, no fewer.
+        let mut planned: Vec<String> = groups.iter().flatten().map(|m| format!("{m:?}")).collect();
+        let mut own: Vec<String> = batches
+            .iter()
+            .map(|x| treatment(&assay_plate(x.li), &x.wells, &x.doses, intermediate_slot(1, x.li, 2)).unwrap())
+            .flat_map(|p| p.intermediates.into_iter().flatten().chain(p.medium).chain(p.compound.into_iter().flatten()))
+            .map(|m| format!("{m:?}"))
+            .collect();
+        planned.sort();
+        own.sort();
+        assert_eq!(planned, own);
     }
 }
