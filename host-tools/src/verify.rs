@@ -74,22 +74,53 @@ fn same(a: &Value, b: &Value) -> bool {
 
 /// Compares two values field by field.
 pub fn compare(source: &Value, database: &Value) -> Report {
-    let (s, d) = (flatten(source), flatten(database));
-    let mut differences = Vec::new();
-    for (k, v) in &s {
-        match d.get(k) {
-            Some(w) if same(v, w) => {}
-            other => {
-                differences.push(Difference { path: k.clone(), source: Some(v.clone()), database: other.cloned() })
+    let mut c = Comparison::default();
+    c.record(&flatten(source), &flatten(database));
+    c.report()
+}
+
+/// A comparison made a record at a time, for sources too large to hold whole: the records' leaves go
+/// in and only the differences are kept. Its report is [`compare`]'s of the whole values (the same
+/// fields, the same differences in the same order) when the records' paths do not overlap.
+#[derive(Default)]
+pub struct Comparison {
+    source_fields: usize,
+    database_fields: usize,
+    /// Paths the source has whose database value differs or is absent.
+    differing: Vec<Difference>,
+    /// Paths only the database has.
+    database_only: Vec<Difference>,
+}
+
+impl Comparison {
+    /// One record's leaves on each side (empty where the record is not on that side).
+    pub fn record(&mut self, source: &BTreeMap<String, Value>, database: &BTreeMap<String, Value>) {
+        self.source_fields += source.len();
+        self.database_fields += database.len();
+        for (k, v) in source {
+            match database.get(k) {
+                Some(w) if same(v, w) => {}
+                other => self.differing.push(Difference {
+                    path: k.clone(),
+                    source: Some(v.clone()),
+                    database: other.cloned(),
+                }),
+            }
+        }
+        for (k, w) in database {
+            if !source.contains_key(k) {
+                self.database_only.push(Difference { path: k.clone(), source: None, database: Some(w.clone()) });
             }
         }
     }
-    for (k, w) in &d {
-        if !s.contains_key(k) {
-            differences.push(Difference { path: k.clone(), source: None, database: Some(w.clone()) });
-        }
+
+    /// The report: the source's paths that differ, then the database's own, each in path order.
+    pub fn report(mut self) -> Report {
+        self.differing.sort_by(|a, b| a.path.cmp(&b.path));
+        self.database_only.sort_by(|a, b| a.path.cmp(&b.path));
+        self.differing.append(&mut self.database_only);
+        Report { fields: self.source_fields.max(self.database_fields), differences: self.differing }
     }
-    Report { fields: s.len().max(d.len()), differences }
 }
 
 /// The path as the results importer records it.
@@ -99,12 +130,11 @@ pub fn source_name(path: &Path) -> String {
 
 /// Verifies a source against the database.
 pub fn verify(store: &Store, kind: Kind, path: &Path) -> Result<Report> {
-    let source = kind.source_value(path)?;
-    let database = match kind {
-        Kind::Results => results::export_rows(store, Some(&source_name(path)))?,
-        other => other.export_value(store)?,
-    };
-    Ok(compare(&source, &database))
+    if kind == Kind::Results {
+        // Measurements stream, a row of each side at a time: memory holds the differences only.
+        return results::verify(store, path);
+    }
+    Ok(compare(&kind.source_value(path)?, &kind.export_value(store)?))
 }
 
 #[cfg(test)]

@@ -307,3 +307,44 @@ fn the_migration_removes_copies_left_by_earlier_imports() {
         store.results.query_row("SELECT count(*) FROM measurements WHERE import_id = 1", [], |r| r.get(0)).unwrap();
     assert_eq!(kept, 528, "the first copy is kept");
 }
+
+/// `verify results` streams (a row of each side at a time) and reports exactly what comparing the
+/// whole source with the whole database reports: the same field count, the same differences in the
+/// same order, whether a value changed, a value went missing, the database lost a row (every later
+/// row then sits one place earlier) or holds more rows than the file.
+#[test]
+fn verifying_measurements_streams_and_reports_what_the_whole_comparison_reports() {
+    use cellos_host::kinds::results;
+    use cellos_host::verify::{compare, source_name};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("data")).unwrap();
+    let csv = dir.path().join("phase0.csv");
+    std::fs::copy(fixture("phase0_all_plates.csv"), &csv).unwrap();
+    import(&mut store, Kind::Results, csv.to_str().unwrap());
+    let whole = |store: &Store| {
+        compare(&results::source_value(&csv).unwrap(), &results::export_rows(store, Some(&source_name(&csv))).unwrap())
+    };
+    let clean = verify(&store, Kind::Results, &csv).unwrap();
+    assert_eq!(clean, whole(&store));
+    assert!(clean.differences.is_empty());
+    assert!(clean.fields > 528 * 10, "{}", clean.fields);
+    store.results.execute("UPDATE measurements SET raw_signal = 1.5 WHERE source_row = 17", []).unwrap();
+    store.results.execute("UPDATE measurements SET compound = NULL WHERE source_row = 3", []).unwrap();
+    let changed = verify(&store, Kind::Results, &csv).unwrap();
+    assert_eq!(changed, whole(&store));
+    assert_eq!(
+        changed.differences.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(),
+        ["[16].raw_signal", "[2].compound"]
+    );
+    store.results.execute("DELETE FROM measurements WHERE source_row = 500", []).unwrap();
+    let shifted = verify(&store, Kind::Results, &csv).unwrap();
+    assert_eq!(shifted, whole(&store));
+    assert!(shifted.differences.len() > 28, "{}", shifted.differences.len());
+    assert!(shifted.differences.iter().any(|d| d.path.starts_with("[527].") && d.database.is_none()));
+    // The file cut to its first 100 rows: the database has 427 more.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.lines().take(101).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let longer = verify(&store, Kind::Results, &csv).unwrap();
+    assert_eq!(longer, whole(&store));
+    assert!(longer.differences.iter().any(|d| d.path.starts_with("[526].") && d.source.is_none()));
+}

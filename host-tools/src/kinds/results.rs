@@ -716,27 +716,71 @@ pub fn source_value(path: &Path) -> Result<Value> {
     Ok(Value::Array(rows))
 }
 
+/// The measurements of the database (all, or those imported from source `?1`), in their order.
+const ROWS_SQL: &str = "SELECT plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, \
+     liquid_handler_id, viability_norm FROM measurements \
+     WHERE ?1 IS NULL OR import_id IN (SELECT import_id FROM imports WHERE source = ?1) ORDER BY id";
+
+/// A stored value as JSON.
+fn db_json(v: rusqlite::types::ValueRef<'_>) -> Value {
+    match v {
+        rusqlite::types::ValueRef::Null | rusqlite::types::ValueRef::Blob(_) => Value::Null,
+        rusqlite::types::ValueRef::Integer(n) => json!(n),
+        rusqlite::types::ValueRef::Real(x) => json!(x),
+        rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+    }
+}
+
 /// The database's measurements (all, or those imported from `source`) as JSON objects.
 pub fn export_rows(store: &Store, source: Option<&str>) -> Result<Value> {
-    let mut st = store.results.prepare(
-        "SELECT plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, incubator_id, liquid_handler_id, \
-         viability_norm FROM measurements WHERE ?1 IS NULL OR import_id IN (SELECT import_id FROM imports WHERE source = ?1) ORDER BY id",
-    )?;
+    let mut st = store.results.prepare(ROWS_SQL)?;
     let rows = st.query_map([source], |r| {
         let mut m = Map::new();
         for (i, k) in COLUMNS.iter().enumerate() {
-            let v = match r.get_ref(i)? {
-                rusqlite::types::ValueRef::Null => Value::Null,
-                rusqlite::types::ValueRef::Integer(n) => json!(n),
-                rusqlite::types::ValueRef::Real(x) => json!(x),
-                rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
-                rusqlite::types::ValueRef::Blob(_) => Value::Null,
-            };
-            m.insert((*k).to_string(), v);
+            m.insert((*k).to_string(), db_json(r.get_ref(i)?));
         }
         Ok(Value::Object(m))
     })?;
     Ok(Value::Array(rows.collect::<rusqlite::Result<_>>()?))
+}
+
+/// Verifies a measurements CSV against the rows imported from it, streamed: the file's rows (checked
+/// as [`source_value`] checks them) and the database's, in order, side by side, so that memory holds
+/// the differences and not the rows. The report is [`crate::verify::compare`]'s of the whole values.
+pub fn verify(store: &Store, path: &Path) -> Result<crate::verify::Report> {
+    let file = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|source| StoreError::Io { path: path.into(), source })?;
+    let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(std::io::BufReader::with_capacity(1 << 20, f));
+    let header = r.headers().map_err(|e| StoreError::input(&file, "line 1", e.to_string()))?.clone();
+    let order = header_order(&file, &header)?;
+    let mut st = store.results.prepare(ROWS_SQL)?;
+    let mut stored = st.query([crate::verify::source_name(path)])?;
+    // A row's leaves, `[i].column` → value (nulls left out, as `flatten` leaves them).
+    let leaves = |i: usize, values: &mut dyn Iterator<Item = Value>| -> std::collections::BTreeMap<String, Value> {
+        COLUMNS.iter().zip(values).filter(|(_, v)| !v.is_null()).map(|(k, v)| (format!("[{i}].{k}"), v)).collect()
+    };
+    let mut comparison = crate::verify::Comparison::default();
+    let mut rec = csv::StringRecord::new();
+    for i in 0.. {
+        let more =
+            r.read_record(&mut rec).map_err(|e| StoreError::input(&file, format!("line {}", i + 2), e.to_string()))?;
+        let source = if more {
+            let (cells, _) = check_row(&file, i + 1, &rec, &order)?;
+            leaves(i, &mut cells.into_iter().map(cell_json))
+        } else {
+            Default::default()
+        };
+        let database = match stored.next()? {
+            Some(row) => {
+                let values = (0..12).map(|c| row.get_ref(c).map(db_json)).collect::<rusqlite::Result<Vec<_>>>()?;
+                leaves(i, &mut values.into_iter())
+            }
+            None if !more => break,
+            None => Default::default(),
+        };
+        comparison.record(&source, &database);
+    }
+    Ok(comparison.report())
 }
 
 /// Every measurement as the legacy CSV (numbers as [`py_float`] prints them), streamed from
