@@ -1,4 +1,5 @@
-//! Benchmark of the measurements importer, the queries on what it loaded, and the export, at scale.
+//! Benchmark of the measurements importer, the queries on what it loaded, the export and the
+//! verification, at scale.
 //!
 //! Generates an N-row measurements CSV (10 lines × 10 compounds × 10 doses cycling from row to row,
 //! 1536-well plates, Hill-shaped viability with 5 % noise) in a temporary folder, then, in this process:
@@ -7,7 +8,8 @@
 //! the export against the source row by row. With `--legacy-python PYTHON` (a Python with pandas) it
 //! also times the legacy path on the same file in the same run (`legacy_import.py`: pandas `read_csv`
 //! then `to_sql`). Prints
-//! `rows=<n> import_rows_per_s=<n> peak_rss_mib=<n> fit_query_ms=<n> summary_ms=<n> export_rows_per_s=<n>`
+//! `rows=<n> import_rows_per_s=<n> peak_rss_mib=<n> fit_query_ms=<n> summary_ms=<n> export_rows_per_s=<n>
+//! verify_rows_per_s=<n> verify_peak_rss_mib=<n>` (`verify results`, streamed, every field compared)
 //! and, with the legacy path, `legacy_rows_per_s=<n> ratio=<import / legacy>`.
 //!
 //! `peak_rss_mib` is this process's peak resident memory while the import runs (the high-water mark is
@@ -125,10 +127,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if compared != rows + 1 {
         return Err(format!("the export has {} lines, the source {}", compared, rows + 1).into());
     }
+    // `verify results`: every field of the source against the store, streamed.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let start = Instant::now();
+    let report = cellos_host::verify::verify(&store, Kind::Results, &csv)?;
+    let verify_secs = start.elapsed().as_secs_f64();
+    let verify_peak = peak_rss_mib().unwrap_or(f64::NAN);
+    if !report.differences.is_empty() || report.fields != rows * 12 {
+        return Err(format!("verify: {} fields, {} differ", report.fields, report.differences.len()).into());
+    }
     print!(
-        "rows={rows} import_rows_per_s={:.0} peak_rss_mib={peak:.0} fit_query_ms={fit_ms:.2} summary_ms={summary_ms:.2} export_rows_per_s={:.0}",
+        "rows={rows} import_rows_per_s={:.0} peak_rss_mib={peak:.0} fit_query_ms={fit_ms:.2} summary_ms={summary_ms:.2} export_rows_per_s={:.0} \
+         verify_rows_per_s={:.0} verify_peak_rss_mib={verify_peak:.0}",
         rows as f64 / secs,
-        rows as f64 / export_secs
+        rows as f64 / export_secs,
+        rows as f64 / verify_secs
     );
     drop(store);
     if let Some(python) = legacy {
