@@ -95,23 +95,27 @@ pub struct Comparison {
 impl Comparison {
     /// One record's leaves on each side (empty where the record is not on that side).
     pub fn record(&mut self, source: &BTreeMap<String, Value>, database: &BTreeMap<String, Value>) {
-        self.source_fields += source.len();
-        self.database_fields += database.len();
         for (k, v) in source {
-            match database.get(k) {
-                Some(w) if same(v, w) => {}
-                other => self.differing.push(Difference {
-                    path: k.clone(),
-                    source: Some(v.clone()),
-                    database: other.cloned(),
-                }),
-            }
+            self.field(|| k.clone(), Some(v), database.get(k));
         }
-        for (k, w) in database {
-            if !source.contains_key(k) {
-                self.database_only.push(Difference { path: k.clone(), source: None, database: Some(w.clone()) });
-            }
+        for (k, w) in database.iter().filter(|(k, _)| !source.contains_key(*k)) {
+            self.field(|| k.clone(), None, Some(w));
         }
+    }
+
+    /// One field: its values on each side (`None`: absent, as a `null` is); `path` is asked for only
+    /// when they differ.
+    pub fn field(&mut self, path: impl FnOnce() -> String, source: Option<&Value>, database: Option<&Value>) {
+        let (source, database) = (source.filter(|v| !v.is_null()), database.filter(|v| !v.is_null()));
+        self.source_fields += usize::from(source.is_some());
+        self.database_fields += usize::from(database.is_some());
+        let kept = match (source, database) {
+            (Some(v), Some(w)) if same(v, w) => return,
+            (None, None) => return,
+            (Some(_), _) => &mut self.differing,
+            (None, Some(_)) => &mut self.database_only,
+        };
+        kept.push(Difference { path: path(), source: source.cloned(), database: database.cloned() });
     }
 
     /// The report: the source's paths that differ, then the database's own, each in path order.

@@ -755,30 +755,31 @@ pub fn verify(store: &Store, path: &Path) -> Result<crate::verify::Report> {
     let order = header_order(&file, &header)?;
     let mut st = store.results.prepare(ROWS_SQL)?;
     let mut stored = st.query([crate::verify::source_name(path)])?;
-    // A row's leaves, `[i].column` → value (nulls left out, as `flatten` leaves them).
-    let leaves = |i: usize, values: &mut dyn Iterator<Item = Value>| -> std::collections::BTreeMap<String, Value> {
-        COLUMNS.iter().zip(values).filter(|(_, v)| !v.is_null()).map(|(k, v)| (format!("[{i}].{k}"), v)).collect()
-    };
     let mut comparison = crate::verify::Comparison::default();
     let mut rec = csv::StringRecord::new();
+    let (mut source, mut database) = (Vec::with_capacity(12), Vec::with_capacity(12));
     for i in 0.. {
+        source.clear();
+        database.clear();
         let more =
             r.read_record(&mut rec).map_err(|e| StoreError::input(&file, format!("line {}", i + 2), e.to_string()))?;
-        let source = if more {
+        if more {
             let (cells, _) = check_row(&file, i + 1, &rec, &order)?;
-            leaves(i, &mut cells.into_iter().map(cell_json))
-        } else {
-            Default::default()
-        };
-        let database = match stored.next()? {
+            source.extend(cells.into_iter().map(cell_json));
+        }
+        match stored.next()? {
             Some(row) => {
-                let values = (0..12).map(|c| row.get_ref(c).map(db_json)).collect::<rusqlite::Result<Vec<_>>>()?;
-                leaves(i, &mut values.into_iter())
+                for c in 0..12 {
+                    database.push(db_json(row.get_ref(c)?));
+                }
             }
             None if !more => break,
-            None => Default::default(),
-        };
-        comparison.record(&source, &database);
+            None => {}
+        }
+        // Field by field, `[i].column` as `flatten` names it (a null is absent).
+        for (c, name) in COLUMNS.iter().enumerate() {
+            comparison.field(|| format!("[{i}].{name}"), source.get(c), database.get(c));
+        }
     }
     Ok(comparison.report())
 }
