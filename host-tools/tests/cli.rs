@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_cellos");
 
 fn cellos(dir: &Path, args: &[&str]) -> Output {
@@ -151,22 +153,7 @@ fn reading_commands_work_on_a_read_only_data_directory() {
     assert!(err.contains("cell_lines.db") && err.contains("not a database"), "{err}");
 
     let mnt = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-        .arg(mnt.path())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !mounted {
-        eprintln!("SKIPPED: the read-only part needs root to mount a tmpfs");
-        return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(mnt.path());
+    let Some(disk) = common::Tmpfs::mount(mnt.path(), "16m", "the read-only part") else { return };
     let d = &mnt.path().join("data");
     json(&cellos(d, &["--json", "import", "cell-lines", &fixture("cell_lines.yaml")]));
     json(&cellos(d, &["--json", "import", "results", &fixture("phase0_all_plates.csv")]));
@@ -192,7 +179,7 @@ fn reading_commands_work_on_a_read_only_data_directory() {
     let c = rusqlite::Connection::open(d.join("experimental_results.db")).unwrap();
     c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
     drop(c);
-    assert!(Command::new("mount").args(["-o", "remount,ro"]).arg(mnt.path()).status().unwrap().success());
+    disk.remount("ro");
     let files = listing(d);
 
     // The results database is a version behind: a read-only directory cannot migrate it, and every
@@ -206,12 +193,12 @@ fn reading_commands_work_on_a_read_only_data_directory() {
     assert_eq!(listing(d), files, "nothing created");
 
     // Migrated (writable again), then read-only: every reading command answers.
-    assert!(Command::new("mount").args(["-o", "remount,rw"]).arg(mnt.path()).status().unwrap().success());
+    disk.remount("rw");
     json(&cellos(d, &["--json", "db", "status"]));
     let c = rusqlite::Connection::open(d.join("experimental_results.db")).unwrap();
     c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
     drop(c);
-    assert!(Command::new("mount").args(["-o", "remount,ro"]).arg(mnt.path()).status().unwrap().success());
+    disk.remount("ro");
     let list = json(&cellos(d, &["--json", "campaigns", "list"]));
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
     let lines = json(&cellos(d, &["--json", "lines", "list"]));

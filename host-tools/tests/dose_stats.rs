@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use cellos_host::admin::{self, ByDose};
 use cellos_host::store::Store;
 
@@ -320,22 +322,7 @@ fn a_bulk_load_answers_as_the_row_by_row_load_does() {
 #[test]
 fn a_disk_that_fills_during_a_bulk_load_leaves_the_store_as_it_was() {
     let mnt = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
-        .arg(mnt.path())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !mounted {
-        eprintln!("SKIPPED: needs root to mount a tmpfs");
-        return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(mnt.path());
+    let Some(disk) = common::Tmpfs::mount(mnt.path(), "24m", "the full-disk test") else { return };
     let data = mnt.path().join("data");
     let phase0 = fixture("phase0_all_plates.csv");
     assert!(cellos(&data, &["import", "results", phase0.to_str().unwrap()]).status.success());
@@ -350,7 +337,7 @@ fn a_disk_that_fills_during_a_bulk_load_leaves_the_store_as_it_was() {
     let rows = || c.query_row("SELECT count(*) FROM measurements", [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(rows(), 528, "nothing of the failed import is left");
     assert_consistent(&c, "after the disk filled");
-    assert!(Command::new("mount").args(["-o", "remount,size=512m"]).arg(mnt.path()).status().unwrap().success());
+    disk.remount("size=512m");
     let o = cellos(&data, &["import", "results", csv.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(rows(), 528 + 300_000);
