@@ -332,7 +332,8 @@ fn a_disk_that_fills_during_a_bulk_load_leaves_the_store_as_it_was() {
     let o = cellos(&data, &["import", "results", csv.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "a full disk is a failure: {err}");
-    assert!(err.contains("full"), "{err}");
+    assert!(err.contains("cannot write") && err.contains("experimental_results.db"), "{err}");
+    assert!(err.contains("the disk is full; free space and run the command again"), "{err}");
     let c = rusqlite::Connection::open(data.join("experimental_results.db")).unwrap();
     let rows = || c.query_row("SELECT count(*) FROM measurements", [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(rows(), 528, "nothing of the failed import is left");

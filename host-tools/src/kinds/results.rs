@@ -158,10 +158,11 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
         import_as(store, path, total, Load::ByRow, progress)?
             .ok_or_else(|| StoreError::Invalid("the row-by-row load asked to be run again".into()))
     })();
+    let file = store.dir.join(crate::store::Db::ExperimentalResults.file_name());
     store.results.execute_batch("PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000")?;
-    let summary = imported?;
+    let summary = imported.map_err(|e| e.writing(&file))?;
     // A large import leaves a large write-ahead log: fold it into the database now.
-    store.results.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    store.results.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(|e| StoreError::from(e).writing(&file))?;
     Ok(summary)
 }
 

@@ -24,8 +24,16 @@ pub enum StoreError {
         message: String,
     },
     /// An SQL statement failed.
-    #[error("database: {0}")]
+    #[error("database: {}", crate::db::describe(.0))]
     Sql(#[from] rusqlite::Error),
+    /// Writing a database failed (a full disk, a failing one, a file made read-only).
+    #[error("cannot write {path}: {}", crate::db::describe(source))]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
     /// An input file is invalid; nothing was written.
     #[error("{file}: {location}: {message} (nothing was imported)")]
     Input {
@@ -64,9 +72,25 @@ impl StoreError {
         match self {
             StoreError::Input { .. } | StoreError::NotFound(_) | StoreError::Invalid(_) => Exit::Usage,
             StoreError::Io { source, .. } => Exit::of_io(source),
-            StoreError::Open { .. } | StoreError::Migrate { .. } | StoreError::Sql(_) | StoreError::Remote(_) => {
-                Exit::Failed
+            StoreError::Open { .. }
+            | StoreError::Migrate { .. }
+            | StoreError::Sql(_)
+            | StoreError::Write { .. }
+            | StoreError::Remote(_) => Exit::Failed,
+        }
+    }
+
+    /// This error, naming `path` if it is a database that could not be written (its disk full or
+    /// failing, or the file read-only).
+    pub fn writing(self, path: &std::path::Path) -> StoreError {
+        use rusqlite::ErrorCode as C;
+        match self {
+            StoreError::Sql(source)
+                if matches!(source.sqlite_error_code(), Some(C::DiskFull | C::SystemIoFailure | C::ReadOnly)) =>
+            {
+                StoreError::Write { path: path.to_path_buf(), source }
             }
+            other => other,
         }
     }
 
