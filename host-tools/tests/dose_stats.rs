@@ -253,6 +253,8 @@ fn a_bulk_load_answers_as_the_row_by_row_load_does() {
     let phase0_rows: Vec<String> = std::fs::read_to_string(&phase0).unwrap().lines().map(str::to_string).collect();
     let big = dir.path().join("big.csv");
     big_csv(&big, 20_000);
+    // Large enough to be loaded in bulk: more than 128 bytes for each of the store's 528 rows.
+    assert!(std::fs::metadata(&big).unwrap().len() > 128 * 528);
     let lines: Vec<String> = std::fs::read_to_string(&big).unwrap().lines().map(str::to_string).collect();
     // `lines` with `edit` applied, written to `name`.
     let variant = |name: &str, edit: &dyn Fn(&mut Vec<String>)| {

@@ -376,9 +376,9 @@ fn load_rows<'s>(
     let pending = format!("pending-{}", crate::time::now());
     let import_id = begin(&tx, Kind::Results, provenance, &pending)?
         .ok_or_else(|| StoreError::Invalid("an import is already under way".into()))?;
-    let mut insert = tx.prepare(&insert_sql(1, ""))?;
+    let mut insert = tx.prepare(&insert_sql(Load::ByRow, 1))?;
     // A bulk load, which no row can conflict in, inserts `CHUNK` rows a statement.
-    let mut insert_chunk = if load == Load::Bulk { Some(tx.prepare(&insert_sql(CHUNK, "OR FAIL"))?) } else { None };
+    let mut insert_chunk = if load == Load::Bulk { Some(tx.prepare(&insert_sql(Load::Bulk, CHUNK))?) } else { None };
     // A row whose (plate, well, time) is already in the store (the unique index says so): from this
     // file, it is measured twice and refused; from another source, the same measurement (every value
     // agrees) adds nothing, and a different one is refused.
@@ -517,17 +517,22 @@ fn load_rows<'s>(
 /// Rows a statement of a bulk load inserts (14 parameters each).
 const CHUNK: usize = 32;
 
-/// The statement that inserts `rows` rows (their 12 columns, import and source row), skipping a row
-/// whose natural key is there.
-fn insert_sql(rows: usize, or: &str) -> String {
+/// The statement that inserts `rows` rows (their 12 columns, import and source row). Row by row, a row
+/// whose natural key is there is skipped (and then judged); in bulk no row can conflict, and a failing
+/// row fails the statement without undoing its earlier rows (`OR FAIL`: the whole load is rolled back
+/// then), so that SQLite keeps no statement journal of every page the statement touches.
+fn insert_sql(load: Load, rows: usize) -> String {
     let values = (0..rows)
         .map(|r| format!("({})", (1..=14).map(|i| format!("?{}", r * 14 + i)).collect::<Vec<_>>().join(", ")))
         .collect::<Vec<_>>()
         .join(", ");
+    let (or, on_conflict) = match load {
+        Load::ByRow => ("", " ON CONFLICT DO NOTHING"),
+        Load::Bulk => (" OR FAIL", ""),
+    };
     format!(
-        "INSERT {or} INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, \
-         incubator_id, liquid_handler_id, viability_norm, import_id, source_row) VALUES {values}{}",
-        if or.is_empty() { " ON CONFLICT DO NOTHING" } else { "" }
+        "INSERT{or} INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, time_h, raw_signal, is_control, date, \
+         incubator_id, liquid_handler_id, viability_norm, import_id, source_row) VALUES {values}{on_conflict}"
     )
 }
 
@@ -822,4 +827,35 @@ pub fn export_value(store: &Store) -> Result<Value> {
 /// A number as the legacy files print it: `24.0` for a whole number, else the shortest exact form.
 pub fn py_float(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e16 { format!("{x:.1}") } else { format!("{x}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_with_more_rows_than_the_store_is_loaded_in_bulk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        // An empty store: any file of a row or more is a bulk load; an empty one is not.
+        assert_eq!(Load::pick(&store, 128).unwrap(), Load::Bulk);
+        assert_eq!(Load::pick(&store, 127).unwrap(), Load::ByRow);
+        let phase0 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/phase0_all_plates.csv");
+        import(&mut store, &phase0, &mut |_, _| {}).unwrap();
+        // 528 rows stored: a file guessed at 529 rows or more goes in bulk, the same file again row by row.
+        assert_eq!(Load::pick(&store, 529 * ROW_BYTES_AT_LEAST).unwrap(), Load::Bulk);
+        assert_eq!(Load::pick(&store, 528 * ROW_BYTES_AT_LEAST).unwrap(), Load::ByRow);
+        assert_eq!(Load::pick(&store, std::fs::metadata(&phase0).unwrap().len()).unwrap(), Load::ByRow);
+    }
+
+    #[test]
+    fn the_bulk_statement_fails_without_undoing_its_rows_and_the_row_statement_skips_conflicts() {
+        assert!(insert_sql(Load::Bulk, 2).starts_with("INSERT OR FAIL INTO measurements ("));
+        assert!(
+            insert_sql(Load::Bulk, 2)
+                .ends_with("(?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)")
+        );
+        assert!(insert_sql(Load::ByRow, 1).starts_with("INSERT INTO measurements ("));
+        assert!(insert_sql(Load::ByRow, 1).ends_with("?13, ?14) ON CONFLICT DO NOTHING"));
+    }
 }
