@@ -158,11 +158,11 @@ fn reading_commands_work_on_a_read_only_data_directory() {
     json(&cellos(d, &["--json", "import", "cell-lines", &fixture("cell_lines.yaml")]));
     json(&cellos(d, &["--json", "import", "results", &fixture("phase0_all_plates.csv")]));
     json(&cellos(d, &["--json", "import", "campaigns", &fixture("campaigns_db_export")]));
-    // An older schema of one database (version 2: what migrations 3 to 5 add taken away again):
+    // An older schema of one database (version 2: what migrations 3 to 6 add taken away again):
     // reading it must not migrate it.
     let c = rusqlite::Connection::open(d.join("experimental_results.db")).unwrap();
     c.execute_batch(
-        "DROP INDEX measurements_natural; DROP TRIGGER measurements_stats_insert; DROP TRIGGER measurements_stats_delete; \
+        "DROP INDEX measurements_natural; DROP INDEX measurements_campaign_order; DROP TRIGGER measurements_stats_insert; DROP TRIGGER measurements_stats_delete; \
          DROP TRIGGER measurements_stats_update; DROP TABLE dose_stats; DROP TABLE plate_stats; \
          CREATE INDEX measurements_line_compound ON measurements (cell_line, compound, dose_uM, viability_norm); \
          ALTER TABLE measurements DROP COLUMN virus_ul; ALTER TABLE measurements DROP COLUMN bfp_fraction; \
@@ -205,7 +205,7 @@ fn reading_commands_work_on_a_read_only_data_directory() {
     assert_eq!(lines.as_array().unwrap().len(), 13);
     let status = json(&cellos(d, &["--json", "db", "status"]));
     assert_eq!(status[3]["rows"]["measurements"], 528, "{status}");
-    assert_eq!(status[3]["schema_version"], 5);
+    assert_eq!(status[3]["schema_version"], 6);
     let summary = json(&cellos(d, &["--json", "results", "summary"]));
     assert_eq!(summary["measurements"], 528);
     let page = dashboard_page(d, "/");

@@ -325,6 +325,12 @@ fn not_found(e: rusqlite::Error, id: &str) -> StoreError {
     }
 }
 
+/// A campaign's wells, in iteration order and within an iteration as written: they come off the index
+/// `measurements_campaign_order` in that order, with no sort of every row at each request.
+const CAMPAIGN_MEASUREMENTS: &str = "SELECT coalesce(iteration, 0), cell_line, coalesce(compound, ''), dose_uM, raw_signal, \
+     viability_norm, segmentation, plate_id, well_id, coalesce(is_control, 0), virus_ul, bfp_fraction FROM measurements \
+     WHERE campaign_id = ?1 ORDER BY iteration, id";
+
 /// One campaign with its measurements.
 pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
     type Texts = [Option<String>; 7];
@@ -340,10 +346,7 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
     let (config, summary) = (json_column(config), json_column(summary));
     let mut measurements = Vec::new();
     // cellos campaigns: every well in `measurements`.
-    let mut st = store.results.prepare_cached(
-        "SELECT coalesce(iteration, 0), cell_line, coalesce(compound, ''), dose_uM, raw_signal, viability_norm, segmentation, \
-         plate_id, well_id, coalesce(is_control, 0), virus_ul, bfp_fraction FROM measurements WHERE campaign_id = ?1 ORDER BY iteration, id",
-    )?;
+    let mut st = store.results.prepare_cached(CAMPAIGN_MEASUREMENTS)?;
     let mut texts = Interner::default();
     let mut last: [Option<Text>; 10] = Default::default();
     let mut text = |r: &rusqlite::Row, k: usize| -> rusqlite::Result<Text> {
@@ -474,4 +477,44 @@ pub fn result_pairs(store: &Store) -> Result<Vec<(String, String, i64)>> {
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_campaigns_wells_come_off_an_index_in_order_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let plan: Vec<String> = store
+            .results
+            .prepare(&format!("EXPLAIN QUERY PLAN {CAMPAIGN_MEASUREMENTS}"))
+            .unwrap()
+            .query_map(["c"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("measurements_campaign_order")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+        // And the order is iteration, then as written, whatever the wells are called.
+        for (id, it, well) in [(1, 2, "A1"), (2, 1, "B1"), (3, 2, "A0"), (4, 1, "A1")] {
+            store
+                .results
+                .execute(
+                    "INSERT INTO measurements (id, plate_id, well_id, cell_line, campaign_id, iteration) VALUES (?1, 'P', ?2, 'L', 'c', ?3)",
+                    rusqlite::params![id, format!("{well}-{it}"), it],
+                )
+                .unwrap();
+        }
+        let wells: Vec<String> = store
+            .results
+            .prepare(CAMPAIGN_MEASUREMENTS)
+            .unwrap()
+            .query_map(["c"], |r| r.get(8))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(wells, ["B1-1", "A1-1", "A1-2", "A0-2"]);
+    }
 }
