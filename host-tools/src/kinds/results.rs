@@ -379,6 +379,10 @@ fn load_rows<'s>(
     let mut insert = tx.prepare(&insert_sql(Load::ByRow, 1))?;
     // A bulk load, which no row can conflict in, inserts `CHUNK` rows a statement.
     let mut insert_chunk = if load == Load::Bulk { Some(tx.prepare(&insert_sql(Load::Bulk, CHUNK))?) } else { None };
+    // What each of its parameters holds: a value that the statement holds already is not bound again (a
+    // reset keeps the bindings), and binding text copies it. Long stretches of a file share their date,
+    // line, compound, instruments and import.
+    let mut bound = Bound::new(CHUNK * 14);
     // A row whose (plate, well, time) is already in the store (the unique index says so): from this
     // file, it is measured twice and refused; from another source, the same measurement (every value
     // agrees) adds nothing, and a different one is refused.
@@ -420,10 +424,16 @@ fn load_rows<'s>(
                         row += 1;
                         let at = k * 14;
                         for (i, p) in parsed.iter().enumerate() {
-                            chunk.raw_bind_parameter(at + i + 1, p.cell(rec))?;
+                            let cell = p.cell(rec);
+                            if bound.update(at + i, cell) {
+                                chunk.raw_bind_parameter(at + i + 1, cell)?;
+                            }
                         }
-                        chunk.raw_bind_parameter(at + 13, import_id)?;
-                        chunk.raw_bind_parameter(at + 14, row as i64)?;
+                        for (i, n) in [(12, import_id), (13, row as i64)] {
+                            if bound.update(at + i, Cell::Int(n)) {
+                                chunk.raw_bind_parameter(at + i + 1, n)?;
+                            }
+                        }
                     }
                     chunk.raw_execute()?;
                 }
@@ -516,6 +526,59 @@ fn load_rows<'s>(
 
 /// Rows a statement of a bulk load inserts (14 parameters each).
 const CHUNK: usize = 32;
+
+/// The values bound to a statement's parameters, by index from 0, as far as they are known.
+struct Bound {
+    values: Vec<Option<BoundValue>>,
+}
+
+/// A bound value, owned (a text's buffer is reused from value to value).
+#[derive(Debug, PartialEq)]
+enum BoundValue {
+    Null,
+    Text(String),
+    /// A real's bits: the same value bound again is the same bits (so `-0.0` is not `0.0`).
+    Real(u64),
+    Int(i64),
+}
+
+impl Bound {
+    /// `n` parameters, none bound yet.
+    fn new(n: usize) -> Bound {
+        Bound { values: (0..n).map(|_| None).collect() }
+    }
+
+    /// Records `cell` as parameter `i`'s value; true when it differs from the value it held (so it
+    /// must be bound).
+    fn update(&mut self, i: usize, cell: Cell<'_>) -> bool {
+        let slot = &mut self.values[i];
+        let same = match (&*slot, cell) {
+            (Some(BoundValue::Null), Cell::Null) => true,
+            (Some(BoundValue::Text(t)), Cell::Text(s)) => t == s,
+            (Some(BoundValue::Real(b)), Cell::Real(x)) => *b == x.to_bits(),
+            (Some(BoundValue::Int(a)), Cell::Int(n)) => *a == n,
+            _ => false,
+        };
+        if same {
+            return false;
+        }
+        match (slot, cell) {
+            (Some(BoundValue::Text(t)), Cell::Text(s)) => {
+                t.clear();
+                t.push_str(s);
+            }
+            (slot, cell) => {
+                *slot = Some(match cell {
+                    Cell::Null => BoundValue::Null,
+                    Cell::Text(s) => BoundValue::Text(s.to_string()),
+                    Cell::Real(x) => BoundValue::Real(x.to_bits()),
+                    Cell::Int(n) => BoundValue::Int(n),
+                })
+            }
+        }
+        true
+    }
+}
 
 /// The statement that inserts `rows` rows (their 12 columns, import and source row). Row by row, a row
 /// whose natural key is there is skipped (and then judged); in bulk no row can conflict, and a failing
@@ -846,6 +909,28 @@ mod tests {
         assert_eq!(Load::pick(&store, 529 * ROW_BYTES_AT_LEAST).unwrap(), Load::Bulk);
         assert_eq!(Load::pick(&store, 528 * ROW_BYTES_AT_LEAST).unwrap(), Load::ByRow);
         assert_eq!(Load::pick(&store, std::fs::metadata(&phase0).unwrap().len()).unwrap(), Load::ByRow);
+    }
+
+    #[test]
+    fn a_parameter_is_bound_again_only_when_its_value_changes() {
+        let mut b = Bound::new(3);
+        // Nothing is known at first: everything is bound.
+        assert!(b.update(0, Cell::Text("P1")));
+        assert!(b.update(1, Cell::Null));
+        assert!(b.update(2, Cell::Real(0.0)));
+        assert!(!b.update(0, Cell::Text("P1")));
+        assert!(!b.update(1, Cell::Null));
+        assert!(!b.update(2, Cell::Real(0.0)));
+        // Another text, another type, another sign of zero, the same number as another type.
+        assert!(b.update(0, Cell::Text("P10")));
+        assert!(!b.update(0, Cell::Text("P10")));
+        assert!(b.update(0, Cell::Text("P1")));
+        assert!(b.update(1, Cell::Text("")));
+        assert!(b.update(1, Cell::Null));
+        assert!(b.update(2, Cell::Real(-0.0)));
+        assert!(b.update(2, Cell::Int(0)));
+        assert!(b.update(2, Cell::Real(0.0)));
+        assert_eq!(b.values[0], Some(BoundValue::Text("P1".into())));
     }
 
     #[test]
