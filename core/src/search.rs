@@ -150,10 +150,12 @@ impl SearchConfig {
         }
     }
 
-    /// The adaptive search's defaults: 0–500 µM, at most 48 wells in three rounds: 8 scouts, then two
-    /// batches of 20.
+    /// The adaptive search's defaults: 0–500 µM, at most 45 wells in three rounds: 11 scouts, then two
+    /// batches of 17. With a campaign's control well in each round, a round takes 12, 18 and 18 wells:
+    /// whole columns of a plate's six inner rows, so that each of the eight-channel arm's commands serves a
+    /// full column (at 8, 20 and 20 the rounds took 9, 21 and 21 wells, ten columns where eight do).
     pub fn adaptive() -> SearchConfig {
-        SearchConfig { budget_wells: 48, scout_wells: 8, batch_wells: 20, ..SearchConfig::legacy_grid() }
+        SearchConfig { budget_wells: 45, scout_wells: 11, batch_wells: 17, ..SearchConfig::legacy_grid() }
     }
 
     /// The most rounds (batches) the search can take: the scouts, then batches until the budget is spent

@@ -1,5 +1,5 @@
 //! Benchmark of the demo campaign's throughput and accuracy: the README's main job (U2OS, HepG2 and
-//! A549, 48 wells each) on an instrument twin for N seeds, each in a fresh data directory.
+//! A549, 45 wells each) on an instrument twin for N seeds, each in a fresh data directory.
 //!
 //! For each seed the twin runs in this process on pty pairs, with the seed as its noise seed and the
 //! campaign's. At the end the lab-time figures (the calendar, the robot's hours on the twin's eight

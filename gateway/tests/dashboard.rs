@@ -205,7 +205,7 @@ fn campaign_page_shows_summary_charts_table_and_config() {
         assert!(page.contains(&format!("90 % interval {lo:.2}–{hi:.2} µM")), "{line} interval");
         assert!(page.contains(&format!("{line} · tbhp")));
         let output = format!(
-            "<td>{line}</td><td>tBHP dose finding</td><td>chosen tBHP dose</td><td>{v:.2} µM (90 % interval {lo:.2}–{hi:.2} µM), 48 wells, {}</td>",
+            "<td>{line}</td><td>tBHP dose finding</td><td>chosen tBHP dose</td><td>{v:.2} µM (90 % interval {lo:.2}–{hi:.2} µM), 45 wells, {}</td>",
             c["status"].as_str().unwrap()
         );
         assert!(page.contains(&output), "{output}");

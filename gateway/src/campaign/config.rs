@@ -78,14 +78,14 @@ fn adaptive() -> String {
     "adaptive".into()
 }
 fn budget() -> u16 {
-    48
+    45
 }
 fn one() -> u64 {
     1
 }
 
 impl CampaignConfig {
-    /// The demo's settings: U2OS, HepG2 and A549, adaptive, 48 wells each.
+    /// The demo's settings: U2OS, HepG2 and A549, adaptive, 45 wells each.
     pub fn demo() -> CampaignConfig {
         toml::from_str("lines = [\"U2OS\", \"HepG2\", \"A549\"]").unwrap_or_else(|_| unreachable!("a valid literal"))
     }
