@@ -1055,7 +1055,7 @@ fn one_channel_runs_the_same_campaign() {
         b.journal
     );
     // The same, to rounding: a tip holding another total splits its compound with other last bits, and
-    // the fit of the dose carries them on (to 1e-9 of the dose; 1e-8 allowed).
+    // the fit of the dose carries them on (1.8e-9 of the dose measured; 1e-8 allowed).
     let close = |x: &[String], y: &[String], what: &str| {
         assert_eq!(x.len(), y.len(), "{what}");
         for (p, q) in x.iter().zip(y) {

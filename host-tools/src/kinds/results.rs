@@ -379,10 +379,10 @@ fn load_rows<'s>(
     let mut insert = tx.prepare(&insert_sql(Load::ByRow, 1))?;
     // A bulk load, which no row can conflict in, inserts `CHUNK` rows a statement.
     let mut insert_chunk = if load == Load::Bulk { Some(tx.prepare(&insert_sql(Load::Bulk, CHUNK))?) } else { None };
-    // What each of its parameters holds: a value that the statement holds already is not bound again (a
-    // reset keeps the bindings), and binding text copies it. Long stretches of a file share their date,
-    // line, compound, instruments and import.
-    let mut bound = Bound::new(CHUNK * 14);
+    // What each statement's parameters hold: a value that a statement holds already is not bound again
+    // (a reset keeps the bindings), and binding text copies it. Long stretches of a file share their
+    // date, line, compound, instruments and import.
+    let (mut bound_one, mut bound_chunk) = (Bound::new(1), Bound::new(CHUNK));
     // A row whose (plate, well, time) is already in the store (the unique index says so): from this
     // file, it is measured twice and refused; from another source, the same measurement (every value
     // agrees) adds nothing, and a different one is refused.
@@ -422,18 +422,7 @@ fn load_rows<'s>(
                 for group in batch.rows[..whole].chunks_exact(CHUNK) {
                     for (k, (rec, parsed)) in group.iter().enumerate() {
                         row += 1;
-                        let at = k * 14;
-                        for (i, p) in parsed.iter().enumerate() {
-                            let cell = p.cell(rec);
-                            if bound.update(at + i, cell) {
-                                chunk.raw_bind_parameter(at + i + 1, cell)?;
-                            }
-                        }
-                        for (i, n) in [(12, import_id), (13, row as i64)] {
-                            if bound.update(at + i, Cell::Int(n)) {
-                                chunk.raw_bind_parameter(at + i + 1, n)?;
-                            }
-                        }
+                        bound_chunk.bind_row(chunk, k, &parsed.map(|p| p.cell(rec)), import_id, row)?;
                     }
                     chunk.raw_execute()?;
                 }
@@ -443,9 +432,8 @@ fn load_rows<'s>(
                 row += 1;
                 let cells: [Cell<'_>; 12] = parsed.map(|p| p.cell(rec));
                 let v = &cells;
-                let added = insert.execute(params![
-                    v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], import_id, row as i64
-                ])?;
+                bound_one.bind_row(&mut insert, 0, v, import_id, row)?;
+                let added = insert.raw_execute()?;
                 if added == 1 {
                     continue;
                 }
@@ -543,9 +531,29 @@ enum BoundValue {
 }
 
 impl Bound {
-    /// `n` parameters, none bound yet.
-    fn new(n: usize) -> Bound {
-        Bound { values: (0..n).map(|_| None).collect() }
+    /// The parameters of a statement of `rows` rows ([`insert_sql`]), none bound yet.
+    fn new(rows: usize) -> Bound {
+        Bound { values: (0..rows * 14).map(|_| None).collect() }
+    }
+
+    /// Binds row `k` of `stmt` (its 12 columns, the import and the source row), each parameter only if
+    /// its value changed.
+    fn bind_row(
+        &mut self,
+        stmt: &mut rusqlite::Statement<'_>,
+        k: usize,
+        cells: &[Cell<'_>; 12],
+        import_id: i64,
+        row: usize,
+    ) -> Result<()> {
+        let at = k * 14;
+        let all = cells.iter().copied().chain([Cell::Int(import_id), Cell::Int(row as i64)]);
+        for (i, cell) in all.enumerate() {
+            if self.update(at + i, cell) {
+                stmt.raw_bind_parameter(at + i + 1, cell)?;
+            }
+        }
+        Ok(())
     }
 
     /// Records `cell` as parameter `i`'s value; true when it differs from the value it held (so it
@@ -913,7 +921,7 @@ mod tests {
 
     #[test]
     fn a_parameter_is_bound_again_only_when_its_value_changes() {
-        let mut b = Bound::new(3);
+        let mut b = Bound::new(1);
         // Nothing is known at first: everything is bound.
         assert!(b.update(0, Cell::Text("P1")));
         assert!(b.update(1, Cell::Null));
