@@ -158,12 +158,27 @@ pub async fn shutdown(reader: &str, instance: u64) -> Result<bool, GatewayError>
     if client.identify().await?.instance != instance {
         return Ok(false);
     }
-    // The twin may close its lines before its answer is read: that is the shutdown too.
+    // The twin may close its lines before its answer is read: the line then ends (EOF) or, on a pty,
+    // fails to read (EIO). Either way it is stopped if it no longer answers as itself.
     match client.ask(&Request::Shutdown).await {
         Ok(Response::Done) | Err(GatewayError::Closed) => Ok(true),
         Ok(_) => Ok(false),
-        Err(e) => Err(e),
+        Err(e) => {
+            drop(client);
+            if still_answers(reader, instance).await { Err(e) } else { Ok(true) }
+        }
     }
+}
+
+/// Whether the twin `instance` still answers on its reader line `reader` (a line that cannot be opened,
+/// or that does not answer, or answers as another instance, is not it).
+async fn still_answers(reader: &str, instance: u64) -> bool {
+    let config = crate::transport::SerialConfig::new(reader);
+    let Ok((tx, rx, _)) = crate::transport::open_line(&config, crate::transport::Protocol::Wire).await else {
+        return false;
+    };
+    let client = crate::wire::WireClient::new(tx, rx, std::time::Duration::from_secs(2));
+    client.identify().await.is_ok_and(|i| i.instance == instance)
 }
 
 /// Serves a twin in this process until killed, printing its paths (the hidden `twin` subcommand).
@@ -261,5 +276,25 @@ pub async fn setup_qemu(reader: &str, seed: u64, lines: &[String]) -> Result<u64
             Err(GatewayError::Twin("the image on that line has already worked: it cannot be set up again".into()))
         }
         other => Err(GatewayError::Twin(format!("the image refused its setup: {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_twin_still_answers_only_as_itself_and_only_while_it_runs() {
+        let mut twin = HostTwin::with_deck(default_deck(), 1, Timing::INSTANT);
+        twin.set_instance(77);
+        let server = TwinServer::start(twin, None, None, None).unwrap();
+        let reader = server.reader.clone();
+        assert!(still_answers(&reader, 77).await);
+        assert!(!still_answers(&reader, 78).await, "another instance is not it");
+        // Stopped through its line: it answers no more, and its line is gone.
+        assert!(shutdown(&reader, 77).await.unwrap());
+        drop(server);
+        assert!(!still_answers(&reader, 77).await);
+        assert!(!still_answers("/dev/cellos-no-such-line", 77).await);
     }
 }
