@@ -211,6 +211,75 @@ fn an_import_killed_at_any_moment_leaves_the_sums_and_the_triggers_as_they_were(
     assert_consistent(&c, "after the import that went through");
 }
 
+/// A bulk load that has the database to itself writes with a rollback journal (its new pages once,
+/// not into the log and again into the file): killed at any moment, whoever opens the database next
+/// rolls the journal back and finds it as it was, whole (`integrity_check`), its sums agreeing; the next
+/// opening by cellos puts WAL back, and an import that goes through leaves WAL too.
+#[test]
+fn a_bulk_load_alone_with_the_database_killed_at_any_moment_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = dir.path().join("big.csv");
+    big_csv(&csv, 150_000);
+    let phase0 = fixture("phase0_all_plates.csv");
+    assert!(cellos(&data, &["import", "results", phase0.to_str().unwrap()]).status.success());
+    let db = data.join("experimental_results.db");
+    let before = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        both(&c).0
+    };
+    let mode = |c: &rusqlite::Connection| c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap();
+    let (mut killed_mid_load, mut killed_in_rollback_mode) = (0, 0);
+    for delay_ms in [5u64, 30, 60, 100, 150, 220, 300, 400, 550] {
+        // No connection is open while it runs: the load may take the rollback journal.
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["import", "results", csv.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let c = rusqlite::Connection::open(&db).unwrap();
+        // Read before anything else (this reading rolls a journal left behind back).
+        let was = mode(&c);
+        let rows: i64 = c.query_row("SELECT count(*) FROM measurements", [], |r| r.get(0)).unwrap();
+        let check: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok", "killed after {delay_ms} ms");
+        assert_consistent(&c, &format!("killed after {delay_ms} ms"));
+        drop(c);
+        if rows == 528 + 150_000 {
+            // It committed first.
+            break;
+        }
+        assert!(!status.success());
+        killed_mid_load += 1;
+        if was == "delete" {
+            killed_in_rollback_mode += 1;
+            // The store's next opening for writing sets WAL again (here an import that adds nothing).
+            assert!(cellos(&data, &["import", "results", phase0.to_str().unwrap()]).status.success());
+            let c = rusqlite::Connection::open(&db).unwrap();
+            assert_eq!(mode(&c), "wal", "killed after {delay_ms} ms, then opened by cellos");
+        }
+        let c = rusqlite::Connection::open(&db).unwrap();
+        assert_eq!(rows, 528, "killed after {delay_ms} ms: nothing of the import is left");
+        assert_eq!(both(&c).0, before, "killed after {delay_ms} ms: the sums are as they were");
+    }
+    assert!(killed_mid_load > 0, "no kill landed during the import");
+    assert!(killed_in_rollback_mode > 0, "no kill landed while the load had the rollback journal");
+    let o = cellos(&data, &["import", "results", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let rows: i64 = c.query_row("SELECT count(*) FROM measurements", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 528 + 150_000);
+    assert_consistent(&c, "after the import that went through");
+    assert_eq!(mode(&c), "wal", "an import puts WAL back");
+    assert!(!Path::new(&format!("{}-journal", db.display())).exists(), "no journal is left");
+}
+
 #[test]
 fn rows_already_in_the_store_add_nothing_but_one_twice_in_a_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();

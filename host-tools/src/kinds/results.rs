@@ -35,6 +35,11 @@ pub const COLUMNS: [&str; 12] = [
     "viability_norm",
 ];
 
+/// Where `well_id`, `dose_uM` and `is_control` are in [`COLUMNS`].
+const WELL: usize = 1;
+const DOSE: usize = 4;
+const IS_CONTROL: usize = 7;
+
 const NUMERIC: [bool; 12] = [false, false, false, false, true, true, true, false, false, false, false, true];
 const REQUIRED: [bool; 12] = [true, true, true, false, false, false, false, false, false, false, false, false];
 
@@ -59,6 +64,16 @@ impl rusqlite::ToSql for Cell<'_> {
     }
 }
 
+/// `s` without the white space around it ([`str::trim`]), looking at no character when the first and
+/// the last are ASCII and not white space (a character that is not ASCII starts with a byte that is
+/// not).
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// Checks one record; also returns its well (for the duplicate check).
 fn check_row<'a>(
     file: &str,
@@ -70,7 +85,7 @@ fn check_row<'a>(
     let mut out: [Cell<'a>; 12] = [Cell::Null; 12];
     let mut well = 0;
     for (i, name) in COLUMNS.iter().enumerate() {
-        let raw = rec.get(order[i]).unwrap_or("").trim();
+        let raw = trim(rec.get(order[i]).unwrap_or(""));
         if raw.is_empty() {
             if REQUIRED[i] {
                 return Err(StoreError::input(file, at(name), "required, but empty"));
@@ -83,18 +98,18 @@ fn check_row<'a>(
             if !x.is_finite() {
                 return Err(StoreError::input(file, at(name), format!("`{raw}` is not a finite number")));
             }
-            if *name == "dose_uM" && x < 0.0 {
+            if i == DOSE && x < 0.0 {
                 return Err(StoreError::input(file, at(name), format!("a dose cannot be negative ({raw})")));
             }
             Cell::Real(x)
-        } else if *name == "is_control" {
+        } else if i == IS_CONTROL {
             match raw {
                 "0" | "false" | "False" => Cell::Int(0),
                 "1" | "true" | "True" => Cell::Int(1),
                 _ => return Err(StoreError::input(file, at(name), format!("`{raw}` is not 0 or 1"))),
             }
         } else {
-            if *name == "well_id" {
+            if i == WELL {
                 let w = PlateFormat::W1536
                     .parse_well(raw)
                     .map_err(|e| StoreError::input(file, at(name), format!("`{raw}`: {e}")))?;
@@ -149,21 +164,73 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
     // statement journal, as would a NOT NULL or CHECK that aborts the statement rather than fails it.)
     // Both are put back whatever happens: the pragma takes effect outside a transaction only.
     store.results.execute_batch("PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF")?;
+    let mut rollback_journal = false;
     let imported = (|| {
-        if Load::pick(store, total)? == Load::Bulk
-            && let Some(summary) = import_as(store, path, total, Load::Bulk, progress)?
-        {
-            return Ok(summary);
+        if Load::pick(store, total)? == Load::Bulk {
+            rollback_journal = journal::rollback_if_alone(&store.results);
+            if let Some(summary) = import_as(store, path, total, Load::Bulk, progress)? {
+                return Ok(summary);
+            }
         }
         import_as(store, path, total, Load::ByRow, progress)?
             .ok_or_else(|| StoreError::Invalid("the row-by-row load asked to be run again".into()))
     })();
+    if rollback_journal {
+        journal::back_to_wal(&store.results);
+    }
     let file = store.dir.join(crate::store::Db::ExperimentalResults.file_name());
-    store.results.execute_batch("PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000")?;
+    store
+        .results
+        .execute_batch("PRAGMA foreign_keys = ON; PRAGMA ignore_check_constraints = OFF; PRAGMA cache_size = -2000")?;
     let summary = imported.map_err(|e| e.writing(&file))?;
-    // A large import leaves a large write-ahead log: fold it into the database now.
-    store.results.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(|e| StoreError::from(e).writing(&file))?;
+    // A large import in WAL leaves a large write-ahead log: fold it into the database now. (A load with
+    // the rollback journal wrote into the database: its log is new and empty.)
+    if !rollback_journal {
+        store
+            .results
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .map_err(|e| StoreError::from(e).writing(&file))?;
+    }
     Ok(summary)
+}
+
+/// The journal of a bulk load.
+///
+/// In WAL mode every page a load writes is written twice: into the log at the commit, and from the log
+/// into the database at the checkpoint. With a rollback journal a page that is new to the file (every
+/// page of a bulk load's rows and of the index built at its end) is written once, into the database,
+/// and is not journaled at all: a load killed before its commit leaves a journal of the few pages it
+/// changed that existed before, and whoever opens the database next rolls them back (and truncates the
+/// new pages away). The switch needs the database to itself (no other connection may have it open, as
+/// WAL requires), so a bulk load takes it only then and otherwise stays in WAL; the load puts WAL back
+/// at its end, and every opening of the store sets it too ([`crate::store`]), so a load killed in
+/// between leaves nothing to undo but its journal.
+mod journal {
+    use std::time::Duration;
+
+    use rusqlite::Connection;
+
+    /// Switches `conn` (outside a transaction) to a rollback journal if no other connection has its
+    /// database open; true if it did. Asks once, without waiting for another connection to go.
+    pub(super) fn rollback_if_alone(conn: &Connection) -> bool {
+        set(conn, "DELETE", Duration::ZERO).is_some_and(|mode| mode.eq_ignore_ascii_case("delete"))
+    }
+
+    /// Puts WAL back. If another connection opened the database meanwhile (it can, read-only), the
+    /// switch waits for it a while, and if it has not gone, the database stays in rollback mode until
+    /// the store's next opening sets WAL: as correct, and only slower for readers.
+    pub(super) fn back_to_wal(conn: &Connection) {
+        let _ = set(conn, "WAL", Duration::from_secs(2));
+    }
+
+    /// Asks for journal mode `mode`, waiting at most `wait` for another connection's lock; the mode the
+    /// database is then in, or `None` if the question failed (another connection holds the database).
+    fn set(conn: &Connection, mode: &str, wait: Duration) -> Option<String> {
+        conn.busy_timeout(wait).ok()?;
+        let now = conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get::<_, String>(0)).ok();
+        conn.busy_timeout(crate::store::BUSY_TIMEOUT).ok()?;
+        now
+    }
 }
 
 /// How a load keeps the natural key unique.
@@ -236,21 +303,36 @@ fn csv_error(file: &str, e: &csv::Error, line_before: usize) -> StoreError {
     }
 }
 
-/// A checked field of a record: the text as its field's index in the record (the record travels with
-/// it), or the number as it will be stored.
+/// A checked field of a record: the text as where it lies in the record's buffer (trimmed; the record
+/// travels with it), or the number as it will be stored.
 #[derive(Copy, Clone, Debug, PartialEq)]
 enum Parsed {
     Null,
-    Text(usize),
+    Text(usize, usize),
     Real(f64),
     Int(i64),
 }
 
 impl Parsed {
-    fn cell(self, rec: &csv::StringRecord) -> Cell<'_> {
+    /// `cell`, a field of `rec` as [`check_row`] gave it.
+    fn new(cell: Cell<'_>, rec: &csv::StringRecord) -> Parsed {
+        match cell {
+            Cell::Null => Parsed::Null,
+            Cell::Text(t) => {
+                // A slice of the record's buffer: where it starts there.
+                let start = t.as_ptr() as usize - rec.as_slice().as_ptr() as usize;
+                Parsed::Text(start, start + t.len())
+            }
+            Cell::Real(x) => Parsed::Real(x),
+            Cell::Int(n) => Parsed::Int(n),
+        }
+    }
+
+    /// The field, from `buf`, its record's buffer ([`csv::StringRecord::as_slice`]).
+    fn cell(self, buf: &str) -> Cell<'_> {
         match self {
             Parsed::Null => Cell::Null,
-            Parsed::Text(i) => Cell::Text(rec.get(i).unwrap_or_default().trim()),
+            Parsed::Text(start, end) => Cell::Text(buf.get(start..end).unwrap_or_default()),
             Parsed::Real(x) => Cell::Real(x),
             Parsed::Int(n) => Cell::Int(n),
         }
@@ -318,21 +400,12 @@ fn parse(
             ))
         } else {
             check_row(file, row, &rec, &order).map(|(cells, _)| {
-                let mut parsed = [Parsed::Null; 12];
-                for (i, c) in cells.iter().enumerate() {
-                    parsed[i] = match *c {
-                        Cell::Null => Parsed::Null,
-                        Cell::Text(_) => Parsed::Text(order[i]),
-                        Cell::Real(x) => Parsed::Real(x),
-                        Cell::Int(n) => Parsed::Int(n),
-                    };
-                }
-                parsed
+                stats.add(&cells);
+                cells.map(|c| Parsed::new(c, &rec))
             })
         };
         match checked {
             Ok(parsed) => {
-                stats.add(&parsed.map(|p| p.cell(&rec)));
                 batch.rows.push((rec, parsed));
             }
             Err(e) => {
@@ -376,6 +449,13 @@ fn load_rows<'s>(
     let pending = format!("pending-{}", crate::time::now());
     let import_id = begin(&tx, Kind::Results, provenance, &pending)?
         .ok_or_else(|| StoreError::Invalid("an import is already under way".into()))?;
+    // The statements that insert the rows check no CHECK constraint of the table: each row has been
+    // checked for exactly those already ([`check_row`]: a dose is not negative, a control is 0 or 1; the
+    // import is given, the titration columns are not), and each costs a row more than all the rest of
+    // its checks. Every other statement checks them: the flag is cleared when the rows are in (setting
+    // it makes every statement compile again, so it holds for the whole load), and [`import`] clears it
+    // again whatever happens.
+    tx.execute_batch("PRAGMA ignore_check_constraints = ON")?;
     let mut insert = tx.prepare(&insert_sql(Load::ByRow, 1))?;
     // A bulk load, which no row can conflict in, inserts `CHUNK` rows a statement.
     let mut insert_chunk = if load == Load::Bulk { Some(tx.prepare(&insert_sql(Load::Bulk, CHUNK))?) } else { None };
@@ -420,19 +500,23 @@ fn load_rows<'s>(
             if let Some(chunk) = insert_chunk.as_mut() {
                 let whole = batch.rows.len() / CHUNK * CHUNK;
                 for group in batch.rows[..whole].chunks_exact(CHUNK) {
+                    bound_chunk.bind_shared(chunk, import_id, row + 1)?;
                     for (k, (rec, parsed)) in group.iter().enumerate() {
-                        row += 1;
-                        bound_chunk.bind_row(chunk, k, &parsed.map(|p| p.cell(rec)), import_id, row)?;
+                        let buf = rec.as_slice();
+                        bound_chunk.bind_row(chunk, k, parsed.iter().map(|p| p.cell(buf)))?;
                     }
+                    row += CHUNK;
                     chunk.raw_execute()?;
                 }
                 one_by_one = &batch.rows[whole..];
             }
             for (rec, parsed) in one_by_one {
                 row += 1;
-                let cells: [Cell<'_>; 12] = parsed.map(|p| p.cell(rec));
+                let buf = rec.as_slice();
+                let cells: [Cell<'_>; 12] = parsed.map(|p| p.cell(buf));
                 let v = &cells;
-                bound_one.bind_row(&mut insert, 0, v, import_id, row)?;
+                bound_one.bind_shared(&mut insert, import_id, row)?;
+                bound_one.bind_row(&mut insert, 0, v.iter().copied())?;
                 let added = insert.raw_execute()?;
                 if added == 1 {
                     continue;
@@ -488,6 +572,7 @@ fn load_rows<'s>(
         Ok(())
     });
     drop((insert, insert_chunk, existing, remember, first_present));
+    tx.execute_batch("PRAGMA ignore_check_constraints = OFF")?;
     if load == Load::Bulk {
         // A row before an error may repeat a key: then the row-by-row load finds which comes first.
         match lifted.restore_index(&tx) {
@@ -512,8 +597,11 @@ fn load_rows<'s>(
     Ok(Some(tx))
 }
 
-/// Rows a statement of a bulk load inserts (14 parameters each).
+/// Rows a statement of a bulk load inserts (12 parameters each, and two they share: [`insert_sql`]).
 const CHUNK: usize = 32;
+
+/// The parameters the rows of an insert statement share: the import, and the first row's number.
+const SHARED: usize = 2;
 
 /// The values bound to a statement's parameters, by index from 0, as far as they are known.
 struct Bound {
@@ -533,22 +621,28 @@ enum BoundValue {
 impl Bound {
     /// The parameters of a statement of `rows` rows ([`insert_sql`]), none bound yet.
     fn new(rows: usize) -> Bound {
-        Bound { values: (0..rows * 14).map(|_| None).collect() }
+        Bound { values: (0..SHARED + rows * 12).map(|_| None).collect() }
     }
 
-    /// Binds row `k` of `stmt` (its 12 columns, the import and the source row), each parameter only if
-    /// its value changed.
-    fn bind_row(
+    /// Binds what the rows of `stmt` share: the import, and the number in the source of its first row.
+    fn bind_shared(&mut self, stmt: &mut rusqlite::Statement<'_>, import_id: i64, first_row: usize) -> Result<()> {
+        for (i, cell) in [Cell::Int(import_id), Cell::Int(first_row as i64)].into_iter().enumerate() {
+            if self.update(i, cell) {
+                stmt.raw_bind_parameter(i + 1, cell)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds row `k` of `stmt` (its 12 columns), each parameter only if its value changed.
+    fn bind_row<'c>(
         &mut self,
         stmt: &mut rusqlite::Statement<'_>,
         k: usize,
-        cells: &[Cell<'_>; 12],
-        import_id: i64,
-        row: usize,
+        cells: impl Iterator<Item = Cell<'c>>,
     ) -> Result<()> {
-        let at = k * 14;
-        let all = cells.iter().copied().chain([Cell::Int(import_id), Cell::Int(row as i64)]);
-        for (i, cell) in all.enumerate() {
+        let at = SHARED + k * 12;
+        for (i, cell) in cells.take(12).enumerate() {
             if self.update(at + i, cell) {
                 stmt.raw_bind_parameter(at + i + 1, cell)?;
             }
@@ -593,8 +687,13 @@ impl Bound {
 /// row fails the statement without undoing its earlier rows (`OR FAIL`: the whole load is rolled back
 /// then), so that SQLite keeps no statement journal of every page the statement touches.
 fn insert_sql(load: Load, rows: usize) -> String {
+    // ?1 is the import and ?2 the first row's number in the source, shared by every row of the
+    // statement: a row binds its 12 fields alone.
     let values = (0..rows)
-        .map(|r| format!("({})", (1..=14).map(|i| format!("?{}", r * 14 + i)).collect::<Vec<_>>().join(", ")))
+        .map(|r| {
+            let fields = (0..12).map(|i| format!("?{}", SHARED + r * 12 + i + 1)).collect::<Vec<_>>().join(", ");
+            format!("({fields}, ?1, ?2 + {r})")
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let (or, on_conflict) = match load {
@@ -666,19 +765,36 @@ impl Lifted {
 /// memory grows with those, not with the rows.
 #[derive(Default)]
 struct Stats {
-    /// By `line ␟ compound ␟ dose bits`.
-    doses: HashMap<String, (i64, i64, f64, f64)>,
+    /// By [`dose_key`].
+    doses: HashMap<Vec<u8>, (i64, i64, f64, f64)>,
     plates: HashMap<String, i64>,
     /// The key being looked up (no allocation per row).
-    key: String,
+    key: Vec<u8>,
 }
 
-/// Separates the parts of a [`Stats`] key (a control character no field holds).
-const UNIT: char = '\u{1f}';
+/// Writes the key of a (line, compound, dose) into `key`: the line's length (4 bytes), the line, the
+/// compound, and the dose's bits (8 bytes; `-0.0` as `0.0`), so that any texts part again as they were.
+fn dose_key(key: &mut Vec<u8>, line: &str, compound: &str, dose: f64) {
+    key.clear();
+    key.extend_from_slice(&(line.len() as u32).to_le_bytes());
+    key.extend_from_slice(line.as_bytes());
+    key.extend_from_slice(compound.as_bytes());
+    key.extend_from_slice(&(dose + 0.0).to_bits().to_le_bytes());
+}
+
+/// The (line, compound, dose) of a [`dose_key`].
+fn dose_key_parts(key: &[u8]) -> (&str, &str, f64) {
+    let (len, rest) = key.split_at(4);
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let (line, rest) = rest.split_at(len);
+    let (compound, dose) = rest.split_at(rest.len() - 8);
+    let text = |b| std::str::from_utf8(b).unwrap_or_default();
+    let bits = u64::from_le_bytes(dose.try_into().unwrap_or_default());
+    (text(line), text(compound), f64::from_bits(bits))
+}
 
 impl Stats {
     fn add<'a>(&mut self, v: &[Cell<'a>; 12]) {
-        use std::fmt::Write;
         let text = |c: Cell<'a>| -> &'a str {
             match c {
                 Cell::Text(t) => t,
@@ -689,9 +805,8 @@ impl Stats {
             Cell::Real(d) => d,
             _ => -1.0,
         };
-        self.key.clear();
-        let _ = write!(self.key, "{}{UNIT}{}{UNIT}{:x}", text(v[2]), text(v[3]), (dose + 0.0).to_bits());
-        let e = match self.doses.get_mut(self.key.as_str()) {
+        dose_key(&mut self.key, text(v[2]), text(v[3]), dose);
+        let e = match self.doses.get_mut(self.key.as_slice()) {
             Some(e) => e,
             None => self.doses.entry(self.key.clone()).or_default(),
         };
@@ -735,9 +850,7 @@ impl Stats {
              viability_sumsq = viability_sumsq + excluded.viability_sumsq",
         )?;
         for (key, (rows, n, sum, sumsq)) in &self.doses {
-            let mut parts = key.split(UNIT);
-            let (line, compound) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-            let d = parts.next().and_then(|b| u64::from_str_radix(b, 16).ok()).map_or(-1.0, f64::from_bits);
+            let (line, compound, d) = dose_key_parts(key);
             dose.execute(params![line, compound, d, rows, n, sum, sumsq])?;
         }
         let mut plate = tx
@@ -920,6 +1033,34 @@ mod tests {
     }
 
     #[test]
+    fn trimming_looks_at_the_ends_only_when_they_may_be_white_space() {
+        for s in ["", " ", "a", " a", "a ", "\ta\r", "\u{a0}a", "a\u{3000}", "é", " é ", "a b", "\u{85}", "~x!"] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_dose_key_parts_again_into_what_it_was_made_of() {
+        let mut key = Vec::new();
+        for (line, compound, dose) in
+            [("HepG2", "C1", 0.5), ("", "", -1.0), ("a\u{1f}b", "\u{1f}", 1e300), ("ab", "c", -0.0)]
+        {
+            dose_key(&mut key, line, compound, dose);
+            assert_eq!(dose_key_parts(&key), (line, compound, dose + 0.0));
+        }
+        // The split between line and compound is kept: ("ab", "c") is not ("a", "bc").
+        let mut other = Vec::new();
+        dose_key(&mut key, "ab", "c", 1.0);
+        dose_key(&mut other, "a", "bc", 1.0);
+        assert_ne!(key, other);
+    }
+
+    #[test]
+    fn where_the_checks_find_their_columns() {
+        assert_eq!((COLUMNS[WELL], COLUMNS[DOSE], COLUMNS[IS_CONTROL]), ("well_id", "dose_uM", "is_control"));
+    }
+
+    #[test]
     fn a_parameter_is_bound_again_only_when_its_value_changes() {
         let mut b = Bound::new(1);
         // Nothing is known at first: everything is bound.
@@ -944,11 +1085,12 @@ mod tests {
     #[test]
     fn the_bulk_statement_fails_without_undoing_its_rows_and_the_row_statement_skips_conflicts() {
         assert!(insert_sql(Load::Bulk, 2).starts_with("INSERT OR FAIL INTO measurements ("));
-        assert!(
-            insert_sql(Load::Bulk, 2)
-                .ends_with("(?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)")
-        );
+        // Each row its 12 fields, the import (?1) and its number (the first row's, ?2, and the rows before).
+        assert!(insert_sql(Load::Bulk, 2).ends_with(
+            "VALUES (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?1, ?2 + 0), \
+             (?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?1, ?2 + 1)"
+        ));
         assert!(insert_sql(Load::ByRow, 1).starts_with("INSERT INTO measurements ("));
-        assert!(insert_sql(Load::ByRow, 1).ends_with("?13, ?14) ON CONFLICT DO NOTHING"));
+        assert!(insert_sql(Load::ByRow, 1).ends_with("?14, ?1, ?2 + 0) ON CONFLICT DO NOTHING"));
     }
 }
