@@ -212,8 +212,18 @@ mod journal {
 
     /// Switches `conn` (outside a transaction) to a rollback journal if no other connection has its
     /// database open; true if it did. Asks once, without waiting for another connection to go.
+    ///
+    /// With a rollback journal the load syncs in full (the journal before the file, at every step):
+    /// `NORMAL` is as safe as that in WAL only, and may leave a database in rollback mode corrupt
+    /// after a power cut.
     pub(super) fn rollback_if_alone(conn: &Connection) -> bool {
-        set(conn, "DELETE", Duration::ZERO).is_some_and(|mode| mode.eq_ignore_ascii_case("delete"))
+        let switched = set(conn, "DELETE", Duration::ZERO).is_some_and(|mode| mode.eq_ignore_ascii_case("delete"));
+        if switched && conn.pragma_update(None, "synchronous", "FULL").is_err() {
+            // The load may not run with less.
+            back_to_wal(conn);
+            return false;
+        }
+        switched
     }
 
     /// Puts WAL back. If another connection opened the database meanwhile (it can, read-only), the
@@ -221,6 +231,7 @@ mod journal {
     /// the store's next opening sets WAL: as correct, and only slower for readers.
     pub(super) fn back_to_wal(conn: &Connection) {
         let _ = set(conn, "WAL", Duration::from_secs(2));
+        let _ = conn.pragma_update(None, "synchronous", "NORMAL");
     }
 
     /// Asks for journal mode `mode`, waiting at most `wait` for another connection's lock; the mode the
