@@ -165,31 +165,41 @@ fn big_csv(path: &Path, rows: usize) {
     w.flush().unwrap();
 }
 
+/// In `dir`: a data directory holding the phase-0 rows (528, imported from `phase0`), and a 150,000-row
+/// file to import into it (a bulk load). Returns both.
+fn phase0_then_big_csv(dir: &Path, phase0: &Path) -> (PathBuf, PathBuf) {
+    let (data, csv) = (dir.join("data"), dir.join("big.csv"));
+    big_csv(&csv, 150_000);
+    assert!(cellos(&data, &["import", "results", phase0.to_str().unwrap()]).status.success());
+    (data, csv)
+}
+
+/// `cellos import results CSV` into `data`, killed (SIGKILL) `delay_ms` after it started; how it ended.
+fn import_killed_after(data: &Path, csv: &Path, delay_ms: u64) -> std::process::ExitStatus {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["import", "results", csv.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    let _ = child.kill();
+    child.wait().unwrap()
+}
+
 #[test]
 fn an_import_killed_at_any_moment_leaves_the_sums_and_the_triggers_as_they_were() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let csv = dir.path().join("big.csv");
-    big_csv(&csv, 150_000);
-    let phase0 = fixture("phase0_all_plates.csv");
-    assert!(cellos(&data, &["import", "results", phase0.to_str().unwrap()]).status.success());
+    let (dir, phase0) = (tempfile::tempdir().unwrap(), fixture("phase0_all_plates.csv"));
+    let (data, csv) = phase0_then_big_csv(dir.path(), &phase0);
     let c = rusqlite::Connection::open(data.join("experimental_results.db")).unwrap();
     let before = both(&c).0;
     // SIGKILL at moments spread over the import (it takes a few hundred ms here): while reading, while
     // loading with the triggers lifted, while adding the sums, while committing.
     let mut killed_mid_load = 0;
     for delay_ms in [5u64, 40, 90, 150, 230, 330, 450] {
-        let mut child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["import", "results", csv.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let status = child.wait().unwrap();
+        let status = import_killed_after(&data, &csv, delay_ms);
         let rows: i64 = c.query_row("SELECT count(*) FROM measurements", [], |r| r.get(0)).unwrap();
         // All of the import or none of it, never a part; the sums and the triggers agree either way.
         assert_consistent(&c, &format!("killed after {delay_ms} ms"));
@@ -217,12 +227,8 @@ fn an_import_killed_at_any_moment_leaves_the_sums_and_the_triggers_as_they_were(
 /// opening by cellos puts WAL back, and an import that goes through leaves WAL too.
 #[test]
 fn a_bulk_load_alone_with_the_database_killed_at_any_moment_leaves_it_as_it_was() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let csv = dir.path().join("big.csv");
-    big_csv(&csv, 150_000);
-    let phase0 = fixture("phase0_all_plates.csv");
-    assert!(cellos(&data, &["import", "results", phase0.to_str().unwrap()]).status.success());
+    let (dir, phase0) = (tempfile::tempdir().unwrap(), fixture("phase0_all_plates.csv"));
+    let (data, csv) = phase0_then_big_csv(dir.path(), &phase0);
     let db = data.join("experimental_results.db");
     let before = {
         let c = rusqlite::Connection::open(&db).unwrap();
@@ -232,17 +238,7 @@ fn a_bulk_load_alone_with_the_database_killed_at_any_moment_leaves_it_as_it_was(
     let (mut killed_mid_load, mut killed_in_rollback_mode) = (0, 0);
     for delay_ms in [5u64, 30, 60, 100, 150, 220, 300, 400, 550] {
         // No connection is open while it runs: the load may take the rollback journal.
-        let mut child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["import", "results", csv.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let status = child.wait().unwrap();
+        let status = import_killed_after(&data, &csv, delay_ms);
         let c = rusqlite::Connection::open(&db).unwrap();
         // Read before anything else (this reading rolls a journal left behind back).
         let was = mode(&c);
