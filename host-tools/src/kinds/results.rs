@@ -150,12 +150,14 @@ fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
 /// another core from the same pieces), so memory does not grow with it. Whether the source was imported
 /// before is decided at the end, and such an import is rolled back.
 ///
-/// A file that holds more rows than the store ([`Load::pick`]) is loaded in bulk: without the natural
+/// A file that holds more rows than the store (`Load::pick`) is loaded in bulk: without the natural
 /// key's index, which is built once at the end by sorting (rows inserted one by one into it cost the
 /// load half its time). When that index cannot be built, a (plate, well, time) is there twice, and
 /// which row is wrong, or whether it is a row already present, is for the row-by-row load to say: the
 /// bulk load is rolled back and the file is loaded again, row by row, with that load's errors and
-/// counts. Either way, the result is the row-by-row load's.
+/// counts. Either way, the result is the row-by-row load's. A bulk load that has the database to
+/// itself writes with a rollback journal (see the `journal` module); a reader that opens the database during such a
+/// load waits for it (the store's busy timeout, then a clear "database is locked").
 pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary> {
     let total = std::fs::metadata(path).map_err(|source| StoreError::Io { path: path.into(), source })?.len();
     // A load keeps 64 MiB of page cache while it runs, and checks no foreign key: its rows reference
