@@ -276,6 +276,38 @@ fn a_bulk_load_alone_with_the_database_killed_at_any_moment_leaves_it_as_it_was(
     assert!(!Path::new(&format!("{}-journal", db.display())).exists(), "no journal is left");
 }
 
+/// Readers that open the store while a bulk load has it with the rollback journal wait for the load
+/// (the busy timeout) and see the store as it was before it or after it, never a part of it.
+#[test]
+fn a_reader_during_a_bulk_load_alone_sees_all_of_it_or_none() {
+    let (dir, phase0) = (tempfile::tempdir().unwrap(), fixture("phase0_all_plates.csv"));
+    let (data, csv) = phase0_then_big_csv(dir.path(), &phase0);
+    let mut import = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["import", "results", csv.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let measurements = || {
+        let o = cellos(&data, &["--json", "results", "summary"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["measurements"].as_i64().unwrap()
+    };
+    let (mut seen, mut during) = (Vec::new(), 0);
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        during += usize::from(import.try_wait().unwrap().is_none());
+        seen.push(measurements());
+    }
+    assert!(import.wait().unwrap().success());
+    assert!(during > 0, "no reader opened the store while the load ran");
+    assert!(seen.iter().all(|&n| n == 528 || n == 528 + 150_000), "{seen:?}");
+    assert_eq!(measurements(), 528 + 150_000);
+}
+
 #[test]
 fn rows_already_in_the_store_add_nothing_but_one_twice_in_a_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
