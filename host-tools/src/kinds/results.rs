@@ -655,8 +655,8 @@ impl Bound {
         cells: impl Iterator<Item = Cell<'c>>,
     ) -> Result<()> {
         let at = SHARED + k * 12;
-        for (i, cell) in cells.take(12).enumerate() {
-            if self.update(at + i, cell) {
+        for (i, (slot, cell)) in self.values[at..at + 12].iter_mut().zip(cells).enumerate() {
+            if changed(slot, cell) {
                 stmt.raw_bind_parameter(at + i + 1, cell)?;
             }
         }
@@ -666,33 +666,38 @@ impl Bound {
     /// Records `cell` as parameter `i`'s value; true when it differs from the value it held (so it
     /// must be bound).
     fn update(&mut self, i: usize, cell: Cell<'_>) -> bool {
-        let slot = &mut self.values[i];
-        let same = match (&*slot, cell) {
-            (Some(BoundValue::Null), Cell::Null) => true,
-            (Some(BoundValue::Text(t)), Cell::Text(s)) => t == s,
-            (Some(BoundValue::Real(b)), Cell::Real(x)) => *b == x.to_bits(),
-            (Some(BoundValue::Int(a)), Cell::Int(n)) => *a == n,
-            _ => false,
-        };
-        if same {
-            return false;
-        }
-        match (slot, cell) {
-            (Some(BoundValue::Text(t)), Cell::Text(s)) => {
-                t.clear();
-                t.push_str(s);
-            }
-            (slot, cell) => {
-                *slot = Some(match cell {
-                    Cell::Null => BoundValue::Null,
-                    Cell::Text(s) => BoundValue::Text(s.to_string()),
-                    Cell::Real(x) => BoundValue::Real(x.to_bits()),
-                    Cell::Int(n) => BoundValue::Int(n),
-                })
-            }
-        }
-        true
+        changed(&mut self.values[i], cell)
     }
+}
+
+/// Records `cell` as the value of the parameter `slot` holds; true when it differs from the value it
+/// held (so it must be bound).
+fn changed(slot: &mut Option<BoundValue>, cell: Cell<'_>) -> bool {
+    let same = match (&*slot, cell) {
+        (Some(BoundValue::Null), Cell::Null) => true,
+        (Some(BoundValue::Text(t)), Cell::Text(s)) => t == s,
+        (Some(BoundValue::Real(b)), Cell::Real(x)) => *b == x.to_bits(),
+        (Some(BoundValue::Int(a)), Cell::Int(n)) => *a == n,
+        _ => false,
+    };
+    if same {
+        return false;
+    }
+    match (slot, cell) {
+        (Some(BoundValue::Text(t)), Cell::Text(s)) => {
+            t.clear();
+            t.push_str(s);
+        }
+        (slot, cell) => {
+            *slot = Some(match cell {
+                Cell::Null => BoundValue::Null,
+                Cell::Text(s) => BoundValue::Text(s.to_string()),
+                Cell::Real(x) => BoundValue::Real(x.to_bits()),
+                Cell::Int(n) => BoundValue::Int(n),
+            })
+        }
+    }
+    true
 }
 
 /// The statement that inserts `rows` rows (their 12 columns, import and source row). Row by row, a row
