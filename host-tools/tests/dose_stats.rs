@@ -174,16 +174,21 @@ fn phase0_then_big_csv(dir: &Path, phase0: &Path) -> (PathBuf, PathBuf) {
     (data, csv)
 }
 
-/// `cellos import results CSV` into `data`, killed (SIGKILL) `delay_ms` after it started; how it ended.
-fn import_killed_after(data: &Path, csv: &Path, delay_ms: u64) -> std::process::ExitStatus {
-    let mut child = Command::new(BIN)
+/// `cellos import results CSV` into `data`, started (its output dropped).
+fn spawn_import(data: &Path, csv: &Path) -> std::process::Child {
+    Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
         .args(["import", "results", csv.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// `cellos import results CSV` into `data`, killed (SIGKILL) `delay_ms` after it started; how it ended.
+fn import_killed_after(data: &Path, csv: &Path, delay_ms: u64) -> std::process::ExitStatus {
+    let mut child = spawn_import(data, csv);
     std::thread::sleep(std::time::Duration::from_millis(delay_ms));
     let _ = child.kill();
     child.wait().unwrap()
@@ -282,14 +287,7 @@ fn a_bulk_load_alone_with_the_database_killed_at_any_moment_leaves_it_as_it_was(
 fn a_reader_during_a_bulk_load_alone_sees_all_of_it_or_none() {
     let (dir, phase0) = (tempfile::tempdir().unwrap(), fixture("phase0_all_plates.csv"));
     let (data, csv) = phase0_then_big_csv(dir.path(), &phase0);
-    let mut import = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["import", "results", csv.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut import = spawn_import(&data, &csv);
     let measurements = || {
         let o = cellos(&data, &["--json", "results", "summary"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

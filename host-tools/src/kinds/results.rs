@@ -203,7 +203,7 @@ pub fn import(store: &mut Store, path: &Path, progress: &mut dyn FnMut(u64, u64)
 /// page of a bulk load's rows and of the index built at its end) is written once, into the database,
 /// and is not journaled at all: a load killed before its commit leaves a journal of the few pages it
 /// changed that existed before, and whoever opens the database next rolls them back (and truncates the
-/// new pages away). The switch needs the database to itself (no other connection may have it open, as
+/// new pages away). The switch needs the database to itself (no other connection may hold it, as
 /// WAL requires), so a bulk load takes it only then and otherwise stays in WAL; the load puts WAL back
 /// at its end, and every opening of the store sets it too ([`crate::store`]), so a load killed in
 /// between leaves nothing to undo but its journal.
@@ -212,8 +212,9 @@ mod journal {
 
     use rusqlite::Connection;
 
-    /// Switches `conn` (outside a transaction) to a rollback journal if no other connection has its
-    /// database open; true if it did. Asks once, without waiting for another connection to go.
+    /// Switches `conn` (outside a transaction) to a rollback journal if no other connection holds its
+    /// database (in WAL, one that has read it does); true if it did. Asks once, without waiting for
+    /// another connection to go.
     ///
     /// With a rollback journal the load syncs in full (the journal before the file, at every step):
     /// `NORMAL` is as safe as that in WAL only, and may leave a database in rollback mode corrupt
@@ -228,12 +229,14 @@ mod journal {
         switched
     }
 
-    /// Puts WAL back. If another connection opened the database meanwhile (it can, read-only), the
-    /// switch waits for it a while, and if it has not gone, the database stays in rollback mode until
-    /// the store's next opening sets WAL: as correct, and only slower for readers.
+    /// Puts WAL back, and with it `NORMAL` syncing. If another connection is reading meanwhile (one can
+    /// open it, read-only), the switch waits for it a while, and if it has not finished, the database
+    /// stays in rollback mode, still syncing in full, until the store's next opening sets WAL: as
+    /// correct, and only slower for readers.
     pub(super) fn back_to_wal(conn: &Connection) {
-        let _ = set(conn, "WAL", Duration::from_secs(2));
-        let _ = conn.pragma_update(None, "synchronous", "NORMAL");
+        if set(conn, "WAL", Duration::from_secs(2)).is_some_and(|mode| mode.eq_ignore_ascii_case("wal")) {
+            let _ = conn.pragma_update(None, "synchronous", "NORMAL");
+        }
     }
 
     /// Asks for journal mode `mode`, waiting at most `wait` for another connection's lock; the mode the
@@ -345,7 +348,8 @@ impl Parsed {
     fn cell(self, buf: &str) -> Cell<'_> {
         match self {
             Parsed::Null => Cell::Null,
-            Parsed::Text(start, end) => Cell::Text(buf.get(start..end).unwrap_or_default()),
+            // The range was taken from this same buffer ([`Parsed::new`]): it is there.
+            Parsed::Text(start, end) => Cell::Text(&buf[start..end]),
             Parsed::Real(x) => Cell::Real(x),
             Parsed::Int(n) => Cell::Int(n),
         }
@@ -639,34 +643,32 @@ impl Bound {
 
     /// Binds what the rows of `stmt` share: the import, and the number in the source of its first row.
     fn bind_shared(&mut self, stmt: &mut rusqlite::Statement<'_>, import_id: i64, first_row: usize) -> Result<()> {
-        for (i, cell) in [Cell::Int(import_id), Cell::Int(first_row as i64)].into_iter().enumerate() {
-            if self.update(i, cell) {
-                stmt.raw_bind_parameter(i + 1, cell)?;
-            }
-        }
-        Ok(())
+        self.bind_at(stmt, 0, [Cell::Int(import_id), Cell::Int(first_row as i64)].into_iter())
     }
 
-    /// Binds row `k` of `stmt` (its 12 columns), each parameter only if its value changed.
+    /// Binds row `k` of `stmt` (its 12 columns).
     fn bind_row<'c>(
         &mut self,
         stmt: &mut rusqlite::Statement<'_>,
         k: usize,
         cells: impl Iterator<Item = Cell<'c>>,
     ) -> Result<()> {
-        let at = SHARED + k * 12;
-        for (i, (slot, cell)) in self.values[at..at + 12].iter_mut().zip(cells).enumerate() {
+        self.bind_at(stmt, SHARED + k * 12, cells.take(12))
+    }
+
+    /// Binds `cells` to the parameters from index `at` (from 0) on, each only if its value changed.
+    fn bind_at<'c>(
+        &mut self,
+        stmt: &mut rusqlite::Statement<'_>,
+        at: usize,
+        cells: impl Iterator<Item = Cell<'c>>,
+    ) -> Result<()> {
+        for (i, (slot, cell)) in self.values[at..].iter_mut().zip(cells).enumerate() {
             if changed(slot, cell) {
                 stmt.raw_bind_parameter(at + i + 1, cell)?;
             }
         }
         Ok(())
-    }
-
-    /// Records `cell` as parameter `i`'s value; true when it differs from the value it held (so it
-    /// must be bound).
-    fn update(&mut self, i: usize, cell: Cell<'_>) -> bool {
-        changed(&mut self.values[i], cell)
     }
 }
 
@@ -1051,6 +1053,46 @@ mod tests {
     }
 
     #[test]
+    fn the_rollback_journal_is_taken_alone_only_and_given_back_with_full_syncing_until_wal_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let open = || {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.busy_timeout(crate::store::BUSY_TIMEOUT).unwrap();
+            c
+        };
+        // The journal mode and the syncing (1 NORMAL, 2 FULL).
+        let mode = |c: &rusqlite::Connection| -> (String, i64) {
+            let m: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+            let s: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+            (m, s)
+        };
+        let a = open();
+        a.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE t (x)").unwrap();
+        // Another connection that has read the database (in WAL it then holds it): no switch.
+        let b = open();
+        b.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
+        assert!(!journal::rollback_if_alone(&a));
+        assert_eq!(mode(&a), ("wal".into(), 1));
+        drop(b);
+        // Alone: the rollback journal, syncing in full (2).
+        assert!(journal::rollback_if_alone(&a));
+        assert_eq!(mode(&a), ("delete".into(), 2));
+        // A reader in the middle of a read: WAL cannot come back, and the syncing stays full.
+        let b = open();
+        let mut reading = b.prepare("SELECT x FROM t UNION ALL SELECT 1").unwrap();
+        let mut rows = reading.query([]).unwrap();
+        assert!(rows.next().unwrap().is_some());
+        journal::back_to_wal(&a);
+        assert_eq!(mode(&a), ("delete".into(), 2));
+        drop(rows);
+        drop(reading);
+        // The reader done: WAL and NORMAL again.
+        journal::back_to_wal(&a);
+        assert_eq!(mode(&a), ("wal".into(), 1));
+    }
+
+    #[test]
     fn trimming_looks_at_the_ends_only_when_they_may_be_white_space() {
         for s in ["", " ", "a", " a", "a ", "\ta\r", "\u{a0}a", "a\u{3000}", "é", " é ", "a b", "\u{85}", "~x!"] {
             assert_eq!(trim(s), s.trim(), "{s:?}");
@@ -1082,21 +1124,21 @@ mod tests {
     fn a_parameter_is_bound_again_only_when_its_value_changes() {
         let mut b = Bound::new(1);
         // Nothing is known at first: everything is bound.
-        assert!(b.update(0, Cell::Text("P1")));
-        assert!(b.update(1, Cell::Null));
-        assert!(b.update(2, Cell::Real(0.0)));
-        assert!(!b.update(0, Cell::Text("P1")));
-        assert!(!b.update(1, Cell::Null));
-        assert!(!b.update(2, Cell::Real(0.0)));
+        assert!(changed(&mut b.values[0], Cell::Text("P1")));
+        assert!(changed(&mut b.values[1], Cell::Null));
+        assert!(changed(&mut b.values[2], Cell::Real(0.0)));
+        assert!(!changed(&mut b.values[0], Cell::Text("P1")));
+        assert!(!changed(&mut b.values[1], Cell::Null));
+        assert!(!changed(&mut b.values[2], Cell::Real(0.0)));
         // Another text, another type, another sign of zero, the same number as another type.
-        assert!(b.update(0, Cell::Text("P10")));
-        assert!(!b.update(0, Cell::Text("P10")));
-        assert!(b.update(0, Cell::Text("P1")));
-        assert!(b.update(1, Cell::Text("")));
-        assert!(b.update(1, Cell::Null));
-        assert!(b.update(2, Cell::Real(-0.0)));
-        assert!(b.update(2, Cell::Int(0)));
-        assert!(b.update(2, Cell::Real(0.0)));
+        assert!(changed(&mut b.values[0], Cell::Text("P10")));
+        assert!(!changed(&mut b.values[0], Cell::Text("P10")));
+        assert!(changed(&mut b.values[0], Cell::Text("P1")));
+        assert!(changed(&mut b.values[1], Cell::Text("")));
+        assert!(changed(&mut b.values[1], Cell::Null));
+        assert!(changed(&mut b.values[2], Cell::Real(-0.0)));
+        assert!(changed(&mut b.values[2], Cell::Int(0)));
+        assert!(changed(&mut b.values[2], Cell::Real(0.0)));
         assert_eq!(b.values[0], Some(BoundValue::Text("P1".into())));
     }
 
