@@ -7,10 +7,13 @@
 //! compound) and `results summary` (medians of 5), and exports the measurements back to CSV and checks
 //! the export against the source row by row. With `--legacy-python PYTHON` (a Python with pandas) it
 //! also times the legacy path on the same file in the same run (`legacy_import.py`: pandas `read_csv`
-//! then `to_sql`). Prints
+//! then `to_sql`), twice: into the legacy platform's own schema, copied from its shipped
+//! `experimental_results.db` (an AUTOINCREMENT id, a `created_at` default, indexes on cell line,
+//! compound, plate and date), and into a bare table of pandas' own (no id, no index). Prints
 //! `rows=<n> import_rows_per_s=<n> peak_rss_mib=<n> fit_query_ms=<n> summary_ms=<n> export_rows_per_s=<n>
 //! verify_rows_per_s=<n> verify_peak_rss_mib=<n>` (`verify results`, streamed, every field compared)
-//! and, with the legacy path, `legacy_rows_per_s=<n> ratio=<import / legacy>`.
+//! and, with the legacy path, `legacy_rows_per_s=<n> ratio=<import / legacy> legacy_bare_rows_per_s=<n>
+//! ratio_bare=<import / legacy into the bare table>`.
 //!
 //! `peak_rss_mib` is this process's peak resident memory while the import runs (the high-water mark is
 //! reset just before it, Linux's `/proc/self/clear_refs`).
@@ -145,18 +148,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     drop(store);
     if let Some(python) = legacy {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/legacy_import.py");
-        let out = std::process::Command::new(python).arg(script).arg(&csv).arg(dir.join("legacy.db")).output()?;
-        if !out.status.success() {
-            return Err(format!("the legacy path failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let script = here.join("examples/legacy_import.py");
+        let schema = here.join("tests/fixtures/db_snapshots/experimental_results.db");
+        // Into the legacy platform's own schema (as its shipped database has it), then into a bare table.
+        for (db, with_schema, name) in [("legacy.db", true, ""), ("legacy-bare.db", false, "_bare")] {
+            let mut command = std::process::Command::new(&python);
+            command.arg(&script).arg(&csv).arg(dir.join(db));
+            if with_schema {
+                command.arg("--schema").arg(&schema);
+            }
+            let out = command.output()?;
+            if !out.status.success() {
+                return Err(format!("the legacy path failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let legacy_rate: f64 = text
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("legacy_rows_per_s="))
+                .and_then(|v| v.parse().ok())
+                .ok_or("the legacy path printed no rate")?;
+            print!(" legacy{name}_rows_per_s={legacy_rate:.0} ratio{name}={:.2}", rows as f64 / secs / legacy_rate);
+            std::fs::remove_file(dir.join(db))?;
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let legacy_rate: f64 = text
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("legacy_rows_per_s="))
-            .and_then(|v| v.parse().ok())
-            .ok_or("the legacy path printed no rate")?;
-        print!(" legacy_rows_per_s={legacy_rate:.0} ratio={:.2}", rows as f64 / secs / legacy_rate);
     }
     println!();
     std::fs::remove_dir_all(&dir)?;

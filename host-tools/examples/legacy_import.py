@@ -2,8 +2,14 @@
 `to_sql` into a fresh SQLite file, as cell_OS's migration script did. Prints
 `legacy_rows_per_s=<n> legacy_seconds=<s>`.
 
+With `--schema LEGACY_DB`, the fresh file first gets the tables and indexes of a database the legacy
+platform wrote (its shipped `experimental_results.db`: `measurements` with an AUTOINCREMENT id, a
+`created_at` default and four indexes, on cell line, compound, plate and date), and `to_sql` appends
+into them: the database the legacy platform itself worked with. Without it, `to_sql` replaces the table
+with a bare one of pandas' own (no id, no default, no index), which no legacy code read.
+
 Run by `import_bench --legacy-python PYTHON` (a Python with pandas), or by hand:
-`python3 legacy_import.py CSV DB`.
+`python3 legacy_import.py CSV DB [--schema LEGACY_DB]`.
 """
 
 import sqlite3
@@ -15,10 +21,28 @@ import pandas as pd
 
 def main() -> None:
     csv, db = sys.argv[1], sys.argv[2]
+    schema = sys.argv[sys.argv.index("--schema") + 1] if "--schema" in sys.argv else None
+    if schema is not None:
+        source = sqlite3.connect(f"file:{schema}?mode=ro", uri=True)
+        # Tables before indexes; SQLite makes its own `sqlite_sequence`.
+        ddl = [
+            sql
+            for (sql,) in source.execute(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY type = 'index', rowid"
+            )
+        ]
+        source.close()
+        with sqlite3.connect(db) as con:
+            for sql in ddl:
+                con.execute(sql)
     start = time.perf_counter()
     frame = pd.read_csv(csv)
     with sqlite3.connect(db) as con:
-        frame.to_sql("measurements", con, if_exists="replace", index=False)
+        if schema is None:
+            frame.to_sql("measurements", con, if_exists="replace", index=False)
+        else:
+            frame.to_sql("measurements", con, if_exists="append", index=False)
     seconds = time.perf_counter() - start
     print(f"legacy_rows_per_s={len(frame) / seconds:.0f} legacy_seconds={seconds:.2f}")
 
