@@ -5,8 +5,11 @@
 With `--schema LEGACY_DB`, the fresh file first gets the tables and indexes of a database the legacy
 platform wrote (its shipped `experimental_results.db`: `measurements` with an AUTOINCREMENT id, a
 `created_at` default and four indexes, on cell line, compound, plate and date), and `to_sql` appends
-into them: the database the legacy platform itself worked with. Without it, `to_sql` replaces the table
-with a bare one of pandas' own (no id, no default, no index), which no legacy code read.
+into them: the database the legacy platform itself worked with. Its migration wrote the rows with the
+indexes already there: in the shipped file the four indexes' root pages (4-7) come straight after the
+table's, before any row's page, and their leaves lie between the table's. Without it, `to_sql`
+replaces the table with a bare one of pandas' own (no id, no default, no index), which no legacy code
+read.
 
 Run by `import_bench --legacy-python PYTHON` (a Python with pandas), or by hand:
 `python3 legacy_import.py CSV DB [--schema LEGACY_DB]`.
