@@ -6,11 +6,12 @@
 //! channels, and the same iterations planned on one channel, in the same run) and each line's dose error
 //! against the model's noise-free optimum are gathered. Prints per seed
 //! `seed=<s> calendar_days=<…> robot_hours=<…> robot_hours_single_channel=<…> tips=<…> twin_robot_hours=<…>`
-//! (the last the twin's own count), then over all seeds
+//! (the twin's own count) and each line's `err_pct_<line>=<…>`, then over all seeds
 //! `calendar_days=<max> robot_hours=<mean> robot_hours_single_channel=<mean> robot_pct_of_single=<…> tips=<mean>`
 //! and per line `line=<L> wells=<max> rounds=<max> median_err_pct=<…> p90_err_pct=<…>`.
 //!
-//! Run: `cargo run --release -p cellos-gateway --example campaign_bench [SEEDS]` (default 100).
+//! Run: `cargo run --release -p cellos-gateway --example campaign_bench [SEEDS [FIRST]]` (default 100
+//! seeds from seed 1).
 
 use cellos_firmware::HostTwin;
 use cellos_firmware::host::TwinServer;
@@ -24,13 +25,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seeds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100);
+    let first: u64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(1);
     let root = std::env::temp_dir().join(format!("cellos-campaign-bench-{}", std::process::id()));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let lines = campaign::CampaignConfig::demo().lines;
     let mut errors: Vec<Vec<f64>> = vec![Vec::new(); lines.len()];
     let mut wells = vec![0u16; lines.len()];
     let (mut days, mut robot, mut single, mut tips, mut rounds) = (0.0f64, 0.0, 0.0, 0.0, 0usize);
-    for seed in 1..=seeds {
+    for seed in first..first + seeds {
         let dir = root.join(format!("seed-{seed}"));
         std::fs::create_dir_all(&dir)?;
         let deck = campaign::deck_model(&lines)?;
@@ -52,10 +54,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let (m, s) = lab.ok_or("the campaign reported no lab time")?;
         let twin_hours = twin.twin.lock().map_err(|_| "twin lock")?.counters.lab_ms as f64 / 3.6e6;
-        println!(
+        print!(
             "seed={seed} calendar_days={:.2} robot_hours={:.3} robot_hours_single_channel={s:.3} tips={} twin_robot_hours={twin_hours:.3}",
             m.calendar_days, m.robot_hours, m.tips
         );
+        for r in &results {
+            print!(" err_pct_{}={:.3}", r.line, ((r.dose_um - r.optimum_um) / r.optimum_um).abs() * 100.0);
+        }
+        println!();
         days = days.max(m.calendar_days);
         robot += m.robot_hours;
         single += s;
