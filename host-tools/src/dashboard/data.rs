@@ -101,7 +101,7 @@ pub struct Measurement {
 
 /// A measurement's text field, shared between the wells that hold the same text (a campaign's 100,000
 /// wells name a few lines, plates and wells: each text is allocated once, [`Interner`]).
-pub type Text = std::rc::Rc<str>;
+pub type Text = std::sync::Arc<str>;
 
 /// One [`Text`] per distinct string.
 #[derive(Default)]

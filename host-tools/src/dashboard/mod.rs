@@ -274,130 +274,145 @@ pub fn campaign_charts(c: &Campaign) -> pages::CampaignCharts {
         last = Some((key, k));
         by_pair[k].1.push(m);
     }
-    let trajectories: Vec<charts::Trajectory> = lines
-        .iter()
-        .map(|&line| {
-            let mine: Vec<&data::Measurement> =
-                by_pair.iter().filter(|(k, _)| k.0 == line).flat_map(|(_, ms)| ms.iter().copied()).collect();
-            let points = mine.iter().filter_map(|m| Some((m.iteration as f64, m.value?))).collect();
-            let mut per_iteration: BTreeMap<i64, Option<f64>> = BTreeMap::new();
-            for m in &mine {
-                let e = per_iteration.entry(m.iteration).or_insert(None);
-                if data::meets(m, c.thresholds) {
-                    *e = larger(*e, m.value);
-                }
-            }
-            let mut best = Vec::new();
-            let mut so_far: Option<f64> = None;
-            for (it, v) in per_iteration {
-                so_far = larger(so_far, v);
-                if let Some(b) = so_far {
-                    best.push((it as f64, b));
-                }
-            }
-            charts::Trajectory { name: line, points, best }
-        })
-        .collect();
-    let y = if c.thresholds.is_some() {
-        format!("{} (best: wells meeting the thresholds)", c.value_name)
-    } else {
-        c.value_name.to_string()
-    };
-    let trajectory = charts::trajectory(&trajectories, &y);
-    // Dose-response per (line, compound).
-    let mut dose_response = by_pair
-        .iter()
-        .map(|&((line, compound), ref mine)| {
-            let pts = |f: fn(&data::Measurement) -> Option<f64>| -> Vec<(f64, f64)> {
-                mine.iter().filter_map(|m| Some((m.dose_um.filter(|d| *d > 0.0)?, f(m)?))).collect()
+    // The trajectory, the by-line boxplots and the plates on a second thread, while this one draws the
+    // dose-response charts (on a two-core box the page takes the time of the larger half).
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            let trajectories: Vec<charts::Trajectory> = lines
+                .iter()
+                .map(|&line| {
+                    let mine: Vec<&data::Measurement> =
+                        by_pair.iter().filter(|(k, _)| k.0 == line).flat_map(|(_, ms)| ms.iter().copied()).collect();
+                    let points = mine.iter().filter_map(|m| Some((m.iteration as f64, m.value?))).collect();
+                    let mut per_iteration: BTreeMap<i64, Option<f64>> = BTreeMap::new();
+                    for m in &mine {
+                        let e = per_iteration.entry(m.iteration).or_insert(None);
+                        if data::meets(m, c.thresholds) {
+                            *e = larger(*e, m.value);
+                        }
+                    }
+                    let mut best = Vec::new();
+                    let mut so_far: Option<f64> = None;
+                    for (it, v) in per_iteration {
+                        so_far = larger(so_far, v);
+                        if let Some(b) = so_far {
+                            best.push((it as f64, b));
+                        }
+                    }
+                    charts::Trajectory { name: line, points, best }
+                })
+                .collect();
+            let y = if c.thresholds.is_some() {
+                format!("{} (best: wells meeting the thresholds)", c.value_name)
+            } else {
+                c.value_name.to_string()
             };
-            let title = format!("{line} · {compound}");
-            let chart = match c.thresholds {
-                Some((v, s)) => {
-                    let (via, seg) = (pts(|m| m.viability), pts(|m| m.segmentation));
-                    charts::dose_response(&charts::DoseChart {
-                        title: &title,
-                        x: ("dose", "µM"),
-                        y_label: "fraction",
-                        series: vec![
-                            charts::DoseSeries {
+            let trajectory = charts::trajectory(&trajectories, &y);
+            (trajectory, by_line_chart(c, &by_pair), plates_chart(c))
+        });
+        // Dose-response per (line, compound).
+        let mut dose_response = by_pair
+            .iter()
+            .map(|&((line, compound), ref mine)| {
+                let pts = |f: fn(&data::Measurement) -> Option<f64>| -> Vec<(f64, f64)> {
+                    mine.iter().filter_map(|m| Some((m.dose_um.filter(|d| *d > 0.0)?, f(m)?))).collect()
+                };
+                let title = format!("{line} · {compound}");
+                let chart = match c.thresholds {
+                    Some((v, s)) => {
+                        let (via, seg) = (pts(|m| m.viability), pts(|m| m.segmentation));
+                        charts::dose_response(&charts::DoseChart {
+                            title: &title,
+                            x: ("dose", "µM"),
+                            y_label: "fraction",
+                            series: vec![
+                                charts::DoseSeries {
+                                    spread: Vec::new(),
+                                    name: "viability",
+                                    curve: four_pl(&via, true),
+                                    points: via,
+                                },
+                                charts::DoseSeries {
+                                    spread: Vec::new(),
+                                    name: "segmentation",
+                                    curve: four_pl(&seg, false),
+                                    points: seg,
+                                },
+                            ],
+                            thresholds: vec![
+                                charts::Threshold { label: format!("viability ≥ {v:.2}"), value: v, series: Some(0) },
+                                charts::Threshold {
+                                    label: format!("segmentation ≥ {s:.2}"),
+                                    value: s,
+                                    series: Some(1),
+                                },
+                            ],
+                            objective: Some((
+                                charts::DoseSeries {
+                                    spread: Vec::new(),
+                                    name: "CellROX, mean per dose bin",
+                                    points: binned_means(&pts(|m| m.value), 40),
+                                    curve: None,
+                                },
+                                c.value_name,
+                            )),
+                            chosen: c.chosen_dose(line).map(|(at, lo, hi)| charts::Chosen {
+                                at,
+                                lo,
+                                hi,
+                                label: format!("chosen dose {at:.2} µM"),
+                            }),
+                        })
+                    }
+                    None => {
+                        let p = pts(|m| m.value);
+                        charts::dose_response(&charts::DoseChart {
+                            title: &title,
+                            x: ("dose", "µM"),
+                            y_label: c.value_name,
+                            series: vec![charts::DoseSeries {
                                 spread: Vec::new(),
-                                name: "viability",
-                                curve: four_pl(&via, true),
-                                points: via,
-                            },
-                            charts::DoseSeries {
-                                spread: Vec::new(),
-                                name: "segmentation",
-                                curve: four_pl(&seg, false),
-                                points: seg,
-                            },
-                        ],
-                        thresholds: vec![
-                            charts::Threshold { label: format!("viability ≥ {v:.2}"), value: v, series: Some(0) },
-                            charts::Threshold { label: format!("segmentation ≥ {s:.2}"), value: s, series: Some(1) },
-                        ],
-                        objective: Some((
-                            charts::DoseSeries {
-                                spread: Vec::new(),
-                                name: "CellROX, mean per dose bin",
-                                points: binned_means(&pts(|m| m.value), 40),
-                                curve: None,
-                            },
-                            c.value_name,
-                        )),
-                        chosen: c.chosen_dose(line).map(|(at, lo, hi)| charts::Chosen {
-                            at,
-                            lo,
-                            hi,
-                            label: format!("chosen dose {at:.2} µM"),
-                        }),
-                    })
-                }
-                None => {
-                    let p = pts(|m| m.value);
-                    charts::dose_response(&charts::DoseChart {
-                        title: &title,
-                        x: ("dose", "µM"),
-                        y_label: c.value_name,
-                        series: vec![charts::DoseSeries {
-                            spread: Vec::new(),
-                            name: c.value_name,
-                            curve: four_pl(&p, true),
-                            points: p,
-                        }],
-                        thresholds: Vec::new(),
-                        chosen: None,
-                        objective: None,
-                    })
-                }
-            };
-            (title, chart)
-        })
-        .collect::<Vec<_>>();
-    for line in c.outputs.iter().map(|o| o.line.as_str()).collect::<std::collections::BTreeSet<_>>() {
-        if let Some(chart) = titration_chart(c, line) {
-            dose_response.push((format!("{line} · lentivirus titration"), chart));
+                                name: c.value_name,
+                                curve: four_pl(&p, true),
+                                points: p,
+                            }],
+                            thresholds: Vec::new(),
+                            chosen: None,
+                            objective: None,
+                        })
+                    }
+                };
+                (title, chart)
+            })
+            .collect::<Vec<_>>();
+        for line in c.outputs.iter().map(|o| o.line.as_str()).collect::<std::collections::BTreeSet<_>>() {
+            if let Some(chart) = titration_chart(c, line) {
+                dose_response.push((format!("{line} · lentivirus titration"), chart));
+            }
         }
-    }
+        let by_compound = charts::boxplots(&format!("{} by dose band", c.value_name), c.value_name, &dose_bands(c));
+        let (trajectory, by_line, plates) = other.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        pages::CampaignCharts { trajectory, dose_response, by_compound, by_line, plates }
+    })
+}
+
+/// The boxplots of each line's values.
+fn by_line_chart(c: &Campaign, by_pair: &[((&str, &str), Vec<&data::Measurement>)]) -> Chart {
     let mut by_line: Vec<(String, Vec<f64>)> = Vec::new();
-    for ((line, _), ms) in &by_pair {
+    for ((line, _), ms) in by_pair {
         let values = ms.iter().filter_map(|m| m.value);
         match by_line.iter_mut().find(|(k, _)| k == line) {
             Some((_, vs)) => vs.extend(values),
             None => by_line.push((line.to_string(), values.collect())),
         }
     }
-    pages::CampaignCharts {
-        trajectory,
-        dose_response,
-        by_compound: charts::boxplots(&format!("{} by dose band", c.value_name), c.value_name, &dose_bands(c)),
-        by_line: charts::boxplots(&format!("{} by cell line", c.value_name), c.value_name, &by_line),
-        plates: {
-            let (latest, n) = plates_of(c, |n| n.saturating_sub(PLATES_SHOWN));
-            (plate_maps_on(&latest, &plate_scales(c), &PLATE_READOUTS), n)
-        },
-    }
+    charts::boxplots(&format!("{} by cell line", c.value_name), c.value_name, &by_line)
+}
+
+/// The maps of the campaign's latest plates, and how many plates it has.
+fn plates_chart(c: &Campaign) -> (Vec<(String, Vec<String>)>, usize) {
+    let (latest, n) = plates_of(c, |n| n.saturating_sub(PLATES_SHOWN));
+    (plate_maps_on(&latest, &plate_scales(c), &PLATE_READOUTS), n)
 }
 
 /// `(dose, value)` points as the mean dose and mean value of each of `bins` equal bins of log dose (the
