@@ -30,10 +30,11 @@
 //! error of about 4.7 % for HepG2. With the untreated viability known, wells above the optimum do
 //! better: there viability is more sensitive to the IC50 (the slope of `ln V` in `ln IC50` grows from
 //! 0.32 at HepG2's optimum to 1 at the IC50), and the known plateau and the Hill shape carry what they
-//! learn down to the boundary. For HepG2 the locally c-optimal design (a linearised calculation at the
-//! true curves, with the noise as measured) puts about 80 % of 48 wells near 1.7 × the optimum and the rest at 300–500 µM, for a 90th
-//! percentile of about 4.1 % (4.5 % if the viability and quality fits are taken as independent, as
-//! here). So the design's candidates cover every dose from below the optimum to the range's top.
+//! learn down to the boundary. For HepG2 the locally c-optimal design (linearised at the true curves,
+//! with the noise as measured; `dose_search_bench` prints it as `c_optimal`) puts about 80 % of 48
+//! wells near 1.7 × the optimum and the rest at 300–500 µM, for a 90th percentile of about 4.1 % (4.5 %
+//! if the viability and quality fits are taken as independent, as here). So the design's candidates
+//! cover every dose from below the optimum to the range's top.
 //! `examples/dose_search_bench.rs` measures how close the adaptive strategy comes.
 
 use core::fmt;

@@ -58,18 +58,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "seed={seed} calendar_days={:.2} robot_hours={:.3} robot_hours_single_channel={s:.3} tips={} twin_robot_hours={twin_hours:.3}",
             m.calendar_days, m.robot_hours, m.tips
         );
-        for r in &results {
-            print!(" err_pct_{}={:.3}", r.line, ((r.dose_um - r.optimum_um) / r.optimum_um).abs() * 100.0);
+        for (k, r) in results.iter().enumerate() {
+            let err = ((r.dose_um - r.optimum_um) / r.optimum_um).abs() * 100.0;
+            print!(" err_pct_{}={err:.3}", r.line);
+            errors[k].push(err);
+            wells[k] = wells[k].max(r.wells);
         }
         println!();
         days = days.max(m.calendar_days);
         robot += m.robot_hours;
         single += s;
         tips += m.tips as f64;
-        for (k, r) in results.iter().enumerate() {
-            errors[k].push(((r.dose_um - r.optimum_um) / r.optimum_um).abs() * 100.0);
-            wells[k] = wells[k].max(r.wells);
-        }
         drop(twin);
         std::fs::remove_dir_all(&dir)?;
     }
