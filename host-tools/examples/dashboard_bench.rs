@@ -3,8 +3,8 @@
 //! Writes a dose-finding campaign with 10,000 measured wells (3 lines, 100 iterations of 32 dosed wells
 //! and a few controls each, readings drawn from the tBHP assay model with its noise) into a fresh store,
 //! then renders the campaign page — the store queries, three 4PL fits per line, five SVG charts and the
-//! HTML — 20 times, as the server does for a request (on a connection opened as the server's workers
-//! open theirs, `dashboard::serving_store`). Prints `campaign_page_ms=<median> max_ms=<…>
+//! HTML — 20 times, as the server answers a request (`dashboard::Pool::answer`: on the connections
+//! its workers hold, one of them lent to read half of the wells). Prints `campaign_page_ms=<median> max_ms=<…>
 //! page_bytes=<…> measurements=<…>`.
 //!
 //! Run: `cargo run --release -p cellos-host --example dashboard_bench [MEASUREMENTS]`; with
@@ -64,17 +64,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     tx.commit()?;
     ctx.commit()?;
-    // Rendered as the server renders it: on a connection of its own, opened as its workers' are.
-    let served = cellos_host::dashboard::serving_store(&dir)?;
+    // Answered as the server answers a request, less the HTTP: from its pool of connections (one
+    // request at a time, so an idle worker's connection reads half the wells).
+    let pool = cellos_host::dashboard::Pool::open(&dir, cellos_host::dashboard::WORKERS)?;
     let mut times = Vec::new();
     let mut bytes = 0;
     for _ in 0..20 {
         let t = Instant::now();
-        let html = cellos_host::dashboard::campaign_html(&served, id)?;
+        let page = pool.answer(&format!("/campaigns/{id}")).ok_or("the page failed to render")?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
-        bytes = html.len();
+        if page.status != 200 {
+            return Err(format!("the page answered {}: {}", page.status, String::from_utf8_lossy(&page.body)).into());
+        }
+        bytes = page.body.len();
         if let Some(path) = std::env::var_os("DASHBOARD_BENCH_PAGE") {
-            std::fs::write(path, &html)?;
+            std::fs::write(path, &page.body)?;
         }
     }
     times.sort_by(f64::total_cmp);
@@ -83,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times[times.len() / 2],
         times[times.len() - 1]
     );
-    drop((served, store));
+    drop((pool, store));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

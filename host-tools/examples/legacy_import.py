@@ -2,6 +2,13 @@
 `to_sql` into a fresh SQLite file, as cell_OS's migration script did. Prints
 `legacy_rows_per_s=<n> legacy_seconds=<s>`.
 
+cell_OS's migration (`scripts/migrations/migrate_experiments.py`) reads the CSV with `pd.read_csv`, opens
+`ExperimentalRepository` (`src/cell_os/database/repositories/experimental.py`), whose constructor runs
+`CREATE TABLE IF NOT EXISTS measurements` (AUTOINCREMENT id, `created_at` default) and the four
+`CREATE INDEX IF NOT EXISTS`, and then `add_measurements` appends the frame's columns with
+`to_sql("measurements", conn, if_exists="append", index=False)` on a plain `sqlite3.connect`. `--schema`
+is that path.
+
 With `--schema LEGACY_DB`, the fresh file first gets the tables and indexes of a database the legacy
 platform wrote (its shipped `experimental_results.db`: `measurements` with an AUTOINCREMENT id, a
 `created_at` default and four indexes, on cell line, compound, plate and date), and `to_sql` appends

@@ -7,7 +7,7 @@
 
 use cellos_core::fit::{FitStatus, FourPlFit};
 use cellos_core::search::Criteria;
-use rusqlite::params;
+use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::error::{Result, StoreError};
@@ -325,34 +325,39 @@ fn not_found(e: rusqlite::Error, id: &str) -> StoreError {
     }
 }
 
-/// A campaign's wells, in iteration order and within an iteration as written: they come off the index
-/// `measurements_campaign_order` in that order, with no sort of every row at each request.
-const CAMPAIGN_MEASUREMENTS: &str = "SELECT coalesce(iteration, 0), cell_line, coalesce(compound, ''), dose_uM, raw_signal, \
-     viability_norm, segmentation, plate_id, well_id, coalesce(is_control, 0), virus_ul, bfp_fraction FROM measurements \
-     WHERE campaign_id = ?1 ORDER BY iteration, id";
-
-/// One campaign with its measurements.
-pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
-    type Texts = [Option<String>; 7];
-    let [kind, goal, status, start, end, config, summary]: Texts = store
-        .campaigns
-        .query_row(
-            "SELECT campaign_type, goal, status, start_date, end_date, config, results_summary FROM campaigns WHERE campaign_id = ?1",
-            [id],
-            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?]),
+/// A campaign's wells (`wells!` adds the rest of the query): in iteration order, and within an
+/// iteration as written, they come off the index `measurements_campaign_order` in that order, with no
+/// sort of every row at each request.
+macro_rules! wells {
+    ($tail:literal) => {
+        concat!(
+            "SELECT coalesce(iteration, 0), cell_line, coalesce(compound, ''), dose_uM, raw_signal, viability_norm, \
+             segmentation, plate_id, well_id, coalesce(is_control, 0), virus_ul, bfp_fraction FROM measurements \
+             WHERE campaign_id = ?1",
+            $tail
         )
-        .map_err(|e| not_found(e, id))?;
-    let (kind, status) = (kind.unwrap_or_default(), status.unwrap_or_default());
-    let (config, summary) = (json_column(config), json_column(summary));
-    let mut measurements = Vec::new();
-    // cellos campaigns: every well in `measurements`.
-    let mut st = store.results.prepare_cached(CAMPAIGN_MEASUREMENTS)?;
+    };
+}
+const ALL_WELLS: &str = wells!(" ORDER BY iteration, id");
+/// The wells of no iteration: they sort first.
+const WELLS_WITHOUT_ITERATION: &str = wells!(" AND iteration IS NULL ORDER BY id");
+const WELLS_BEFORE: &str = wells!(" AND iteration < ?2 ORDER BY iteration, id");
+const WELLS_FROM: &str = wells!(" AND iteration >= ?2 ORDER BY iteration, id");
+/// The iterations a campaign's wells span, and the newest row of the table (what tells two read
+/// transactions' snapshots apart: the store only ever appends measurements).
+const WELLS_SPAN: &str = "SELECT (SELECT min(iteration) FROM measurements WHERE campaign_id = ?1), \
+     (SELECT max(iteration) FROM measurements WHERE campaign_id = ?1), (SELECT max(rowid) FROM measurements)";
+const NEWEST_ROW: &str = "SELECT max(rowid) FROM measurements";
+
+/// Appends the wells `sql` selects (one of the `wells!` queries) to `out`.
+fn read_wells(conn: &Connection, sql: &str, args: impl rusqlite::Params, out: &mut Vec<Measurement>) -> Result<()> {
+    let mut st = conn.prepare_cached(sql)?;
     let mut texts = Interner::default();
     let mut last: [Option<Text>; 10] = Default::default();
     let mut text = |r: &rusqlite::Row, k: usize| -> rusqlite::Result<Text> {
         Ok(texts.next(&mut last[k], r.get_ref(k)?.as_str_or_null()?.unwrap_or_default()))
     };
-    let rows = st.query_map([id], |r| {
+    let rows = st.query_map(args, |r| {
         Ok(Measurement {
             iteration: r.get(0)?,
             cell_line: text(r, 1)?,
@@ -369,8 +374,92 @@ pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
         })
     })?;
     for m in rows {
-        measurements.push(m?);
+        out.push(m?);
     }
+    Ok(())
+}
+
+/// A campaign's wells, read on `conn`; with a `spare` connection to the same results, the later half
+/// of its iterations is read on a second thread while this one reads the first half (on a two-core box
+/// the read takes about half the time). The halves come from one snapshot: each connection reads in a
+/// read transaction, and when another process committed between the two transactions' first reads
+/// (the table's newest row differs), the later half is read again on `conn`, in its snapshot.
+/// `between` runs after `conn`'s snapshot is taken and before `spare`'s (a test commits there).
+fn campaign_wells(
+    conn: &Connection,
+    spare: Option<&mut Connection>,
+    id: &str,
+    between: impl FnOnce(),
+) -> Result<Vec<Measurement>> {
+    let mut wells = Vec::new();
+    let Some(spare) = spare else {
+        read_wells(conn, ALL_WELLS, [id], &mut wells)?;
+        return Ok(wells);
+    };
+    let snapshot = conn.unchecked_transaction()?;
+    let (lo, hi, newest): (Option<i64>, Option<i64>, Option<i64>) =
+        conn.query_row(WELLS_SPAN, [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    between();
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        read_wells(conn, ALL_WELLS, [id], &mut wells)?;
+        return Ok(wells);
+    };
+    // Iterations from `mid` on go to the spare connection: at least one, since `mid <= hi`.
+    let mid = lo + (hi - lo + 1) / 2;
+    let (first, later) = std::thread::scope(|scope| {
+        let later = scope.spawn(move || -> Result<(Vec<Measurement>, Option<i64>)> {
+            let _snapshot = spare.unchecked_transaction()?;
+            let newest: Option<i64> = spare.query_row(NEWEST_ROW, [], |r| r.get(0))?;
+            let mut later = Vec::new();
+            read_wells(spare, WELLS_FROM, params![id, mid], &mut later)?;
+            Ok((later, newest))
+        });
+        let first = read_wells(conn, WELLS_WITHOUT_ITERATION, [id], &mut wells)
+            .and_then(|()| read_wells(conn, WELLS_BEFORE, params![id, mid], &mut wells));
+        (first, later.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    first?;
+    match later {
+        Ok((mut later, seen)) if seen == newest => wells.append(&mut later),
+        // Another snapshot (or the spare connection failed): the later half again, on `conn`.
+        _ => read_wells(conn, WELLS_FROM, params![id, mid], &mut wells)?,
+    }
+    drop(snapshot);
+    Ok(wells)
+}
+
+/// One campaign with its measurements.
+pub fn campaign(store: &Store, id: &str) -> Result<Campaign> {
+    campaign_with(store, None, id)
+}
+
+/// One campaign with its measurements; with a `spare` connection to the store's results (the server
+/// lends one from an idle worker), a large campaign's wells are read on two threads
+/// ([`campaign_wells`]).
+pub fn campaign_with(store: &Store, spare: Option<&mut Connection>, id: &str) -> Result<Campaign> {
+    campaign_reading(store, spare, id, || {})
+}
+
+fn campaign_reading(
+    store: &Store,
+    spare: Option<&mut Connection>,
+    id: &str,
+    between: impl FnOnce(),
+) -> Result<Campaign> {
+    type Texts = [Option<String>; 7];
+    let [kind, goal, status, start, end, config, summary]: Texts = store
+        .campaigns
+        .query_row(
+            "SELECT campaign_type, goal, status, start_date, end_date, config, results_summary FROM campaigns WHERE campaign_id = ?1",
+            [id],
+            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?]),
+        )
+        .map_err(|e| not_found(e, id))?;
+    let (kind, status) = (kind.unwrap_or_default(), status.unwrap_or_default());
+    let (config, summary) = (json_column(config), json_column(summary));
+    // cellos campaigns: every well in `measurements`.
+    let mut measurements = campaign_wells(&store.results, spare, id, between)?;
+    let mut texts = Interner::default();
     let from_table = !measurements.is_empty();
     // Legacy campaigns: results arrays in the iterations.
     let mut st = store.campaigns.prepare_cached(
@@ -487,16 +576,24 @@ mod tests {
     fn a_campaigns_wells_come_off_an_index_in_order_without_a_sort() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let plan: Vec<String> = store
-            .results
-            .prepare(&format!("EXPLAIN QUERY PLAN {CAMPAIGN_MEASUREMENTS}"))
-            .unwrap()
-            .query_map(["c"], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert!(plan.iter().any(|p| p.contains("measurements_campaign_order")), "{plan:?}");
-        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+        // Every query of the wells, whole or in halves, walks the index and sorts nothing.
+        for sql in [ALL_WELLS, WELLS_WITHOUT_ITERATION, WELLS_BEFORE, WELLS_FROM, WELLS_SPAN] {
+            let plan: Vec<String> = store
+                .results
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(["c", "3"].iter().take(sql.matches("?2").count() + 1)), |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(plan.iter().any(|p| p.contains("measurements_campaign_order")), "{sql}: {plan:?}");
+            assert!(
+                !plan.iter().any(|p| p.contains("TEMP B-TREE") || (p.starts_with("SCAN") && p != "SCAN CONSTANT ROW")),
+                "{sql}: {plan:?}"
+            );
+        }
         // And the order is iteration, then as written, whatever the wells are called.
         for (id, it, well) in [(1, 2, "A1"), (2, 1, "B1"), (3, 2, "A0"), (4, 1, "A1")] {
             store
@@ -509,12 +606,105 @@ mod tests {
         }
         let wells: Vec<String> = store
             .results
-            .prepare(CAMPAIGN_MEASUREMENTS)
+            .prepare(ALL_WELLS)
             .unwrap()
             .query_map(["c"], |r| r.get(8))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(wells, ["B1-1", "A1-1", "A1-2", "A0-2"]);
+    }
+
+    /// A campaign `c` whose wells span iterations none, 1, 2 and 5, written out of order and between
+    /// another campaign's; each well is named after its iteration and order of writing.
+    fn spread_campaign() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .campaigns
+            .execute(
+                "INSERT INTO campaigns (campaign_id, campaign_type, status, created_at) VALUES ('c', 'dose_finding', 'running', '2026-01-01')",
+                [],
+            )
+            .unwrap();
+        let wells: [(&str, Option<i64>); 12] = [
+            ("c", Some(5)),
+            ("c", None),
+            ("other", Some(1)),
+            ("c", Some(1)),
+            ("c", Some(2)),
+            ("c", Some(1)),
+            ("other", None),
+            ("c", None),
+            ("c", Some(5)),
+            ("c", Some(1)),
+            ("c", Some(5)),
+            ("c", Some(5)),
+        ];
+        for (k, (campaign, it)) in wells.into_iter().enumerate() {
+            store
+                .results
+                .execute(
+                    "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, campaign_id, iteration) \
+                     VALUES ('P', ?1, 'L', 'tbhp', ?2, ?3, ?4)",
+                    rusqlite::params![format!("{}-{k}", it.unwrap_or(0)), k as f64, campaign, it],
+                )
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn spare(dir: &std::path::Path) -> Connection {
+        cellos_store::db::open_read_only(dir, cellos_store::db::Db::ExperimentalResults).unwrap()
+    }
+
+    fn well_names(c: &Campaign) -> Vec<&str> {
+        c.measurements.iter().map(|m| &*m.well).collect()
+    }
+
+    #[test]
+    fn wells_read_in_two_halves_are_the_wells_read_whole() {
+        let (dir, store) = spread_campaign();
+        let mut spare = spare(dir.path());
+        let whole = campaign(&store, "c").unwrap();
+        assert_eq!(well_names(&whole), ["0-1", "0-7", "1-3", "1-5", "1-9", "2-4", "5-0", "5-8", "5-10", "5-11"]);
+        let halves = campaign_with(&store, Some(&mut spare), "c").unwrap();
+        assert_eq!(halves.measurements, whole.measurements);
+        // One iteration only (all of it in the later half), none, and no campaign at all.
+        store.results.execute("UPDATE measurements SET iteration = 3 WHERE iteration IS NOT NULL", []).unwrap();
+        let whole = campaign(&store, "c").unwrap();
+        assert_eq!(campaign_with(&store, Some(&mut spare), "c").unwrap().measurements, whole.measurements);
+        store.results.execute("UPDATE measurements SET iteration = NULL", []).unwrap();
+        let whole = campaign(&store, "c").unwrap();
+        assert_eq!(well_names(&whole).len(), 10);
+        assert_eq!(campaign_with(&store, Some(&mut spare), "c").unwrap().measurements, whole.measurements);
+        assert!(matches!(campaign_with(&store, Some(&mut spare), "nope"), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn halves_of_two_snapshots_are_never_joined() {
+        let (dir, store) = spread_campaign();
+        let mut spare = spare(dir.path());
+        let before = campaign(&store, "c").unwrap();
+        // Another process commits wells to both halves between the two read transactions' first reads:
+        // the page shows the first snapshot whole, without a well of the second.
+        let writer = Store::open(dir.path()).unwrap();
+        let read = campaign_reading(&store, Some(&mut spare), "c", || {
+            writer
+                .results
+                .execute_batch(
+                    "INSERT INTO measurements (plate_id, well_id, cell_line, campaign_id, iteration) VALUES \
+                     ('P', 'late-1', 'L', 'c', 1), ('P', 'late-5', 'L', 'c', 5)",
+                )
+                .unwrap();
+        })
+        .unwrap();
+        assert_eq!(read.measurements, before.measurements);
+        // The next read sees the new wells, each in its iteration.
+        let after = campaign_with(&store, Some(&mut spare), "c").unwrap();
+        assert_eq!(after.measurements.len(), before.measurements.len() + 2);
+        assert_eq!(well_names(&after)[5], "late-1");
+        assert_eq!(well_names(&after).last(), Some(&"late-5"));
+        assert_eq!(after.measurements, campaign(&store, "c").unwrap().measurements);
     }
 }

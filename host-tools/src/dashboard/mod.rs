@@ -156,6 +156,12 @@ fn query_value(query: &str, key: &str) -> Option<String> {
 
 /// Answers one GET request for `target` (path and query, as sent).
 pub fn route(store: &Store, target: &str) -> Response {
+    route_with(store, None, target)
+}
+
+/// [`route`], with a `spare` connection to the store's results on which a campaign's page reads half
+/// of its wells on a second thread ([`data::campaign_with`]).
+pub fn route_with(store: &Store, spare: Option<&mut rusqlite::Connection>, target: &str) -> Response {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let segments: Option<Vec<String>> = path.split('/').filter(|s| !s.is_empty()).map(|s| decode(s, false)).collect();
     let Some(segments) = segments else {
@@ -165,15 +171,15 @@ pub fn route(store: &Store, target: &str) -> Response {
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     let result = match seg.as_slice() {
         [] => campaigns_page(store, q("status").as_deref(), q("type").as_deref()),
-        ["campaigns", id] => campaign_page(store, id),
+        ["campaigns", id] => campaign_html_with(store, spare, id).map(|h| Response::html(200, h)),
         ["campaigns", id, "state"] => data::campaign_state(store, id).map(|(iterations, status)| Response {
             status: 200,
             content_type: "application/json",
             body: json!({ "iterations": iterations, "status": status }).to_string().into_bytes(),
             download: None,
         }),
-        ["campaigns", id, "measurements.csv"] => campaign_csv(store, id),
-        ["campaigns", id, "plates"] => data::campaign(store, id).map(|c| {
+        ["campaigns", id, "measurements.csv"] => campaign_csv(store, spare, id),
+        ["campaigns", id, "plates"] => data::campaign_with(store, spare, id).map(|c| {
             let maps = campaign_plates(&c);
             Response::html(200, pages::all_plates(&c.row.id, &maps))
         }),
@@ -556,18 +562,18 @@ fn plate_maps_on(
         .collect()
 }
 
-/// A campaign's page, as a string (what the benchmark times).
+/// A campaign's page, as a string.
 pub fn campaign_html(store: &Store, id: &str) -> crate::Result<String> {
-    let c = data::campaign(store, id)?;
+    campaign_html_with(store, None, id)
+}
+
+fn campaign_html_with(store: &Store, spare: Option<&mut rusqlite::Connection>, id: &str) -> crate::Result<String> {
+    let c = data::campaign_with(store, spare, id)?;
     Ok(pages::campaign(&c, &campaign_charts(&c)))
 }
 
-fn campaign_page(store: &Store, id: &str) -> crate::Result<Response> {
-    campaign_html(store, id).map(|h| Response::html(200, h))
-}
-
-fn campaign_csv(store: &Store, id: &str) -> crate::Result<Response> {
-    let c = data::campaign(store, id)?;
+fn campaign_csv(store: &Store, spare: Option<&mut rusqlite::Connection>, id: &str) -> crate::Result<Response> {
+    let c = data::campaign_with(store, spare, id)?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let io = |e: csv::Error| StoreError::Invalid(format!("CSV: {e}"));
     let value_col = if c.value_name == "measurement" { "measurement" } else { "cellrox_au" };
@@ -756,10 +762,50 @@ pub fn serving_store(dir: &Path) -> crate::Result<Store> {
     Ok(store)
 }
 
-/// The connections requests are answered with, one per worker; a request takes the next in turn.
-struct Pool {
+/// The connections the dashboard answers with, one store per worker: a request takes an idle one (the
+/// next in turn when all are busy), and a campaign's page borrows a second idle one's results, if
+/// there is one, to read half of its wells on a second thread.
+pub struct Pool {
     stores: Vec<std::sync::Mutex<Store>>,
     next: std::sync::atomic::AtomicUsize,
+}
+
+impl Pool {
+    /// `n` stores on the data directory `dir`, each opened as [`serving_store`].
+    pub fn open(dir: &Path, n: usize) -> crate::Result<Pool> {
+        let stores =
+            (0..n.max(1)).map(|_| serving_store(dir).map(std::sync::Mutex::new)).collect::<crate::Result<_>>()?;
+        Ok(Pool { stores, next: std::sync::atomic::AtomicUsize::new(0) })
+    }
+
+    /// An idle store other than `but`, if there is one.
+    fn idle(&self, from: usize, but: Option<usize>) -> Option<(usize, std::sync::MutexGuard<'_, Store>)> {
+        let n = self.stores.len();
+        (0..n).map(|k| (from + k) % n).filter(|&i| Some(i) != but).find_map(|i| match self.stores[i].try_lock() {
+            Ok(g) => Some((i, g)),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some((i, p.into_inner())),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        })
+    }
+
+    /// A store to answer with: an idle one, or (all busy) the next in turn once it is free.
+    fn take(&self) -> (usize, std::sync::MutexGuard<'_, Store>) {
+        let from = self.next.fetch_add(1, Ordering::Relaxed) % self.stores.len();
+        self.idle(from, None)
+            .unwrap_or_else(|| (from, self.stores[from].lock().unwrap_or_else(std::sync::PoisonError::into_inner)))
+    }
+
+    /// Answers one GET request for `target`, as the server does (without the HTTP): a bug in a page
+    /// becomes `None` instead of taking the server down.
+    pub fn answer(&self, target: &str) -> Option<Response> {
+        let (i, store) = self.take();
+        // Only the pages that read a campaign's wells borrow a second store.
+        let path = target.split('?').next().unwrap_or_default();
+        let reads_wells = path.starts_with("/campaigns/") && !path.ends_with("/state");
+        let mut spare = if reads_wells { self.idle(i + 1, Some(i)) } else { None };
+        let spare = spare.as_mut().map(|(_, s)| &mut s.results);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route_with(&store, spare, target))).ok()
+    }
 }
 
 impl Dashboard {
@@ -771,13 +817,12 @@ impl Dashboard {
             return Err(DashboardError::NoData(dir.to_path_buf()));
         }
         // Every worker has its own connections; opening them here reports a bad store before listening.
-        let stores =
-            (0..WORKERS).map(|_| serving_store(dir).map(std::sync::Mutex::new)).collect::<crate::Result<Vec<_>>>()?;
+        let pool = Pool::open(dir, WORKERS)?;
         let listen = |message: String| DashboardError::Listen { addr: bind.into(), message };
         let listener = std::net::TcpListener::bind(&addrs[..]).map_err(|e| listen(e.to_string()))?;
         listener.set_nonblocking(true).map_err(|e| listen(e.to_string()))?;
         let addr = listener.local_addr().map_err(|e| listen(e.to_string()))?;
-        let pool = Arc::new(Pool { stores, next: std::sync::atomic::AtomicUsize::new(0) });
+        let pool = Arc::new(pool);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKERS)
             .enable_all()
@@ -855,8 +900,7 @@ async fn events(
     // The next events (at most 100) and whether the run is over; `None` when there is no such run.
     let read = move |pool: Arc<Pool>, id: String, after: i64| async move {
         tokio::task::spawn_blocking(move || {
-            let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.stores.len();
-            let store = pool.stores[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (_, store) = pool.take();
             data::service_events(&store, &id, after, 100)
         })
         .await
@@ -917,13 +961,8 @@ async fn answer(
             }
             _ => {
                 // The pages are built from the databases synchronously, off the async workers.
-                let rendered = tokio::task::spawn_blocking(move || {
-                    let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.stores.len();
-                    let store = pool.stores[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    // A bug in a page must not take the server down: it becomes a 500 page.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(&store, &url))).ok()
-                })
-                .await;
+                // A bug in a page must not take the server down: it becomes a 500 page.
+                let rendered = tokio::task::spawn_blocking(move || pool.answer(&url)).await;
                 rendered.ok().flatten().unwrap_or_else(|| {
                     Response::html(500, pages::error(500, "this page failed to render (a bug); the server goes on"))
                 })
@@ -1009,6 +1048,53 @@ mod tests {
         assert_eq!(pages::duration(200.0), "3 min 20 s");
         assert_eq!(pages::duration(7500.0), "2 h 05 min");
         assert_eq!(pages::duration(3.0 * 86_400.0 + 4.0 * 3600.0), "3 d 04 h");
+    }
+
+    /// The pool's pages are the pages of one connection, with a spare connection lent or not.
+    #[test]
+    fn pool_answers_as_one_connection_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .campaigns
+            .execute(
+                "INSERT INTO campaigns (campaign_id, campaign_type, goal, status, config, created_at) VALUES \
+                 ('c', 'dose_finding', 'optimal_tbhp_dose', 'completed', '{\"lines\": [\"U2OS\", \"A549\"]}', '2026-01-01')",
+                [],
+            )
+            .unwrap();
+        for k in 0..120i64 {
+            let (line, it) = (["U2OS", "A549"][(k % 2) as usize], 1 + k / 13);
+            store
+                .results
+                .execute(
+                    "INSERT INTO measurements (plate_id, well_id, cell_line, compound, dose_uM, raw_signal, viability_norm, \
+                     segmentation, is_control, campaign_id, iteration) VALUES (?1, ?2, ?3, 'tbhp', ?4, ?5, ?6, 0.9, ?7, 'c', ?8)",
+                    rusqlite::params![
+                        format!("P{it}"),
+                        format!("{}{}", ["A", "B", "C"][(k % 13 / 5) as usize], 1 + k % 13),
+                        line,
+                        if k % 10 == 0 { 0.0 } else { 5.0 * (k % 40) as f64 },
+                        100.0 + k as f64,
+                        1.0 - (k % 40) as f64 / 50.0,
+                        i64::from(k % 10 == 0),
+                        it
+                    ],
+                )
+                .unwrap();
+        }
+        let one = serving_store(dir.path()).unwrap();
+        let pool = Pool::open(dir.path(), 3).unwrap();
+        for target in ["/campaigns/c", "/campaigns/c/measurements.csv", "/campaigns/c/plates", "/"] {
+            let alone = route(&one, target);
+            assert_eq!(alone.status, 200, "{target}");
+            assert_eq!(pool.answer(target).as_ref(), Some(&alone), "{target}");
+            // With every other store busy there is no spare: the same page, on one connection.
+            let busy: Vec<_> = pool.stores[1..].iter().map(|s| s.lock().unwrap()).collect();
+            assert_eq!(pool.answer(target).as_ref(), Some(&alone), "{target}");
+            drop(busy);
+        }
+        assert_eq!(pool.answer("/campaigns/nope").map(|r| r.status), Some(404));
     }
 }
 
