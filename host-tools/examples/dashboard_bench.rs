@@ -5,7 +5,8 @@
 //! then renders the campaign page — the store queries, three 4PL fits per line, five SVG charts and the
 //! HTML — 20 times, as the server answers a request (`dashboard::Pool::answer`: on the connections
 //! its workers hold, one of them lent to read half of the wells). Prints `campaign_page_ms=<median> max_ms=<…>
-//! page_bytes=<…> measurements=<…>`.
+//! page_bytes=<…> measurements=<…>`, then the read of the campaign with its wells alone (median of 20),
+//! on one connection and in two halves on two: `read_ms_one_connection=<…> read_ms_two_connections=<…>`.
 //!
 //! Run: `cargo run --release -p cellos-host --example dashboard_bench [MEASUREMENTS]`; with
 //! `DASHBOARD_BENCH_PAGE=FILE` the page is also written to FILE, to look at.
@@ -82,12 +83,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     times.sort_by(f64::total_cmp);
-    println!(
+    print!(
         "campaign_page_ms={:.1} max_ms={:.1} page_bytes={bytes} measurements={written}",
         times[times.len() / 2],
         times[times.len() - 1]
     );
-    drop((pool, store));
+    // The part of it that reads the wells, on one connection and in two halves on two.
+    let served = cellos_host::dashboard::serving_store(&dir)?;
+    let mut spare = cellos_host::dashboard::serving_store(&dir)?;
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let t = Instant::now();
+        let whole = cellos_host::dashboard::data::campaign(&served, id)?;
+        one.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let halves = cellos_host::dashboard::data::campaign_with(&served, Some(&mut spare.results), id)?;
+        two.push(t.elapsed().as_secs_f64() * 1e3);
+        if halves.measurements != whole.measurements {
+            return Err("the wells read in halves differ from the wells read whole".into());
+        }
+    }
+    one.sort_by(f64::total_cmp);
+    two.sort_by(f64::total_cmp);
+    println!(" read_ms_one_connection={:.1} read_ms_two_connections={:.1}", one[10], two[10]);
+    drop((served, spare, pool, store));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -156,12 +156,16 @@ fn query_value(query: &str, key: &str) -> Option<String> {
 
 /// Answers one GET request for `target` (path and query, as sent).
 pub fn route(store: &Store, target: &str) -> Response {
-    route_with(store, None, target)
+    route_with(store, || None::<&mut Store>, target)
 }
 
-/// [`route`], with a `spare` connection to the store's results on which a campaign's page reads half
-/// of its wells on a second thread ([`data::campaign_with`]).
-pub fn route_with(store: &Store, spare: Option<&mut rusqlite::Connection>, target: &str) -> Response {
+/// [`route`], where a page that reads a campaign's wells asks `lend` for a second store, and reads half
+/// of them on its results connection, on a second thread ([`data::campaign_with`]); no other page asks.
+pub fn route_with<S: std::ops::DerefMut<Target = Store>>(
+    store: &Store,
+    lend: impl FnOnce() -> Option<S>,
+    target: &str,
+) -> Response {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let segments: Option<Vec<String>> = path.split('/').filter(|s| !s.is_empty()).map(|s| decode(s, false)).collect();
     let Some(segments) = segments else {
@@ -171,15 +175,15 @@ pub fn route_with(store: &Store, spare: Option<&mut rusqlite::Connection>, targe
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     let result = match seg.as_slice() {
         [] => campaigns_page(store, q("status").as_deref(), q("type").as_deref()),
-        ["campaigns", id] => campaign_html_with(store, spare, id).map(|h| Response::html(200, h)),
+        ["campaigns", id] => campaign_html_with(store, spare(&mut lend()), id).map(|h| Response::html(200, h)),
         ["campaigns", id, "state"] => data::campaign_state(store, id).map(|(iterations, status)| Response {
             status: 200,
             content_type: "application/json",
             body: json!({ "iterations": iterations, "status": status }).to_string().into_bytes(),
             download: None,
         }),
-        ["campaigns", id, "measurements.csv"] => campaign_csv(store, spare, id),
-        ["campaigns", id, "plates"] => data::campaign_with(store, spare, id).map(|c| {
+        ["campaigns", id, "measurements.csv"] => campaign_csv(store, spare(&mut lend()), id),
+        ["campaigns", id, "plates"] => data::campaign_with(store, spare(&mut lend()), id).map(|c| {
             let maps = campaign_plates(&c);
             Response::html(200, pages::all_plates(&c.row.id, &maps))
         }),
@@ -199,6 +203,11 @@ pub fn route_with(store: &Store, spare: Option<&mut rusqlite::Connection>, targe
         _ => Err(StoreError::NotFound(format!("no page {path}"))),
     };
     result.unwrap_or_else(|e| Response::error(&e))
+}
+
+/// The results connection of a lent store.
+fn spare<S: std::ops::DerefMut<Target = Store>>(lent: &mut Option<S>) -> Option<&mut rusqlite::Connection> {
+    lent.as_mut().map(|s| &mut s.results)
 }
 
 fn campaigns_page(store: &Store, status: Option<&str>, kind: Option<&str>) -> crate::Result<Response> {
@@ -799,12 +808,8 @@ impl Pool {
     /// becomes `None` instead of taking the server down.
     pub fn answer(&self, target: &str) -> Option<Response> {
         let (i, store) = self.take();
-        // Only the pages that read a campaign's wells borrow a second store.
-        let path = target.split('?').next().unwrap_or_default();
-        let reads_wells = path.starts_with("/campaigns/") && !path.ends_with("/state");
-        let mut spare = if reads_wells { self.idle(i + 1, Some(i)) } else { None };
-        let spare = spare.as_mut().map(|(_, s)| &mut s.results);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route_with(&store, spare, target))).ok()
+        let lend = || self.idle(i + 1, Some(i)).map(|(_, spare)| spare);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route_with(&store, lend, target))).ok()
     }
 }
 
@@ -1095,6 +1100,29 @@ mod tests {
             drop(busy);
         }
         assert_eq!(pool.answer("/campaigns/nope").map(|r| r.status), Some(404));
+        // Only the pages that read the wells ask for a second store.
+        let mut lent = serving_store(dir.path()).unwrap();
+        for (target, asks) in [
+            ("/campaigns/c", true),
+            ("/campaigns/c/measurements.csv", true),
+            ("/campaigns/c/plates?x=1", true),
+            ("/campaigns/c/state", false),
+            ("/", false),
+            ("/results", false),
+            ("/lines", false),
+        ] {
+            let mut asked = false;
+            let page = route_with(
+                &one,
+                || {
+                    asked = true;
+                    Some(&mut lent)
+                },
+                target,
+            );
+            assert_eq!(page.status, 200, "{target}");
+            assert_eq!(asked, asks, "{target}");
+        }
     }
 }
 
